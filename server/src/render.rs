@@ -1,0 +1,1 @@
+//! Placeholder until the dashboard lands: the minijinja environment for HTML pages.
