@@ -1,0 +1,348 @@
+//! The two benchmark scenarios: one edge beside node_exporter, and one server under a
+//! simulated fleet. Each returns its rows of the result table.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::process::{free_port, start_server, Proc};
+use crate::{http, procfs, Config, Row};
+
+/// Edge at 1 Hz and node_exporter (same five collectors, scraped every second), measured
+/// over the same window.
+pub async fn edge_vs_node_exporter(config: &Config) -> anyhow::Result<Vec<Row>> {
+    let (_server, addr) = start_server(&config.bin_dir, &[]).await?;
+    let master = format!("ws://{addr}/ws/edge");
+    let edge = Proc::spawn(
+        &config.bin_dir.join("utizmon-edge"),
+        &[
+            "--master",
+            &master,
+            "--interval",
+            "1s",
+            "--host-name",
+            "bench-edge",
+        ],
+    )?;
+    let exporter = if config.node_exporter.exists() {
+        let port = free_port()?;
+        let listen = format!("--web.listen-address=127.0.0.1:{port}");
+        let proc = Proc::spawn(
+            &config.node_exporter,
+            &[
+                &listen,
+                "--collector.disable-defaults",
+                "--collector.cpu",
+                "--collector.meminfo",
+                "--collector.loadavg",
+                "--collector.filesystem",
+                "--collector.netdev",
+            ],
+        )?;
+        Some((proc, SocketAddr::from(([127, 0, 0, 1], port))))
+    } else {
+        eprintln!(
+            "bench: {} not found; install prometheus-node-exporter for the comparison",
+            config.node_exporter.display()
+        );
+        None
+    };
+    eprintln!(
+        "bench: edge vs node_exporter for {:?}",
+        config.edge_duration
+    );
+
+    // Warm up: the edge connects and node_exporter answers its first scrape.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let edge_cpu0 = procfs::cpu_time(edge.pid)?;
+    let exp_cpu0 = match &exporter {
+        Some((p, _)) => Some(procfs::cpu_time(p.pid)?),
+        None => None,
+    };
+    let started = Instant::now();
+    let (mut edge_rss_max, mut exp_rss_max) = (0u64, 0u64);
+    let mut scrapes = 0u32;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while started.elapsed() < config.edge_duration {
+        tick.tick().await;
+        if let Some((p, exp_addr)) = &exporter {
+            if http::get(*exp_addr, "/metrics").await.is_ok() {
+                scrapes += 1;
+            }
+            exp_rss_max = exp_rss_max.max(procfs::rss(p.pid)?.0);
+        }
+        edge_rss_max = edge_rss_max.max(procfs::rss(edge.pid)?.0);
+    }
+    let window = started.elapsed().as_secs_f64();
+    let edge_cpu = (procfs::cpu_time(edge.pid)? - edge_cpu0).as_secs_f64() / window;
+    let host = http::get(addr, "/api/v1/hosts/bench-edge").await?;
+    let host: Value = serde_json::from_str(&host).context("parsing the host view")?;
+    let edge_gaps = host["edge"]["gaps"].as_u64().unwrap_or(u64::MAX);
+
+    let mut rows = vec![
+        row(
+            "edge 1 Hz",
+            "CPU, share of one core",
+            pct(edge_cpu),
+            "< node_exporter",
+        ),
+        row("edge 1 Hz", "RSS (max)", mib(edge_rss_max), "<= 8 MiB"),
+        row(
+            "edge 1 Hz",
+            "sequence gaps at the server",
+            edge_gaps.to_string(),
+            "0",
+        ),
+    ];
+    if let (Some((p, _)), Some(cpu0)) = (&exporter, exp_cpu0) {
+        let exp_cpu = (procfs::cpu_time(p.pid)? - cpu0).as_secs_f64() / window;
+        rows.push(row(
+            "node_exporter, 5 collectors, 1 scrape/s",
+            "CPU, share of one core",
+            pct(exp_cpu),
+            &format!("{scrapes} scrapes"),
+        ));
+        rows.push(row(
+            "node_exporter, 5 collectors, 1 scrape/s",
+            "RSS (max)",
+            mib(exp_rss_max),
+            "",
+        ));
+        rows.push(row(
+            "edge / node_exporter",
+            "CPU ratio; RSS ratio",
+            format!(
+                "{:.2}; {:.2}",
+                edge_cpu / exp_cpu.max(1e-9),
+                edge_rss_max as f64 / exp_rss_max.max(1) as f64
+            ),
+            "< 1",
+        ));
+    }
+    edge.terminate(Duration::from_secs(5)).await.ok();
+    Ok(rows)
+}
+
+/// The server under `config.fleet` simulated edges at 1 Hz: CPU per sample, received =
+/// sent, delay from sample time to the dashboard, `/metrics` scrape time.
+pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
+    let (server, addr) = start_server(&config.bin_dir, &[]).await?;
+    let master = format!("ws://{addr}/ws/edge");
+    let n = config.fleet.to_string();
+    let fleet = Proc::spawn(
+        &config.bin_dir.join("utizmon-edge"),
+        &[
+            "--master",
+            &master,
+            "--interval",
+            "1s",
+            "--simulate",
+            &n,
+            "--simulate-prefix",
+            "bench",
+        ],
+    )?;
+    eprintln!("bench: waiting for {} simulated edges", config.fleet);
+    wait_online(addr, config.fleet, Duration::from_secs(120)).await?;
+
+    // Dashboard delay: a few detail streams, each timing sample ts -> delivery.
+    let delays = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let mut watchers = Vec::new();
+    for i in (1..=config.fleet).step_by((config.fleet / 20).max(1)) {
+        let url = format!("ws://{addr}/ws/dashboard?host=bench-{i:04}");
+        watchers.push(tokio::spawn(watch_delay(url, delays.clone())));
+    }
+
+    eprintln!(
+        "bench: measuring the server for {:?}",
+        config.fleet_duration
+    );
+    let received0 = scrape_value(addr, "utizmon_server_samples_received_total").await?;
+    let cpu0 = procfs::cpu_time(server.pid)?;
+    let started = Instant::now();
+    tokio::time::sleep(config.fleet_duration).await;
+    let window = started.elapsed().as_secs_f64();
+    let cpu = (procfs::cpu_time(server.pid)? - cpu0).as_secs_f64();
+    let received1 = scrape_value(addr, "utizmon_server_samples_received_total").await?;
+    let (server_rss, _) = procfs::rss(server.pid)?;
+    let per_second = (received1 - received0) / window;
+    let per_sample_us = cpu / (received1 - received0).max(1.0) * 1e6;
+
+    // /metrics with the whole fleet.
+    let mut scrape_ms = Vec::new();
+    let mut body_len = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        body_len = http::get(addr, "/metrics").await?.len();
+        scrape_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    for w in &watchers {
+        w.abort();
+    }
+
+    // Stop the fleet cleanly (it flushes unacknowledged samples), then compare what the
+    // simulated edges sent (their last sequence numbers) with what the server took.
+    fleet.terminate(Duration::from_secs(20)).await?;
+    let hosts: Value = serde_json::from_str(&http::get(addr, "/api/v1/hosts").await?)?;
+    let hosts = hosts["hosts"].as_array().cloned().unwrap_or_default();
+    let sent: u64 = hosts
+        .iter()
+        .map(|h| h["edge"]["last_seq"].as_u64().unwrap_or(0))
+        .sum();
+    let gaps: u64 = hosts
+        .iter()
+        .map(|h| h["edge"]["gaps"].as_u64().unwrap_or(0))
+        .sum();
+    let received = scrape_value(addr, "utizmon_server_samples_received_total").await? as u64;
+
+    let mut delays = delays.lock().map(|d| d.clone()).unwrap_or_default();
+    delays.sort_by(f64::total_cmp);
+    scrape_ms.sort_by(f64::total_cmp);
+    let scenario = format!("server, {} edges at 1 Hz", config.fleet);
+    Ok(vec![
+        row(
+            &scenario,
+            "samples/s taken",
+            format!("{per_second:.0}"),
+            &format!("{}", config.fleet),
+        ),
+        row(
+            &scenario,
+            "received = sent",
+            format!("{received} of {sent}, {gaps} gaps"),
+            "equal, 0 gaps",
+        ),
+        row(
+            &scenario,
+            "CPU, share of one core",
+            pct(cpu / window),
+            "< 10 %",
+        ),
+        row(
+            &scenario,
+            "CPU per sample",
+            format!("{per_sample_us:.1} µs"),
+            "<= 100 µs",
+        ),
+        row(&scenario, "RSS", mib(server_rss), ""),
+        row(
+            &scenario,
+            "sample to dashboard delay p50 / p99",
+            format!(
+                "{:.0} ms / {:.0} ms ({} deliveries)",
+                quantile(&delays, 0.5),
+                quantile(&delays, 0.99),
+                delays.len()
+            ),
+            "",
+        ),
+        row(
+            &scenario,
+            "/metrics scrape p50 / max",
+            format!(
+                "{:.1} ms / {:.1} ms ({} KiB)",
+                quantile(&scrape_ms, 0.5),
+                quantile(&scrape_ms, 1.0),
+                body_len / 1024
+            ),
+            "< 50 ms",
+        ),
+    ])
+}
+
+/// Polls `/api/v1/hosts` until `n` hosts are online, or fails at the deadline.
+async fn wait_online(addr: SocketAddr, n: usize, deadline: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let body = http::get(addr, "/api/v1/hosts").await?;
+        let hosts: Value = serde_json::from_str(&body)?;
+        let online = hosts["hosts"]
+            .as_array()
+            .map_or(0, |a| a.iter().filter(|h| h["status"] == "online").count());
+        if online >= n {
+            return Ok(());
+        }
+        if started.elapsed() > deadline {
+            bail!("only {online} of {n} hosts online after {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Follows one host's detail stream and records, for every new sample, how long after
+/// its timestamp it reached the browser's socket.
+async fn watch_delay(url: String, delays: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<()> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    let mut last_ts = 0;
+    while let Some(msg) = ws.next().await {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as f64;
+        let Ok(text) = msg?.into_text() else { continue };
+        let Ok(value) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let Some(ts) = value["hosts"][0]["latest"]["ts_ms"].as_u64() else {
+            continue;
+        };
+        // The snapshot carries an old sample; only updates measure the live path.
+        if value["type"] == "update" && ts != last_ts {
+            if let Ok(mut d) = delays.lock() {
+                d.push(now - ts as f64);
+            }
+        }
+        last_ts = ts;
+    }
+    Ok(())
+}
+
+/// The value of the unlabelled series `name` in the classic `/metrics` text.
+async fn scrape_value(addr: SocketAddr, name: &str) -> anyhow::Result<f64> {
+    let body = http::get(addr, "/metrics").await?;
+    body.lines()
+        .find_map(|line| {
+            let (series, value) = line.split_once(' ')?;
+            (series == name).then(|| value.trim().parse::<f64>().ok())?
+        })
+        .with_context(|| format!("{name} not in /metrics"))
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.2} %", share * 100.0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn row(scenario: &str, metric: &str, value: String, target: &str) -> Row {
+    Row {
+        scenario: scenario.to_string(),
+        metric: metric.to_string(),
+        value,
+        target: target.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_sorted_values() {
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert_eq!(quantile(&v, 1.0), 5.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+}

@@ -1,0 +1,120 @@
+//! `make bench`: runs the real release binaries on 127.0.0.1 and prints one Markdown table.
+//!
+//! Two scenarios, each measured side by side within one run so a noisy shared machine
+//! skews both sides alike: the edge against Prometheus' node_exporter at 1 Hz, and the
+//! server under a simulated fleet (received = sent, CPU per sample, delay to the
+//! dashboard, `/metrics` scrape time). Numbers are reported, not asserted.
+
+mod fleet;
+mod http;
+mod process;
+mod procfs;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+/// Command-line options; defaults are the targets.
+#[derive(Debug, Parser)]
+#[command(about = "utizmon benchmarks: prints a table and writes it to a Markdown file")]
+pub struct Config {
+    /// Directory holding the release binaries.
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: PathBuf,
+    /// How long to measure the edge and node_exporter side by side.
+    #[arg(long, default_value = "60s", value_parser = humantime_secs)]
+    pub edge_duration: Duration,
+    /// Simulated edges for the server scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub fleet: usize,
+    /// How long to measure the server under the simulated fleet.
+    #[arg(long, default_value = "30s", value_parser = humantime_secs)]
+    pub fleet_duration: Duration,
+    /// node_exporter binary (Debian package prometheus-node-exporter).
+    #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
+    pub node_exporter: PathBuf,
+    /// Where to write the table.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: PathBuf,
+}
+
+/// One row of the result table.
+pub struct Row {
+    pub scenario: String,
+    pub metric: String,
+    pub value: String,
+    pub target: String,
+}
+
+fn humantime_secs(s: &str) -> Result<Duration, String> {
+    let secs = s.trim_end_matches('s');
+    secs.parse::<f64>()
+        .map(Duration::from_secs_f64)
+        .map_err(|e| format!("{s}: {e} (use e.g. 60s)"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let rows = runtime.block_on(async {
+        let mut rows = fleet::edge_vs_node_exporter(&config).await?;
+        rows.extend(fleet::server_under_fleet(&config).await?);
+        anyhow::Ok(rows)
+    })?;
+    let table = render(&config, &rows);
+    print!("{table}");
+    std::fs::write(&config.out, &table)
+        .with_context(|| format!("writing {}", config.out.display()))?;
+    eprintln!("bench: wrote {}", config.out.display());
+    Ok(())
+}
+
+/// The Markdown page: a short header saying how it was measured, then the table.
+fn render(config: &Config, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Written by `make bench` ({}; {cpus} CPUs).",
+        current_time_text()
+    );
+    let _ = writeln!(
+        out,
+        "Edge and node_exporter: {} s side by side at 1 Hz. Server: {} simulated edges at 1 Hz for {} s.",
+        config.edge_duration.as_secs(),
+        config.fleet,
+        config.fleet_duration.as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "CPU is user+system time from /proc/PID/stat over the window, as a share of one core.\n"
+    );
+    let _ = writeln!(out, "| scenario | metric | measured | target |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            row.scenario, row.metric, row.value, row.target
+        );
+    }
+    out
+}
+
+fn current_time_text() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,95 @@
+//! Starts the processes a benchmark measures and makes sure they die with it.
+//!
+//! Every child is killed by its own PID when its handle drops, so an early error in a
+//! scenario never leaves a server or a simulated fleet running.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A child process that is killed when dropped.
+pub struct Proc {
+    child: Child,
+    pub pid: u32,
+}
+
+impl Proc {
+    /// Spawns `program args...` with stdout and stderr discarded.
+    pub fn spawn(program: &Path, args: &[&str]) -> anyhow::Result<Proc> {
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        let pid = child.id().context("child exited at once")?;
+        Ok(Proc { child, pid })
+    }
+
+    /// Asks the process to stop with SIGTERM and waits up to `grace` for it.
+    pub async fn terminate(mut self, grace: Duration) -> anyhow::Result<()> {
+        // Only this PID, which we started and still own (it has not been reaped).
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed", self.pid);
+        }
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(result) => {
+                result.context("waiting for the child")?;
+                Ok(())
+            }
+            Err(_) => {
+                self.child.kill().await.ok();
+                bail!("pid {} did not stop within {grace:?}", self.pid)
+            }
+        }
+    }
+}
+
+/// Starts `utizmon-server` on an ephemeral loopback port and returns it with its address,
+/// read from the first stdout line (`listening on ADDR`).
+pub async fn start_server(bin_dir: &Path, extra: &[&str]) -> anyhow::Result<(Proc, SocketAddr)> {
+    let program = bin_dir.join("utizmon-server");
+    let mut child = Command::new(&program)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let pid = child.id().context("server exited at once")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .context("server did not print its address within 10 s")??
+        .context("server closed stdout")?;
+    let addr = first
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected first line {first:?}"))?
+        .trim()
+        .parse()
+        .context("parsing the server address")?;
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((Proc { child, pid }, addr))
+}
+
+/// A free loopback port: bind port 0, read it, release it.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
