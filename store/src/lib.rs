@@ -1,0 +1,288 @@
+//! History that survives restarts: an embedded SQLite database (WAL) of raw samples and
+//! per-minute rollups, written by one dedicated thread in batched transactions.
+//!
+//! The server hands every accepted sample to [`Store::append`] and acknowledges it to its
+//! edge only when the returned [`Commit`] resolves, i.e. after the transaction holding it
+//! is durable. Reads ([`Store::query`], [`Store::hosts`]) use their own connection, so they
+//! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
+
+mod point;
+mod query;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use point::{bucketize, NetRate, Point};
+pub use schema::SCHEMA_VERSION;
+use utizmon_protocol::{HostInfo, Sample};
+
+/// File name of the database inside `--data-dir`.
+pub const DB_FILE: &str = "utizmon.sqlite3";
+
+/// Appends waiting for the writer; when full, `append` waits, which slows the edges'
+/// connections (their own buffers hold the samples) instead of growing memory.
+const QUEUE_CAPACITY: usize = 20_000;
+
+/// Returns the current time as Unix milliseconds; replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    })
+}
+
+/// How the store is opened and maintained.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// Directory holding the database; created if missing.
+    pub dir: PathBuf,
+    /// Raw samples older than this are deleted.
+    pub raw_retention: Duration,
+    /// Per-minute rollups older than this are deleted.
+    pub rollup_retention: Duration,
+    /// How often rollups are brought up to date and retention is applied.
+    pub maintenance_interval: Duration,
+    /// Source of "now" for retention.
+    pub clock: Clock,
+}
+
+impl StoreConfig {
+    /// Defaults: 48 h raw, 30 days of rollups, maintenance every 10 s.
+    pub fn new(dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            dir: dir.into(),
+            raw_retention: Duration::from_secs(48 * 3600),
+            rollup_retention: Duration::from_secs(30 * 24 * 3600),
+            maintenance_interval: Duration::from_secs(10),
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Why the store could not open, write or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data directory {dir}: {why}")]
+    Directory { dir: PathBuf, why: String },
+    #[error("{context}: {source}")]
+    Sql {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database schema version {found} is newer than this server supports ({supported}); run a newer utizmon-server")]
+    TooNew { found: i64, supported: i64 },
+    #[error("the history writer has stopped")]
+    Closed,
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    fn sql(context: impl Into<String>, source: rusqlite::Error) -> StoreError {
+        StoreError::Sql {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// One accepted sample to persist.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Host name, as validated by the protocol.
+    pub host: Arc<str>,
+    /// Edge run id; with `seq` it identifies the sample.
+    pub run_id: Arc<str>,
+    /// Host info of the connection, stored with the host.
+    pub info: Option<Arc<HostInfo>>,
+    /// Announced sampling interval of the connection, ms.
+    pub interval_ms: u64,
+    /// The sample as received.
+    pub sample: Arc<Sample>,
+    /// The history point derived from it (with network rates).
+    pub point: Point,
+}
+
+/// What the store remembers of a host, loaded at start-up so hosts known before a restart
+/// are listed again (offline until they reconnect).
+#[derive(Debug, Clone)]
+pub struct StoredHost {
+    pub name: String,
+    pub info: Option<HostInfo>,
+    pub latest: Option<Sample>,
+    pub interval_ms: Option<u64>,
+    pub last_seen_ms: Option<u64>,
+}
+
+/// Resolves when the transaction holding one appended sample has committed.
+pub type Commit = oneshot::Receiver<Result<(), Arc<StoreError>>>;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    queue: mpsc::Sender<writer::Command>,
+    reader: Arc<Mutex<Connection>>,
+    errors: Arc<AtomicU64>,
+    path: Arc<Path>,
+    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database in `config.dir` and starts the
+    /// writer thread. Fails with a message naming the directory when it is missing and
+    /// cannot be created, is not writable, or holds a corrupt or newer database.
+    pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        let dir = &config.dir;
+        let dir_error = |why: String| StoreError::Directory {
+            dir: dir.clone(),
+            why,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| dir_error(format!("cannot create it: {e}")))?;
+        // SQLite would only fail at the first write; probe now so a read-only directory is
+        // a start-up error, not a runtime surprise.
+        let probe = dir.join(".utizmon-write-test");
+        std::fs::write(&probe, b"ok").map_err(|e| dir_error(format!("not writable: {e}")))?;
+        std::fs::remove_file(&probe).ok();
+
+        let path: Arc<Path> = dir.join(DB_FILE).into();
+        let mut conn = open_connection(&path, false)?;
+        schema::migrate(&mut conn)?;
+        let reader = open_connection(&path, true)?;
+
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let errors = Arc::new(AtomicU64::new(0));
+        let handle = writer::spawn(conn, rx, config, errors.clone())?;
+        Ok(Store {
+            queue,
+            reader: Arc::new(Mutex::new(reader)),
+            errors,
+            path,
+            writer: Arc::new(Mutex::new(Some(handle))),
+        })
+    }
+
+    /// Queues a sample for the next transaction; waits only when the queue is full.
+    pub async fn append(&self, record: Record) -> Commit {
+        let (done, commit) = oneshot::channel();
+        if let Err(mpsc::error::SendError(writer::Command::Append(_, done))) = self
+            .queue
+            .send(writer::Command::Append(Box::new(record), done))
+            .await
+        {
+            let _ = done.send(Err(Arc::new(StoreError::Closed)));
+        }
+        commit
+    }
+
+    /// Brings rollups up to date and applies retention now (tests, shutdown).
+    pub async fn maintain(&self) -> Result<(), Arc<StoreError>> {
+        let (done, rx) = oneshot::channel();
+        self.queue
+            .send(writer::Command::Maintain(done))
+            .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        rx.await.map_err(|_| Arc::new(StoreError::Closed))?
+    }
+
+    /// History of `host` between `from_ms` and `to_ms`, bucketed by `step_ms`: raw samples
+    /// for steps under a minute while they are retained, rollups otherwise.
+    pub fn query(
+        &self,
+        host: &str,
+        from_ms: u64,
+        to_ms: u64,
+        step_ms: u64,
+    ) -> Result<Vec<Point>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        query::points(&conn, host, from_ms, to_ms, step_ms)
+    }
+
+    /// Every host the database knows, with its last info and sample.
+    pub fn hosts(&self) -> Result<Vec<StoredHost>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        query::hosts(&conn)
+    }
+
+    /// Failed writes so far (`utizmon_server_store_errors_total`).
+    pub fn errors_total(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the database and its WAL on disk, bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = self.path.with_extension("sqlite3-wal");
+        [self.path.as_ref(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Commits what is queued, stops the writer and waits for it. Other clones of this
+    /// handle see [`StoreError::Closed`] afterwards.
+    pub async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.queue.send(writer::Command::Stop(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+/// Opens one connection with the settings every connection needs.
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let what = || format!("opening {}", path.display());
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::sql(what(), e))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| StoreError::sql(what(), e))?;
+    if !read_only {
+        // WAL: readers never block the writer. FULL: every commit is fsynced before an
+        // ack can go out; the writer batches many samples per commit to pay that once.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(|e| StoreError::sql(format!("{}: not a utizmon database?", what()), e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "SQLite refused WAL mode; writes will be slower");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| StoreError::sql(what(), e))?;
+    }
+    // Touch the schema so a corrupt file fails here, with a clear context.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| {
+        StoreError::sql(
+            format!("{}: the file is corrupt or not a database", what()),
+            e,
+        )
+    })?;
+    Ok(conn)
+}

@@ -1,0 +1,125 @@
+//! The database schema and its migrations, keyed by SQLite's `PRAGMA user_version`.
+//!
+//! Each migration runs once, in order, inside one transaction, so a crash half-way leaves
+//! the previous version intact. `docs/storage.md` describes the tables.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Schema version this build writes; a newer database is refused rather than guessed at.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: hosts, edge runs, raw samples, per-minute rollups.
+    r#"
+    CREATE TABLE hosts (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        info          TEXT,             -- last hello's HostInfo, JSON
+        latest        TEXT,             -- last sample, JSON (wire format)
+        interval_ms   INTEGER,
+        last_seen_ms  INTEGER
+    );
+    CREATE TABLE runs (
+        id       INTEGER PRIMARY KEY,
+        host_id  INTEGER NOT NULL REFERENCES hosts(id),
+        run_id   TEXT NOT NULL,
+        UNIQUE (host_id, run_id)
+    );
+    -- One row per (edge run, sequence number): a replayed sample is stored once.
+    CREATE TABLE samples (
+        run         INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        host_id     INTEGER NOT NULL,
+        ts_ms       INTEGER NOT NULL,
+        cpu         REAL NOT NULL,
+        cores       TEXT NOT NULL,     -- JSON array of ratios
+        mem_used    REAL NOT NULL,
+        mem_total   REAL NOT NULL,
+        swap_used   REAL NOT NULL,
+        swap_total  REAL NOT NULL,
+        load1       REAL NOT NULL,
+        load5       REAL NOT NULL,
+        load15      REAL NOT NULL,
+        networks    TEXT NOT NULL,     -- JSON array of NetRate
+        PRIMARY KEY (run, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX samples_by_host_time ON samples (host_id, ts_ms);
+    CREATE INDEX samples_by_time ON samples (ts_ms);
+    -- Averages (min and max for CPU) per host and minute, rebuilt from samples.
+    CREATE TABLE rollups (
+        host_id     INTEGER NOT NULL,
+        minute_ms   INTEGER NOT NULL,
+        n           INTEGER NOT NULL,
+        cpu         REAL NOT NULL,
+        cpu_min     REAL NOT NULL,
+        cpu_max     REAL NOT NULL,
+        cores       TEXT NOT NULL,
+        mem_used    REAL NOT NULL,
+        mem_total   REAL NOT NULL,
+        swap_used   REAL NOT NULL,
+        swap_total  REAL NOT NULL,
+        load1       REAL NOT NULL,
+        load5       REAL NOT NULL,
+        load15      REAL NOT NULL,
+        networks    TEXT NOT NULL,
+        PRIMARY KEY (host_id, minute_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX rollups_by_time ON rollups (minute_ms);
+    "#,
+];
+
+/// Brings the database to [`SCHEMA_VERSION`], or explains why it cannot.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| StoreError::sql("reading the schema version", e))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let to = from + 1;
+        let tx = conn
+            .transaction()
+            .map_err(|e| StoreError::sql("starting a migration", e))?;
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::sql(format!("migrating the schema to version {to}"), e))?;
+        tx.pragma_update(None, "user_version", to as i64)
+            .map_err(|e| StoreError::sql("recording the schema version", e))?;
+        tx.commit()
+            .map_err(|e| StoreError::sql(format!("committing schema version {to}"), e))?;
+        tracing::info!(version = to, "migrated the history schema");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_an_empty_database_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}

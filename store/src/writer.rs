@@ -1,0 +1,400 @@
+//! The writer thread: the only code that writes the database.
+//!
+//! It takes everything queued, writes it in one transaction, then tells each sample's
+//! waiter whether it committed. Between batches it rebuilds the rollups of minutes that
+//! received samples and deletes expired rows in small chunks, so maintenance never holds
+//! the write lock for long and ingest keeps flowing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::point::{Bucket, Point};
+use crate::{query, Record, StoreConfig, StoreError};
+
+/// Most samples written in one transaction.
+const MAX_BATCH: usize = 5_000;
+
+/// Most rows one retention pass deletes per table before letting writes through again.
+const PRUNE_CHUNK: usize = 20_000;
+
+const MINUTE_MS: u64 = 60_000;
+
+/// Answers one append or maintenance request.
+pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
+
+/// Work for the writer thread.
+pub enum Command {
+    Append(Box<Record>, Done),
+    Maintain(Done),
+    Stop(oneshot::Sender<()>),
+}
+
+/// Starts the writer on its own OS thread (SQLite calls block).
+pub fn spawn(
+    conn: Connection,
+    rx: mpsc::Receiver<Command>,
+    config: StoreConfig,
+    errors: Arc<AtomicU64>,
+) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name("utizmon-store".into())
+        .spawn(move || Writer::new(conn, config, errors).run(rx))
+        .map_err(|e| StoreError::Directory {
+            dir: Default::default(),
+            why: format!("starting the writer thread: {e}"),
+        })
+}
+
+struct Writer {
+    conn: Connection,
+    config: StoreConfig,
+    errors: Arc<AtomicU64>,
+    host_ids: HashMap<Arc<str>, i64>,
+    run_ids: HashMap<(i64, Arc<str>), i64>,
+    /// (host id, minute start) whose rollup must be rebuilt.
+    dirty: BTreeSet<(i64, u64)>,
+    last_maintenance: Instant,
+}
+
+impl Writer {
+    fn new(conn: Connection, config: StoreConfig, errors: Arc<AtomicU64>) -> Writer {
+        Writer {
+            conn,
+            config,
+            errors,
+            host_ids: HashMap::new(),
+            run_ids: HashMap::new(),
+            dirty: BTreeSet::new(),
+            last_maintenance: Instant::now(),
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the history writer's timer");
+                return;
+            }
+        };
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            // Wake at least once per maintenance interval even when idle.
+            let first = match recv_timeout(&runtime, &mut rx, self.config.maintenance_interval) {
+                Recv::Command(cmd) => Some(cmd),
+                Recv::Timeout => None,
+                Recv::Closed => break,
+            };
+            let mut stop = None;
+            let mut maintain = Vec::new();
+            let mut next = first;
+            while let Some(cmd) = next.take() {
+                match cmd {
+                    Command::Append(record, done) => batch.push((record, done)),
+                    Command::Maintain(done) => maintain.push(done),
+                    Command::Stop(done) => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
+                // Take whatever else is already queued, up to one batch.
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit_batch(&mut batch);
+            }
+            if !maintain.is_empty()
+                || self.last_maintenance.elapsed() >= self.config.maintenance_interval
+            {
+                let result = self.maintain().map_err(|e| {
+                    self.failed("maintaining history", &e);
+                    Arc::new(e)
+                });
+                self.last_maintenance = Instant::now();
+                for done in maintain {
+                    let _ = done.send(result.clone());
+                }
+            }
+            if let Some(done) = stop {
+                let _ = done.send(());
+                break;
+            }
+        }
+        tracing::debug!("history writer stopped");
+    }
+
+    /// Writes a batch in one transaction and answers every waiter.
+    fn commit_batch(&mut self, batch: &mut Vec<(Box<Record>, Done)>) {
+        let result = self.write(batch.iter().map(|(r, _)| r.as_ref()));
+        let result = match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The transaction rolled back: forget ids it may have created.
+                self.host_ids.clear();
+                self.run_ids.clear();
+                self.failed("writing samples", &e);
+                Err(Arc::new(e))
+            }
+        };
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(result.clone());
+        }
+    }
+
+    fn failed(&self, what: &str, e: &StoreError) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, "{what} failed; edges keep unacknowledged samples");
+    }
+
+    fn write<'a>(&mut self, records: impl Iterator<Item = &'a Record>) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| StoreError::sql("starting a transaction", e))?;
+        let mut latest: HashMap<i64, &Record> = HashMap::new();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used,
+                     mem_total, swap_used, swap_total, load1, load5, load15, networks)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(|e| StoreError::sql("preparing the sample insert", e))?;
+            for record in records {
+                let host_id = host_id(&tx, &mut self.host_ids, &record.host)?;
+                let run = run_id(&tx, &mut self.run_ids, host_id, &record.run_id)?;
+                let p = &record.point;
+                insert
+                    .execute(params![
+                        run,
+                        record.sample.seq as i64,
+                        host_id,
+                        p.ts_ms as i64,
+                        p.cpu_ratio,
+                        serde_json::to_string(&p.cores)?,
+                        p.mem_used_bytes,
+                        p.mem_total_bytes,
+                        p.swap_used_bytes,
+                        p.swap_total_bytes,
+                        p.load1,
+                        p.load5,
+                        p.load15,
+                        serde_json::to_string(&p.networks)?,
+                    ])
+                    .map_err(|e| StoreError::sql("inserting a sample", e))?;
+                self.dirty.insert((host_id, p.ts_ms - p.ts_ms % MINUTE_MS));
+                let newer = latest
+                    .get(&host_id)
+                    .is_none_or(|prev| prev.point.ts_ms <= p.ts_ms);
+                if newer {
+                    latest.insert(host_id, record);
+                }
+            }
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE hosts SET info = ?2, latest = ?3, interval_ms = ?4,
+                     last_seen_ms = max(coalesce(last_seen_ms, 0), ?5) WHERE id = ?1",
+                )
+                .map_err(|e| StoreError::sql("preparing the host update", e))?;
+            for (host_id, record) in latest {
+                let info = match &record.info {
+                    Some(info) => Some(serde_json::to_string(info.as_ref())?),
+                    None => None,
+                };
+                update
+                    .execute(params![
+                        host_id,
+                        info,
+                        serde_json::to_string(record.sample.as_ref())?,
+                        record.interval_ms as i64,
+                        record.sample.ts_ms as i64,
+                    ])
+                    .map_err(|e| StoreError::sql("updating a host", e))?;
+            }
+        }
+        tx.commit()
+            .map_err(|e| StoreError::sql("committing samples", e))
+    }
+
+    /// Rebuilds dirty rollups, then deletes expired rows.
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        self.rebuild_rollups()?;
+        self.prune()
+    }
+
+    fn rebuild_rollups(&mut self) -> Result<(), StoreError> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| StoreError::sql("starting the rollup transaction", e))?;
+            for &(host_id, minute) in &dirty {
+                let points = query::raw_points(&tx, host_id, minute, minute + MINUTE_MS - 1)?;
+                let mut bucket = Bucket::new(minute);
+                for p in &points {
+                    bucket.add(p);
+                }
+                if let Some(r) = bucket.finish() {
+                    upsert_rollup(&tx, host_id, &r)?;
+                }
+            }
+            tx.commit()
+                .map_err(|e| StoreError::sql("committing rollups", e))
+        })();
+        if result.is_err() {
+            // Try again at the next maintenance.
+            self.dirty.extend(dirty);
+        }
+        result
+    }
+
+    fn prune(&mut self) -> Result<(), StoreError> {
+        let now = (self.config.clock)();
+        let raw_cutoff = now.saturating_sub(self.config.raw_retention.as_millis() as u64);
+        let rollup_cutoff = now.saturating_sub(self.config.rollup_retention.as_millis() as u64);
+        let raw = self
+            .conn
+            .execute(
+                "DELETE FROM samples WHERE (run, seq) IN
+                 (SELECT run, seq FROM samples WHERE ts_ms < ?1 LIMIT ?2)",
+                params![raw_cutoff as i64, PRUNE_CHUNK as i64],
+            )
+            .map_err(|e| StoreError::sql("deleting expired samples", e))?;
+        let rollups = self
+            .conn
+            .execute(
+                "DELETE FROM rollups WHERE (host_id, minute_ms) IN
+                 (SELECT host_id, minute_ms FROM rollups WHERE minute_ms < ?1 LIMIT ?2)",
+                params![rollup_cutoff as i64, PRUNE_CHUNK as i64],
+            )
+            .map_err(|e| StoreError::sql("deleting expired rollups", e))?;
+        if raw + rollups > 0 {
+            tracing::debug!(raw, rollups, "pruned expired history");
+        }
+        // A full chunk means more is left: come back at the next wake-up, not next interval.
+        if raw == PRUNE_CHUNK || rollups == PRUNE_CHUNK {
+            self.last_maintenance = Instant::now() - self.config.maintenance_interval;
+        }
+        Ok(())
+    }
+}
+
+fn upsert_rollup(conn: &Connection, host_id: i64, r: &Point) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO rollups (host_id, minute_ms, n, cpu, cpu_min, cpu_max, cores,
+         mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            host_id,
+            r.ts_ms as i64,
+            r.n,
+            r.cpu_ratio,
+            r.cpu_ratio_min,
+            r.cpu_ratio_max,
+            serde_json::to_string(&r.cores).unwrap_or_else(|_| "[]".into()),
+            r.mem_used_bytes,
+            r.mem_total_bytes,
+            r.swap_used_bytes,
+            r.swap_total_bytes,
+            r.load1,
+            r.load5,
+            r.load15,
+            serde_json::to_string(&r.networks).unwrap_or_else(|_| "[]".into()),
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| StoreError::sql("writing a rollup", e))
+}
+
+fn host_id(
+    conn: &Connection,
+    cache: &mut HashMap<Arc<str>, i64>,
+    name: &Arc<str>,
+) -> Result<i64, StoreError> {
+    if let Some(&id) = cache.get(name) {
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO hosts (name) VALUES (?1)",
+        params![name.as_ref()],
+    )
+    .map_err(|e| StoreError::sql("adding a host", e))?;
+    let id = conn
+        .query_row(
+            "SELECT id FROM hosts WHERE name = ?1",
+            params![name.as_ref()],
+            |r| r.get(0),
+        )
+        .map_err(|e| StoreError::sql("looking up a host", e))?;
+    cache.insert(name.clone(), id);
+    Ok(id)
+}
+
+fn run_id(
+    conn: &Connection,
+    cache: &mut HashMap<(i64, Arc<str>), i64>,
+    host_id: i64,
+    run: &Arc<str>,
+) -> Result<i64, StoreError> {
+    let key = (host_id, run.clone());
+    if let Some(&id) = cache.get(&key) {
+        return Ok(id);
+    }
+    let existing: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM runs WHERE host_id = ?1 AND run_id = ?2",
+            params![host_id, run.as_ref()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| StoreError::sql("looking up an edge run", e))?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            conn.execute(
+                "INSERT INTO runs (host_id, run_id) VALUES (?1, ?2)",
+                params![host_id, run.as_ref()],
+            )
+            .map_err(|e| StoreError::sql("adding an edge run", e))?;
+            conn.last_insert_rowid()
+        }
+    };
+    cache.insert(key, id);
+    Ok(id)
+}
+
+enum Recv {
+    Command(Command),
+    Timeout,
+    Closed,
+}
+
+/// Blocking receive with a timeout, for a plain thread reading a tokio channel: a tiny
+/// timer-only runtime parks the thread until a command or the deadline arrives.
+fn recv_timeout(
+    runtime: &tokio::runtime::Runtime,
+    rx: &mut mpsc::Receiver<Command>,
+    timeout: Duration,
+) -> Recv {
+    match runtime.block_on(async { tokio::time::timeout(timeout, rx.recv()).await }) {
+        Ok(Some(cmd)) => Recv::Command(cmd),
+        Ok(None) => Recv::Closed,
+        Err(_) => Recv::Timeout,
+    }
+}
