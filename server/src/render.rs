@@ -1,1 +1,89 @@
-//! Placeholder until the dashboard lands: the minijinja environment for HTML pages.
+//! The minijinja environment for the dashboard's HTML pages.
+//!
+//! Templates live in `dashboards/templates/` and are embedded at build time, so the binary
+//! needs no files at runtime. Every template is rendered with HTML autoescaping, whatever its
+//! name: host names come from edges and may contain `<`, quotes or backslashes.
+//! Routing, headers and static assets are `http::pages`' business; this module only renders.
+
+use std::sync::LazyLock;
+
+use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
+
+/// Every embedded template, by the name `{% extends %}` uses.
+const TEMPLATES: [(&str, &str); 3] = [
+    (
+        "base.html",
+        include_str!("../../dashboards/templates/base.html"),
+    ),
+    (
+        "overview.html",
+        include_str!("../../dashboards/templates/overview.html"),
+    ),
+    (
+        "host.html",
+        include_str!("../../dashboards/templates/host.html"),
+    ),
+];
+
+/// Built once on first use; templates are parsed then and shared read-only afterwards.
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    // A typo in a template variable fails the render (and the tests) instead of printing "".
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .expect("embedded templates parse (checked by render::tests)");
+    }
+    env
+});
+
+/// The fleet overview page (`/`).
+///
+/// `asset_version` goes into every `/static/...?v=` URL so browsers may cache assets forever.
+pub fn overview(asset_version: &str) -> Result<String, minijinja::Error> {
+    ENV.get_template("overview.html")?
+        .render(context! { v => asset_version, nav => "fleet" })
+}
+
+/// The detail page of one host (`/hosts/{host}`); `host` is untrusted and rendered escaped.
+pub fn host(host: &str, asset_version: &str) -> Result<String, minijinja::Error> {
+    ENV.get_template("host.html")?
+        .render(context! { v => asset_version, nav => "host", host => host })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `<script` tag in `html` loads a file: the CSP forbids inline scripts.
+    fn scripts_all_external(html: &str) -> bool {
+        html.match_indices("<script")
+            .all(|(i, _)| html[i..].starts_with("<script src=\"/static/"))
+    }
+
+    #[test]
+    fn overview_renders_with_versioned_assets() {
+        let html = overview("abc123").unwrap();
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(html.contains(r#"<link rel="stylesheet" href="/static/app.css?v=abc123">"#));
+        assert!(html.contains(r#"<script src="/static/overview.js?v=abc123"></script>"#));
+        assert!(html.contains("<title>Fleet · utizmon</title>"));
+        assert!(scripts_all_external(&html));
+        assert!(!html.contains(" style="));
+    }
+
+    #[test]
+    fn host_page_escapes_hostile_names() {
+        let name = r#"<img src=x onerror=alert(1)>"'\</script>"#;
+        let html = host(name, "v1").unwrap();
+        assert!(!html.contains("<img src=x"));
+        assert!(!html.contains("</script>\""));
+        let escaped = "&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;\\&lt;&#x2f;script&gt;";
+        assert!(html.contains(&format!("<title>{escaped} · utizmon</title>")));
+        assert!(html.contains(&format!(r#"data-host="{escaped}""#)));
+        assert!(html.contains(&format!(r#"<h1 id="host-name">{escaped}</h1>"#)));
+        assert!(scripts_all_external(&html));
+        assert!(!html.contains(" style="));
+    }
+}

@@ -1,8 +1,297 @@
-//! Placeholder until the dashboard lands: HTML pages and embedded static assets.
+//! HTML pages (`/`, `/hosts/{host}`) and the embedded static assets under `/static/`.
+//!
+//! Pages are rendered by `crate::render`; the JavaScript, CSS and vendored uPlot come from
+//! `dashboards/static/` via `include_bytes!`, so the server works with no files and no
+//! internet. Assets are addressed as `/static/NAME?v=VERSION` where `VERSION` is a hash of
+//! all asset bytes: a matching `v` may be cached forever, anything else must revalidate.
+//! The live data itself comes from `/ws/dashboard` and `/api/v1/...`, owned elsewhere.
 
+use std::sync::LazyLock;
+
+use axum::extract::{Path, RawQuery};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::render;
+
+/// Content-Security-Policy of every page: scripts and styles only from our own `/static/`,
+/// no inline script or style attributes, no eval, no framing, WebSockets to this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Routes for `/`, `/hosts/{host}` and `/static/...`; stateless, merged into the main router.
+///
+/// Every response from these routes carries the security headers (CSP, nosniff, no framing,
+/// referrer policy) unless an outer layer already set them.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
+        .route("/", get(overview))
+        .route("/hosts/{host}", get(host_page))
+        .route("/static/{*path}", get(asset))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+}
+
+/// Hash of every asset's bytes, as 16 hex digits; the `v` of `/static/...?v=`.
+pub fn asset_version() -> &'static str {
+    &ASSET_VERSION
+}
+
+/// One embedded file under `/static/`.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: [Asset; 9] = [
+    Asset {
+        path: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/app.css"),
+    },
+    Asset {
+        path: "theme.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/theme.js"),
+    },
+    Asset {
+        path: "common.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/common.js"),
+    },
+    Asset {
+        path: "overview.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/overview.js"),
+    },
+    Asset {
+        path: "host.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/host.js"),
+    },
+    Asset {
+        path: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../../dashboards/static/favicon.svg"),
+    },
+    Asset {
+        path: "vendor/uPlot.iife.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/vendor/uPlot.iife.min.js"),
+    },
+    Asset {
+        path: "vendor/uPlot.min.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/vendor/uPlot.min.css"),
+    },
+    Asset {
+        path: "vendor/uPlot.LICENSE",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../../../dashboards/static/vendor/uPlot.LICENSE"),
+    },
+];
+
+/// FNV-1a over all assets: cheap, stable across builds of the same bytes.
+static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for asset in &ASSETS {
+        for &byte in asset.path.as_bytes().iter().chain(asset.body) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+});
+
+async fn overview() -> Response {
+    page(render::overview(asset_version()))
+}
+
+async fn host_page(Path(host): Path<String>) -> Response {
+    if let Err(e) = utizmon_protocol::validate_host_name(&host) {
+        return (StatusCode::NOT_FOUND, format!("not a host name: {e}")).into_response();
+    }
+    page(render::host(&host, asset_version()))
+}
+
+fn page(rendered: Result<String, minijinja::Error>) -> Response {
+    match rendered {
+        Ok(html) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a dashboard page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+async fn asset(
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(asset) = ASSETS.iter().find(|a| a.path == path) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let version = asset_version();
+    let etag = format!("\"{version}\"");
+    let versioned = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv == format!("v={version}")));
+    let cache = if versioned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response_headers.insert(header::ETAG, value);
+    }
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+    }
+    response_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    (response_headers, asset.body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use axum::http::header::HeaderName;
+
+    use super::*;
+
+    async fn get(uri: &str, if_none_match: Option<&str>) -> (StatusCode, HeaderMap, String) {
+        let mut req = Request::get(uri);
+        if let Some(tag) = if_none_match {
+            req = req.header(header::IF_NONE_MATCH, tag);
+        }
+        let res = routes::<()>()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn header_of<'a>(headers: &'a HeaderMap, name: HeaderName) -> &'a str {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[tokio::test]
+    async fn overview_is_html_with_security_headers() {
+        let (status, headers, body) = get("/", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            header_of(&headers, header::CONTENT_TYPE),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            header_of(&headers, header::CONTENT_SECURITY_POLICY),
+            CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(
+            header_of(&headers, header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff"
+        );
+        assert_eq!(header_of(&headers, header::X_FRAME_OPTIONS), "DENY");
+        assert!(body.contains(&format!("/static/overview.js?v={}", asset_version())));
+    }
+
+    #[tokio::test]
+    async fn host_page_takes_percent_encoded_hostile_names() {
+        let (status, _, body) = get("/hosts/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(r#"data-host="&lt;img src=x onerror=alert(1)&gt;""#));
+        assert!(!body.contains("<img src=x"));
+    }
+
+    #[tokio::test]
+    async fn host_page_refuses_invalid_names() {
+        let (status, _, _) = get("/hosts/%20padded%20", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn assets_have_types_and_cache_headers() {
+        let v = asset_version();
+        let (status, headers, body) = get(&format!("/static/app.css?v={v}"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            header_of(&headers, header::CONTENT_TYPE),
+            "text/css; charset=utf-8"
+        );
+        assert_eq!(
+            header_of(&headers, header::CACHE_CONTROL),
+            "public, max-age=31536000, immutable"
+        );
+        assert!(body.starts_with("/* utizmon dashboard"));
+
+        let (_, headers, _) = get("/static/vendor/uPlot.iife.min.js?v=old", None).await;
+        assert_eq!(
+            header_of(&headers, header::CONTENT_TYPE),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(header_of(&headers, header::CACHE_CONTROL), "no-cache");
+
+        let etag = format!("\"{v}\"");
+        let (status, _, body) = get("/static/host.js", Some(&etag)).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED);
+        assert_eq!(body, "");
+    }
+
+    #[tokio::test]
+    async fn unknown_assets_are_404() {
+        for uri in ["/static/nope.js", "/static/../Cargo.toml", "/static/vendor"] {
+            let (status, _, _) = get(uri, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        }
+    }
+
+    #[test]
+    fn asset_version_is_16_hex_digits() {
+        let v = asset_version();
+        assert_eq!(v.len(), 16);
+        assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
+    }
 }
