@@ -1,1 +1,44 @@
-fn main() {}
+//! `utizmon-server` binary: logging, flags, bind, signals; `utizmon_server::run` does the rest.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use utizmon_server::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::parse();
+    config.edge_token()?; // Fail before binding on an unreadable or empty token file.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {addr}").context("writing to stdout")?;
+    stdout.flush().context("flushing stdout")?;
+    drop(stdout);
+
+    let shutdown = CancellationToken::new();
+    let mut sigterm = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut sigint = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = sigterm.recv() => tracing::info!("SIGTERM received"),
+            _ = sigint.recv() => tracing::info!("SIGINT received"),
+        }
+        trigger.cancel();
+    });
+    utizmon_server::run(config, listener, shutdown).await
+}

@@ -1,0 +1,127 @@
+//! Command-line and environment configuration of `utizmon-server`.
+//!
+//! Every flag has an `UTIZMON_*` environment fallback. The edge token is read from a file,
+//! never from a flag value, so it stays out of `ps` and the journal.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// Everything `utizmon-server` can be told at start-up.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    version,
+    about = "utizmon master: edge ingest, live dashboard, /metrics"
+)]
+pub struct Config {
+    /// Address for HTTP, both WebSockets and /metrics.
+    #[arg(long, env = "UTIZMON_LISTEN", default_value = "0.0.0.0:5000")]
+    pub listen: SocketAddr,
+
+    /// File holding the token edges must send as `Authorization: Bearer <token>`
+    /// (content trimmed). Unset: every edge is accepted and a warning is logged.
+    #[arg(long, env = "UTIZMON_EDGE_TOKEN_FILE")]
+    pub edge_token_file: Option<PathBuf>,
+
+    /// A host whose edge sends nothing for this long is shown offline and its connection
+    /// is closed (e.g. `5s`). Unset: three times the interval the edge announced.
+    #[arg(long, env = "UTIZMON_OFFLINE_AFTER", value_parser = humantime::parse_duration)]
+    pub offline_after: Option<Duration>,
+
+    /// How long raw samples are kept in memory per host for the history API.
+    #[arg(long, env = "UTIZMON_HISTORY_RAW", value_parser = humantime::parse_duration,
+          default_value = "15m")]
+    pub history_raw: Duration,
+
+    /// How long per-minute rollups (avg, min, max) are kept in memory per host.
+    #[arg(long, env = "UTIZMON_HISTORY_ROLLUP", value_parser = humantime::parse_duration,
+          default_value = "24h")]
+    pub history_rollup: Duration,
+}
+
+/// The shared secret edges must present; compared in constant time.
+#[derive(Clone)]
+pub struct EdgeToken(String);
+
+impl std::fmt::Debug for EdgeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EdgeToken(..)")
+    }
+}
+
+impl EdgeToken {
+    /// Reads and trims the token file; an unreadable or empty file is an error.
+    pub fn read(path: &Path) -> anyhow::Result<EdgeToken> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading edge token file {}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            bail!("edge token file {} is empty", path.display());
+        }
+        Ok(EdgeToken(token.to_owned()))
+    }
+
+    /// Whether `presented` equals the token. Takes the same time for every presented
+    /// value of a given length, so the token cannot be guessed byte by byte.
+    pub fn matches(&self, presented: &str) -> bool {
+        let a = self.0.as_bytes();
+        let b = presented.as_bytes();
+        let mut diff = a.len() ^ b.len();
+        for (i, &x) in a.iter().enumerate() {
+            let y = b.get(i).copied().unwrap_or(0);
+            diff |= usize::from(x ^ y);
+        }
+        diff == 0
+    }
+}
+
+impl Config {
+    /// The edge token, if `--edge-token-file` is set.
+    pub fn edge_token(&self) -> anyhow::Result<Option<EdgeToken>> {
+        self.edge_token_file
+            .as_deref()
+            .map(EdgeToken::read)
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_a_laptop() {
+        let config = Config::parse_from(["utizmon-server"]);
+        assert_eq!(config.listen, "0.0.0.0:5000".parse().unwrap());
+        assert_eq!(config.offline_after, None);
+        assert_eq!(config.history_raw, Duration::from_secs(900));
+        assert!(config.edge_token().unwrap().is_none());
+    }
+
+    #[test]
+    fn offline_after_takes_humantime() {
+        let config = Config::parse_from(["utizmon-server", "--offline-after", "1500ms"]);
+        assert_eq!(config.offline_after, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn token_is_trimmed_and_compared_exactly() {
+        let dir = std::env::temp_dir().join(format!("utizmon-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("token");
+        std::fs::write(&path, "  s3cret\n").unwrap();
+        let token = EdgeToken::read(&path).unwrap();
+        assert!(token.matches("s3cret"));
+        assert!(!token.matches("s3cre"));
+        assert!(!token.matches("s3cret2"));
+        assert!(!token.matches(""));
+        std::fs::write(&path, " \n").unwrap();
+        assert!(EdgeToken::read(&path).is_err());
+        assert!(EdgeToken::read(&dir.join("missing")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,42 @@
+//! `GET /ws/edge`: checks the bearer token and hands the upgraded socket to `ingest`.
+//!
+//! A wrong or missing token is not refused at the HTTP level: the upgrade goes through so
+//! the edge gets an error frame and a 4401 close it can log (see `docs/protocol.md`).
+
+use std::net::SocketAddr;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+
+use crate::http::AppState;
+use crate::ingest::{self, IngestContext, MAX_WIRE_BYTES};
+
+/// Upgrades an edge connection.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let authorized = match &state.edge_token {
+        None => true,
+        Some(token) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|presented| token.matches(presented.trim())),
+    };
+    let context = IngestContext {
+        fleet: state.fleet.clone(),
+        offline_after: state.offline_after,
+        shutdown: state.shutdown.clone(),
+    };
+    let tasks = state.tasks.clone();
+    ws.max_message_size(MAX_WIRE_BYTES)
+        .max_frame_size(MAX_WIRE_BYTES)
+        .on_upgrade(move |socket| {
+            tasks.track_future(ingest::serve_edge(socket, peer, context, authorized))
+        })
+}

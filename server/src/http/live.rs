@@ -1,0 +1,162 @@
+//! `/ws/dashboard`: live updates for browsers.
+//!
+//! Each client has its own task. It sends a snapshot, then waits for the fleet's change
+//! notification and sends, at most every [`MIN_UPDATE_GAP`], the hosts changed since its
+//! previous message. It never queues samples: a slow browser just sees fewer, fresher
+//! updates, and one whose send stalls for [`SEND_TIMEOUT`] is dropped. Ingest never waits
+//! for a browser: it only bumps a version and wakes waiters.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use tokio::time::{timeout, Instant};
+
+use crate::http::AppState;
+use crate::state::{now_ms, Fleet};
+
+/// Shortest time between two messages to one client.
+pub const MIN_UPDATE_GAP: Duration = Duration::from_millis(500);
+
+/// A client whose send takes longer than this is disconnected.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest message accepted from a browser (they only send pings).
+const MAX_BROWSER_MESSAGE: usize = 4096;
+
+/// Query of `/ws/dashboard`: with `host`, the detail stream of that host.
+#[derive(Debug, Deserialize)]
+pub struct LiveParams {
+    pub host: Option<String>,
+}
+
+/// One message to a browser: `snapshot` first, then `update`s.
+#[derive(Debug, Serialize)]
+struct LiveMessage<T> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    server_time_ms: u64,
+    hosts: Vec<T>,
+}
+
+/// Upgrades to the overview stream, or the detail stream of `?host=`.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(params): Query<LiveParams>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let tasks = state.tasks.clone();
+    ws.max_message_size(MAX_BROWSER_MESSAGE)
+        .max_frame_size(MAX_BROWSER_MESSAGE)
+        .on_upgrade(move |socket| tasks.track_future(serve_dashboard(socket, state, params.host)))
+}
+
+#[tracing::instrument(skip_all, fields(host = detail.as_deref().unwrap_or("*")))]
+async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<String>) {
+    let fleet = &state.fleet;
+    let _client = fleet.dashboard_client();
+    tracing::debug!("dashboard client connected");
+    let mut changed = Box::pin(fleet.changed());
+    changed.as_mut().enable();
+    let mut seen = fleet.version();
+    let Some(first) = message(fleet, detail.as_deref(), None) else {
+        return;
+    };
+    if !send(&mut socket, first).await {
+        return;
+    }
+    let mut last_sent = Instant::now();
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => {
+                let close = CloseFrame { code: 1001, reason: "going away: server shutting down".into() };
+                let _ = timeout(Duration::from_secs(1), socket.send(Message::Close(Some(close)))).await;
+                return;
+            }
+            incoming = socket.recv() => match incoming {
+                // Browsers send nothing but pings; anything else is ignored.
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            },
+            _ = changed.as_mut() => {}
+        }
+        // Coalesce: everything that changes until the gap has passed goes in one message.
+        tokio::select! {
+            _ = state.shutdown.cancelled() => continue,
+            _ = tokio::time::sleep_until(last_sent + MIN_UPDATE_GAP) => {}
+        }
+        changed.set(fleet.changed());
+        changed.as_mut().enable();
+        let now = fleet.version();
+        let update = message(fleet, detail.as_deref(), Some(seen));
+        seen = now;
+        let Some(update) = update else { continue };
+        if !send(&mut socket, update).await {
+            return;
+        }
+        last_sent = Instant::now();
+    }
+}
+
+/// The snapshot (`since == None`) or the update since version `since`; `None` if empty.
+fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<String> {
+    let kind = if since.is_some() {
+        "update"
+    } else {
+        "snapshot"
+    };
+    let server_time_ms = now_ms();
+    let json = match detail {
+        Some(host) => {
+            let hosts: Vec<_> = match since {
+                None => fleet.view(host).into_iter().collect(),
+                Some(v) => fleet.view_changed_since(host, v).into_iter().collect(),
+            };
+            if since.is_some() && hosts.is_empty() {
+                return None;
+            }
+            serde_json::to_string(&LiveMessage {
+                kind,
+                server_time_ms,
+                hosts,
+            })
+        }
+        None => {
+            let hosts = fleet.summaries_since(since.unwrap_or(0));
+            if since.is_some() && hosts.is_empty() {
+                return None;
+            }
+            serde_json::to_string(&LiveMessage {
+                kind,
+                server_time_ms,
+                hosts,
+            })
+        }
+    };
+    match json {
+        Ok(json) => Some(json),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding a dashboard message");
+            None
+        }
+    }
+}
+
+/// Sends one message; `false` when the client is gone or too slow.
+async fn send(socket: &mut WebSocket, text: String) -> bool {
+    match timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "dashboard client went away");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?SEND_TIMEOUT, "dashboard client too slow, dropping it");
+            false
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The HTTP router: every route of `docs/api.md`, security headers on every response, and
+//! request tracing. Handlers stay thin; the work is in `state`, `ingest` and `metrics`.
+
+pub mod api;
+pub mod edge;
+pub mod live;
+pub mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::EdgeToken;
+use crate::state::Fleet;
+
+/// `Content-Security-Policy` of every response: nothing from other origins, no inline code.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Everything handlers share; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The state of every host.
+    pub fleet: Fleet,
+    /// Built once; its collector reads `fleet` at scrape time.
+    pub registry: Arc<Registry>,
+    /// Token edges must present, if configured.
+    pub edge_token: Option<EdgeToken>,
+    /// `--offline-after`; `None` means three edge intervals.
+    pub offline_after: Option<Duration>,
+    /// Cancelled on SIGINT/SIGTERM; every WebSocket task watches it.
+    pub shutdown: CancellationToken,
+    /// WebSocket tasks, so `run` can wait for them to say goodbye.
+    pub tasks: TaskTracker,
+}
+
+/// The whole application: pages, API, both WebSockets, `/metrics`, `/healthz`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/v1/hosts", get(api::hosts))
+        .route("/api/v1/hosts/{host}", get(api::host))
+        .route("/api/v1/hosts/{host}/samples", get(api::samples))
+        .route("/ws/dashboard", get(live::upgrade))
+        .route(utizmon_protocol::EDGE_PATH, get(edge::upgrade))
+        .merge(pages::routes::<AppState>())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(TraceLayer::new_for_http())
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+}
+
+/// A handler error: logged in full when internal, shown to the client as JSON.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 404 with this message.
+    NotFound(&'static str),
+    /// 400 with this message.
+    BadRequest(String),
+    /// 500; the cause is logged, the client sees only "internal error".
+    Internal(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for ApiError {
+    fn from(e: E) -> ApiError {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.to_owned()),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
+            }
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("not found")
+}
+
+fn header_layer(
+    name: header::HeaderName,
+    value: &'static str,
+) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}

@@ -1,0 +1,352 @@
+//! One loop per edge connection: authenticate, expect a hello, then take samples and ack.
+//!
+//! Every refusal (bad frame, wrong token, host conflict, ...) is counted, sent to the edge
+//! as an error frame and a close frame with the reason's code, logged at `warn`, and ends
+//! only that connection. Acknowledgements are cumulative and sent after `Fleet::take`,
+//! coalesced to at most one per [`ACK_GAP`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio_util::sync::CancellationToken;
+use utizmon_protocol::{
+    decode_edge, encode, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
+    MAX_FRAME_BYTES,
+};
+
+use crate::state::{offline_after, EdgeSession, Fleet, Taken};
+
+/// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
+/// [`MAX_FRAME_BYTES`] so that a moderately oversized frame is read and refused with a
+/// clear reason; anything larger is cut off by the socket layer and refused as well.
+pub const MAX_WIRE_BYTES: usize = 1024 * 1024;
+
+/// Shortest time between two acks on one connection (acks are cumulative).
+pub const ACK_GAP: Duration = Duration::from_millis(100);
+
+/// How long a new connection may take to send its hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest a single send to an edge may take before the connection is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After sending a close frame, how long to wait for the edge's reply close.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Longest close reason a WebSocket close frame can carry, in bytes.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// What an edge connection needs from the server.
+#[derive(Debug, Clone)]
+pub struct IngestContext {
+    pub fleet: Fleet,
+    /// `--offline-after`; `None` means three of the edge's intervals.
+    pub offline_after: Option<Duration>,
+    pub shutdown: CancellationToken,
+}
+
+/// A refusal: counted, sent as an error frame, closes the connection.
+#[derive(Debug)]
+struct Refusal {
+    reason: RejectReason,
+    message: String,
+}
+
+/// What reading the next frame gave.
+enum Incoming {
+    Frame(EdgeFrame),
+    Closed,
+    Refused(Refusal),
+}
+
+/// Serves one edge connection until it closes, misbehaves, goes silent or the server stops.
+#[tracing::instrument(skip_all, fields(%peer))]
+pub async fn serve_edge(
+    mut socket: WebSocket,
+    peer: SocketAddr,
+    context: IngestContext,
+    authorized: bool,
+) {
+    let fleet = &context.fleet;
+    if !authorized {
+        let refusal = Refusal::new(RejectReason::Unauthorized, "missing or wrong bearer token");
+        return refuse(&mut socket, fleet, refusal).await;
+    }
+    let hello = tokio::select! {
+        _ = context.shutdown.cancelled() => return going_away(&mut socket).await,
+        first = timeout(HELLO_TIMEOUT, read_frame(&mut socket)) => match first {
+            Err(_) => {
+                let refusal = Refusal::new(RejectReason::Protocol, "no hello within 10 s");
+                return refuse(&mut socket, fleet, refusal).await;
+            }
+            Ok(Incoming::Frame(EdgeFrame::Hello(hello))) => hello,
+            Ok(Incoming::Frame(EdgeFrame::Sample(_))) => {
+                let refusal = Refusal::new(RejectReason::Protocol, "first frame must be a hello");
+                return refuse(&mut socket, fleet, refusal).await;
+            }
+            Ok(Incoming::Closed) => return,
+            Ok(Incoming::Refused(refusal)) => return refuse(&mut socket, fleet, refusal).await,
+        },
+    };
+    let silence = offline_after(context.offline_after, hello.interval_ms);
+    let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
+    let session = match fleet.connect(hello) {
+        Ok(session) => session,
+        Err(conflict) => {
+            let refusal = Refusal::new(RejectReason::HostConflict, conflict.to_string());
+            return refuse(&mut socket, fleet, refusal).await;
+        }
+    };
+    tracing::info!(%host, %run_id, "edge connected");
+    let end = stream(&mut socket, &context, &session, silence).await;
+    fleet.disconnect(&session);
+    match end {
+        End::Closed => tracing::info!(%host, "edge disconnected"),
+        End::Silent => {
+            tracing::warn!(%host, ?silence, "edge silent, closing its connection");
+            close(
+                &mut socket,
+                1008,
+                &format!(
+                    "silent: no sample for {}",
+                    humantime::format_duration(silence)
+                ),
+            )
+            .await;
+        }
+        End::Shutdown => going_away(&mut socket).await,
+        End::Superseded => {
+            let message = "superseded by a newer connection of the same edge run";
+            refuse(
+                &mut socket,
+                fleet,
+                Refusal::new(RejectReason::HostConflict, message),
+            )
+            .await;
+        }
+        End::Refused(refusal) => refuse(&mut socket, fleet, refusal).await,
+        End::SendFailed => tracing::warn!(%host, "edge connection lost while sending"),
+    }
+}
+
+/// Why the sample loop ended.
+enum End {
+    Closed,
+    Silent,
+    Shutdown,
+    Superseded,
+    Refused(Refusal),
+    SendFailed,
+}
+
+/// Takes samples and sends coalesced acks until the connection ends.
+async fn stream(
+    socket: &mut WebSocket,
+    context: &IngestContext,
+    session: &EdgeSession,
+    silence: Duration,
+) -> End {
+    let fleet = &context.fleet;
+    let mut taken: u64 = 0; // Highest seq taken and not yet acked is `taken > acked`.
+    let mut acked: u64 = 0;
+    let mut last_ack_at = Instant::now() - ACK_GAP;
+    let silent_timer = sleep(silence);
+    let ack_timer = sleep(Duration::ZERO);
+    tokio::pin!(silent_timer, ack_timer);
+    let mut ack_armed = false;
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = context.shutdown.cancelled() => {
+                // Say what was taken before going away, so the edge replays nothing twice.
+                if taken > acked {
+                    let _ = send_ack(socket, taken).await;
+                }
+                return End::Shutdown;
+            }
+            _ = session.superseded.cancelled() => return End::Superseded,
+            _ = &mut ack_timer, if ack_armed => {
+                ack_armed = false;
+                if !send_ack(socket, taken).await {
+                    return End::SendFailed;
+                }
+                acked = taken;
+                last_ack_at = Instant::now();
+            }
+            _ = &mut silent_timer => return End::Silent,
+            incoming = read_frame(socket) => match incoming {
+                Incoming::Closed => return End::Closed,
+                Incoming::Refused(refusal) => return End::Refused(refusal),
+                Incoming::Frame(EdgeFrame::Hello(_)) => {
+                    return End::Refused(Refusal::new(RejectReason::Protocol, "hello sent twice"));
+                }
+                Incoming::Frame(EdgeFrame::Sample(sample)) => {
+                    silent_timer.as_mut().reset(Instant::now() + silence);
+                    let seq = sample.seq;
+                    let ack = match fleet.take(session, sample) {
+                        Taken::Applied { ack } => ack,
+                        Taken::Duplicate { ack } => {
+                            tracing::debug!(seq, "duplicate sample");
+                            ack
+                        }
+                    };
+                    taken = taken.max(ack);
+                    if taken > acked && !ack_armed {
+                        ack_timer.as_mut().reset(last_ack_at + ACK_GAP);
+                        ack_armed = true;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Reads until a text frame, a close or an error. Cancel-safe: nothing is lost between
+/// the inner `recv` calls.
+async fn read_frame(socket: &mut WebSocket) -> Incoming {
+    loop {
+        let message = match socket.recv().await {
+            None => return Incoming::Closed,
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                let text = e.to_string();
+                // The socket layer refuses messages above MAX_WIRE_BYTES before reading them.
+                if text.contains("too long") || text.contains("Space limit") {
+                    return Incoming::Refused(Refusal::new(
+                        RejectReason::TooLarge,
+                        format!("frame exceeds {MAX_WIRE_BYTES} bytes, limit is {MAX_FRAME_BYTES}"),
+                    ));
+                }
+                if text.contains("UTF-8") || text.contains("utf-8") {
+                    return Incoming::Refused(Refusal::new(
+                        RejectReason::Malformed,
+                        "text frame is not valid UTF-8",
+                    ));
+                }
+                tracing::debug!(error = %e, "edge socket error");
+                return Incoming::Closed;
+            }
+        };
+        return match message {
+            Message::Text(text) => match decode_edge(text.as_str()) {
+                Ok(frame) => Incoming::Frame(frame),
+                Err(e) => Incoming::Refused(Refusal::from(e)),
+            },
+            Message::Binary(_) => Incoming::Refused(Refusal::from(DecodeError::Binary)),
+            Message::Close(_) => Incoming::Closed,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+    }
+}
+
+/// Counts and logs the refusal, sends the error frame and the close frame.
+async fn refuse(socket: &mut WebSocket, fleet: &Fleet, refusal: Refusal) {
+    fleet.reject(refusal.reason);
+    let code = refusal.reason.as_str();
+    tracing::warn!(reason = code, message = %refusal.message, "edge refused");
+    let frame = ServerFrame::Error(ErrorFrame {
+        code: code.to_owned(),
+        message: refusal.message.clone(),
+    });
+    let sent = timeout(
+        SEND_TIMEOUT,
+        socket.send(Message::Text(encode(&frame).into())),
+    )
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        close(
+            socket,
+            refusal.reason.close_code(),
+            &format!("{code}: {}", refusal.message),
+        )
+        .await;
+    }
+}
+
+async fn going_away(socket: &mut WebSocket) {
+    close(socket, 1001, "going away: server shutting down").await;
+}
+
+/// Sends a close frame and waits briefly for the edge's reply, so it sees a clean close.
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: truncate(reason, MAX_CLOSE_REASON).into(),
+    };
+    if !matches!(
+        timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let deadline = Instant::now() + CLOSE_LINGER;
+    // Bounded by time: drain until the edge's close arrives or the socket ends.
+    loop {
+        tokio::select! {
+            _ = sleep_until(deadline) => return,
+            next = socket.recv() => match next {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            },
+        }
+    }
+}
+
+async fn send_ack(socket: &mut WebSocket, seq: u64) -> bool {
+    let text = encode(&ServerFrame::Ack(Ack { seq }));
+    matches!(
+        timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await,
+        Ok(Ok(()))
+    )
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+impl Refusal {
+    fn new(reason: RejectReason, message: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DecodeError> for Refusal {
+    fn from(e: DecodeError) -> Refusal {
+        Refusal::new(e.reason(), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_are_cut_on_char_boundaries() {
+        assert_eq!(truncate("abc", 123), "abc");
+        let long = "é".repeat(100); // 200 bytes
+        let cut = truncate(&long, 123);
+        assert_eq!(cut.len(), 122);
+        assert!(long.starts_with(cut));
+    }
+
+    #[test]
+    fn decode_errors_keep_their_reason() {
+        let refusal = Refusal::from(DecodeError::Binary);
+        assert_eq!(refusal.reason, RejectReason::Binary);
+        assert!(refusal.message.contains("binary"));
+    }
+}

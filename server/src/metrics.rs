@@ -1,0 +1,472 @@
+//! `/metrics`: a prometheus-client [`Collector`] that reads [`Fleet`] at scrape time, and
+//! the two text encodings (OpenMetrics 1.0 and the classic Prometheus 0.0.4 format).
+//!
+//! Nothing is updated per sample: the collector copies a few `Arc`s per host out of the
+//! fleet and encodes them. Label values are escaped by the encoders. Every series is
+//! documented in `docs/metrics.md`.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use utizmon_protocol::{Filesystem, Network, RejectReason, Sample};
+
+use crate::state::{Fleet, HostMetrics};
+
+/// `Content-Type` of the OpenMetrics 1.0 text format.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `Content-Type` of the classic Prometheus text format.
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The registry `/metrics` encodes: prefix `utizmon`, one collector over the fleet.
+pub fn registry(fleet: &Fleet) -> Registry {
+    let mut registry = Registry::with_prefix("utizmon");
+    registry.register_collector(Box::new(FleetCollector {
+        fleet: fleet.clone(),
+    }));
+    registry
+}
+
+/// Which text format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0, ends with `# EOF`.
+    OpenMetrics,
+    /// Prometheus text 0.0.4, what `curl` and `promtool check metrics` read.
+    Prometheus,
+}
+
+impl Format {
+    /// Chooses the format from an `Accept` header, as the official exporters do.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(accept) if accept.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Prometheus => PROMETHEUS_CONTENT_TYPE,
+        }
+    }
+}
+
+/// Encodes the registry in `format`.
+pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
+    let mut out = String::with_capacity(64 * 1024);
+    match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
+        Format::Prometheus => {
+            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
+        }
+    }
+    Ok(out)
+}
+
+/// Name, help and value of one series read from a `T`.
+type Series<T, V> = (&'static str, &'static str, fn(&T) -> V);
+
+/// Reads the fleet on every scrape.
+#[derive(Debug)]
+struct FleetCollector {
+    fleet: Fleet,
+}
+
+impl Collector for FleetCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let hosts = self.fleet.metrics();
+        let counters = self.fleet.counters();
+
+        // Server's own series.
+        let mut m = encoder.encode_descriptor(
+            "server_samples_received",
+            "Samples taken from edges (duplicates excluded).",
+            None,
+            MetricType::Counter,
+        )?;
+        m.encode_counter::<NoLabelSet, _, u64>(&counters.samples_received, None)?;
+        let mut m = encoder.encode_descriptor(
+            "server_samples_rejected",
+            "Frames or connections refused, by reason; each closed one edge connection.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, count) in RejectReason::ALL.iter().zip(counters.samples_rejected) {
+            let labels = [("reason", reason.as_str())];
+            m.encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+        }
+        gauge(
+            &mut encoder,
+            "server_edges_connected",
+            "Edge connections currently open.",
+            counters.edges_connected,
+        )?;
+        gauge(
+            &mut encoder,
+            "server_dashboard_clients",
+            "Browser dashboard WebSocket clients currently connected.",
+            counters.dashboard_clients,
+        )?;
+
+        // Per-host series.
+        per_host(
+            &mut encoder,
+            &hosts,
+            "edge_connected",
+            "1 while the host's edge is connected, 0 once it went offline.",
+            |h| Some(u64::from(h.connected)),
+        )?;
+        let mut m = encoder.encode_descriptor(
+            "edge_info",
+            "Facts about the host's edge, always 1.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for host in &hosts {
+            let Some(info) = &host.info else { continue };
+            let os = os_label(&info.os_name, &info.os_version);
+            let labels = [
+                ("host", &*host.host),
+                ("version", info.agent_version.as_str()),
+                ("os", os.as_str()),
+                ("kernel", info.kernel.as_str()),
+                ("arch", info.arch.as_str()),
+            ];
+            m.encode_family(&labels)?.encode_gauge(&1u64)?;
+        }
+        per_sample(
+            &mut encoder,
+            &hosts,
+            "edge_last_sample_timestamp_seconds",
+            "Time the latest sample was taken, by the edge's clock, in Unix seconds.",
+            |s| s.ts_ms as f64 / 1000.0,
+        )?;
+        per_sample(
+            &mut encoder,
+            &hosts,
+            "cpu_usage_ratio",
+            "Busy share of all CPU cores over the last interval, 0..1.",
+            |s| s.cpu.usage_ratio,
+        )?;
+        let mut m = encoder.encode_descriptor(
+            "cpu_core_usage_ratio",
+            "Busy share of one CPU core over the last interval, 0..1.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (host, sample) in with_samples(&hosts) {
+            for (core, usage) in sample.cpu.cores.iter().enumerate() {
+                let labels = ([("host", host)], [("core", core as u64)]);
+                m.encode_family(&labels)?.encode_gauge(usage)?;
+            }
+        }
+        let memory: [Series<Sample, u64>; 5] = [
+            (
+                "memory_total_bytes",
+                "Physical memory (MemTotal), bytes.",
+                |s| s.memory.total_bytes,
+            ),
+            (
+                "memory_used_bytes",
+                "Memory in use (MemTotal - MemAvailable), bytes.",
+                |s| s.memory.used_bytes,
+            ),
+            (
+                "memory_available_bytes",
+                "Memory available for new work (MemAvailable), bytes.",
+                |s| s.memory.available_bytes,
+            ),
+            ("swap_total_bytes", "Swap space (SwapTotal), bytes.", |s| {
+                s.memory.swap_total_bytes
+            }),
+            (
+                "swap_used_bytes",
+                "Swap in use (SwapTotal - SwapFree), bytes.",
+                |s| s.memory.swap_used_bytes,
+            ),
+        ];
+        for (name, help, value) in memory {
+            per_sample(&mut encoder, &hosts, name, help, value)?;
+        }
+        let load: [Series<Sample, f64>; 4] = [
+            ("load1", "Load average over 1 minute.", |s| s.load.load1),
+            ("load5", "Load average over 5 minutes.", |s| s.load.load5),
+            ("load15", "Load average over 15 minutes.", |s| s.load.load15),
+            (
+                "uptime_seconds",
+                "Time since the host booted, seconds.",
+                |s| s.uptime_seconds,
+            ),
+        ];
+        for (name, help, value) in load {
+            per_sample(&mut encoder, &hosts, name, help, value)?;
+        }
+        let filesystems: [Series<Filesystem, u64>; 2] = [
+            (
+                "filesystem_size_bytes",
+                "Size of a mounted filesystem, bytes.",
+                |f| f.size_bytes,
+            ),
+            (
+                "filesystem_avail_bytes",
+                "Bytes of a filesystem available to unprivileged users.",
+                |f| f.avail_bytes,
+            ),
+        ];
+        for (name, help, value) in filesystems {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (host, sample) in with_samples(&hosts) {
+                let fss = &sample.filesystems;
+                for (i, fs) in fss.iter().enumerate() {
+                    // Bind mounts can repeat a mountpoint; export each label set once.
+                    let seen = fss[..i]
+                        .iter()
+                        .any(|o| o.mountpoint == fs.mountpoint && o.fstype == fs.fstype);
+                    if seen {
+                        continue;
+                    }
+                    let labels = [
+                        ("host", host),
+                        ("mountpoint", fs.mountpoint.as_str()),
+                        ("fstype", fs.fstype.as_str()),
+                    ];
+                    m.encode_family(&labels)?.encode_gauge(&value(fs))?;
+                }
+            }
+        }
+        let networks: [Series<Network, u64>; 2] = [
+            (
+                "network_receive_bytes",
+                "Bytes received by a network interface.",
+                |n| n.rx_bytes,
+            ),
+            (
+                "network_transmit_bytes",
+                "Bytes transmitted by a network interface.",
+                |n| n.tx_bytes,
+            ),
+        ];
+        for (name, help, value) in networks {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (host, sample) in with_samples(&hosts) {
+                let nets = &sample.networks;
+                for (i, net) in nets.iter().enumerate() {
+                    if nets[..i].iter().any(|o| o.device == net.device) {
+                        continue;
+                    }
+                    let labels = [("host", host), ("device", net.device.as_str())];
+                    m.encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&value(net), None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `os` label of `edge_info`: name and version, e.g. `Debian GNU/Linux 12`.
+fn os_label(name: &str, version: &str) -> String {
+    match (name.is_empty(), version.is_empty()) {
+        (_, true) => name.to_owned(),
+        (true, false) => version.to_owned(),
+        (false, false) => format!("{name} {version}"),
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    encoder
+        .encode_descriptor(name, help, None, MetricType::Gauge)?
+        .encode_gauge(&value)
+}
+
+/// One gauge per host, for hosts where `value` gives one.
+fn per_host<V: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    hosts: &[HostMetrics],
+    name: &str,
+    help: &str,
+    value: impl Fn(&HostMetrics) -> Option<V>,
+) -> Result<(), std::fmt::Error> {
+    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for host in hosts {
+        if let Some(v) = value(host) {
+            m.encode_family(&[("host", &*host.host)])?
+                .encode_gauge(&v)?;
+        }
+    }
+    Ok(())
+}
+
+/// One gauge per host that has sent a sample.
+fn per_sample<V: EncodeGaugeValue>(
+    encoder: &mut DescriptorEncoder,
+    hosts: &[HostMetrics],
+    name: &str,
+    help: &str,
+    value: impl Fn(&Sample) -> V,
+) -> Result<(), std::fmt::Error> {
+    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (host, sample) in with_samples(hosts) {
+        m.encode_family(&[("host", host)])?
+            .encode_gauge(&value(sample))?;
+    }
+    Ok(())
+}
+
+/// Hosts that have sent at least one sample, with it.
+fn with_samples(hosts: &[HostMetrics]) -> impl Iterator<Item = (&str, &Sample)> {
+    hosts
+        .iter()
+        .filter_map(|h| Some((&*h.host, h.latest.as_deref()?)))
+}
+
+/// Shared, built once: the registry needs no lock because the collector reads the fleet.
+pub type SharedRegistry = Arc<Registry>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use utizmon_protocol::{Cpu, Hello, HostInfo, Memory, PROTOCOL_VERSION};
+
+    use super::*;
+    use crate::history::HistoryLimits;
+
+    fn fleet_with(host: &str) -> Fleet {
+        let fleet = Fleet::new(HistoryLimits {
+            raw: Duration::from_secs(60),
+            rollup: Duration::from_secs(60),
+        });
+        let session = fleet
+            .connect(Hello {
+                version: PROTOCOL_VERSION,
+                minor: 0,
+                run_id: "r1".into(),
+                interval_ms: 1000,
+                host: HostInfo {
+                    host_name: host.into(),
+                    os_name: "Debian GNU/Linux".into(),
+                    os_version: "12".into(),
+                    kernel: "6.1.0".into(),
+                    arch: "x86_64".into(),
+                    agent_version: "0.1.0".into(),
+                    cores: 2,
+                    ..HostInfo::default()
+                },
+            })
+            .unwrap();
+        let fs = Filesystem {
+            mountpoint: "/".into(),
+            fstype: "ext4".into(),
+            size_bytes: 100,
+            avail_bytes: 40,
+        };
+        fleet.take(
+            &session,
+            Sample {
+                seq: 1,
+                ts_ms: 1_700_000_000_500,
+                cpu: Cpu {
+                    usage_ratio: 0.25,
+                    cores: vec![0.5, 0.0],
+                    ..Cpu::default()
+                },
+                memory: Memory {
+                    total_bytes: 1000,
+                    used_bytes: 400,
+                    available_bytes: 600,
+                    swap_total_bytes: 0,
+                    swap_used_bytes: 0,
+                },
+                filesystems: vec![fs.clone(), fs],
+                networks: vec![Network {
+                    device: "eth0".into(),
+                    rx_bytes: 7,
+                    tx_bytes: 9,
+                }],
+                ..Sample::default()
+            },
+        );
+        fleet
+    }
+
+    #[test]
+    fn openmetrics_has_every_series_and_eof() {
+        let fleet = fleet_with("web-1");
+        let text = encode(&registry(&fleet), Format::OpenMetrics).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for line in [
+            r#"utizmon_cpu_usage_ratio{host="web-1"} 0.25"#,
+            r#"utizmon_cpu_core_usage_ratio{host="web-1",core="0"} 0.5"#,
+            r#"utizmon_memory_total_bytes{host="web-1"} 1000"#,
+            r#"utizmon_filesystem_avail_bytes{host="web-1",mountpoint="/",fstype="ext4"} 40"#,
+            r#"utizmon_network_receive_bytes_total{host="web-1",device="eth0"} 7"#,
+            r#"utizmon_edge_connected{host="web-1"} 1"#,
+            r#"utizmon_edge_info{host="web-1",version="0.1.0",os="Debian GNU/Linux 12",kernel="6.1.0",arch="x86_64"} 1"#,
+            r#"utizmon_edge_last_sample_timestamp_seconds{host="web-1"} 1700000000.5"#,
+            r#"utizmon_server_samples_received_total 1"#,
+            r#"utizmon_server_samples_rejected_total{reason="too_large"} 0"#,
+            "# TYPE utizmon_network_receive_bytes counter",
+            "# EOF",
+        ] {
+            assert!(lines.contains(&line), "missing {line}\n{text}");
+        }
+        // The duplicated mount is exported once.
+        let fs_lines = lines
+            .iter()
+            .filter(|l| l.starts_with("utizmon_filesystem_size_bytes{"))
+            .count();
+        assert_eq!(fs_lines, 1);
+        assert_eq!(lines.last(), Some(&"# EOF"));
+    }
+
+    #[test]
+    fn classic_format_names_counters_with_total_and_has_no_eof() {
+        let fleet = fleet_with("web-1");
+        let text = encode(&registry(&fleet), Format::Prometheus).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.contains(&"# TYPE utizmon_network_receive_bytes_total counter"));
+        assert!(lines.contains(&"# TYPE utizmon_server_samples_received_total counter"));
+        assert!(!lines.contains(&"# EOF"));
+        assert!(!text.contains("_created"));
+    }
+
+    #[test]
+    fn hostile_host_names_are_escaped() {
+        let fleet = fleet_with(r#"evil"\<x>"#);
+        for format in [Format::OpenMetrics, Format::Prometheus] {
+            let text = encode(&registry(&fleet), format).unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l == r#"utizmon_load1{host="evil\"\\<x>"} 0.0"#
+                        || l == r#"utizmon_load1{host="evil\"\\<x>"} 0"#),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn negotiation_follows_the_accept_header() {
+        assert_eq!(Format::negotiate(None), Format::Prometheus);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Prometheus);
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
+    }
+}
