@@ -149,8 +149,7 @@ async fn stream(
     silence: Duration,
 ) -> End {
     let fleet = &context.fleet;
-    let mut taken: u64 = 0; // Highest seq taken and not yet acked is `taken > acked`.
-    let mut acked: u64 = 0;
+    let mut taken: u64 = 0; // Highest seq taken; acked when the ack timer fires.
     let mut last_ack_at = Instant::now() - ACK_GAP;
     let silent_timer = sleep(silence);
     let ack_timer = sleep(Duration::ZERO);
@@ -162,7 +161,7 @@ async fn stream(
             biased;
             _ = context.shutdown.cancelled() => {
                 // Say what was taken before going away, so the edge replays nothing twice.
-                if taken > acked {
+                if ack_armed {
                     let _ = send_ack(socket, taken).await;
                 }
                 return End::Shutdown;
@@ -173,7 +172,6 @@ async fn stream(
                 if !send_ack(socket, taken).await {
                     return End::SendFailed;
                 }
-                acked = taken;
                 last_ack_at = Instant::now();
             }
             _ = &mut silent_timer => return End::Silent,
@@ -194,7 +192,9 @@ async fn stream(
                         }
                     };
                     taken = taken.max(ack);
-                    if taken > acked && !ack_armed {
+                    // Duplicates are acked too, even when the ack does not advance, so an
+                    // edge replaying what this server already has still hears back.
+                    if !ack_armed {
                         ack_timer.as_mut().reset(last_ack_at + ACK_GAP);
                         ack_armed = true;
                     }
