@@ -1,0 +1,284 @@
+//! `utizmon-edge`: samples the host on a timer and pushes the samples to the master.
+//!
+//! [`run`] wires the pieces: a sampler task fills a [`collect::Source`] every interval,
+//! encodes the sample and hands it to the [`transport::Outbox`]; [`transport::deliver`]
+//! owns the WebSocket. They share nothing else, so a slow or absent master never delays a
+//! sample. `--once` and `--simulate` reuse the same pieces.
+
+pub mod collect;
+pub mod config;
+pub mod simulate;
+pub mod transport;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde::Serialize;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use utizmon_protocol::{
+    Hello, HostInfo, Sample, MAX_FRAME_BYTES, PROTOCOL_MINOR, PROTOCOL_VERSION,
+};
+
+pub use config::Config;
+
+use collect::{Collector, Source, WarnLimiter};
+use transport::{Link, Outbox};
+
+/// A frame from the edge, borrowed: serialises exactly like `utizmon_protocol::EdgeFrame`
+/// without cloning the sample.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FrameRef<'a> {
+    /// First frame of every connection.
+    Hello(&'a Hello),
+    /// One measurement.
+    Sample(&'a Sample),
+}
+
+/// Runs the edge until `shutdown` is cancelled (or, with `--once`, until one sample is
+/// printed). Configuration problems (bad URL, unreadable token file, invalid host name)
+/// are returned before any sampling starts.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    config.validate()?;
+    if config.once {
+        return once(&config).await;
+    }
+    let token = config.read_token()?;
+    if let Some(n) = config.simulate {
+        return simulate::run(&config, n, token, shutdown).await;
+    }
+    let host_name = config.host_name()?;
+    let run_id = new_run_id();
+    let link = Link {
+        master: config.master.clone(),
+        token,
+        host_name: host_name.clone(),
+        quiet: false,
+    };
+    transport::request(&link)?;
+    let interval_ms = config.interval_ms();
+    let hello = move || encode_hello(&run_id, interval_ms, collect::host::host_info(&host_name));
+    let first = hello();
+    utizmon_protocol::decode_edge(&first).context("building the hello frame")?;
+
+    let capacity = config.buffer_capacity();
+    tracing::info!(
+        host = %link.host_name,
+        master = %link.master,
+        interval = %humantime::format_duration(config.interval),
+        buffer = capacity,
+        "utizmon-edge starting"
+    );
+    let outbox = Outbox::new(capacity);
+    let tasks = TaskTracker::new();
+    tasks.spawn(sample_loop(
+        Collector::default(),
+        config.interval,
+        Instant::now(),
+        outbox.clone(),
+        shutdown.clone(),
+        false,
+    ));
+    transport::deliver(link, hello, outbox, shutdown.clone()).await;
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!("utizmon-edge stopped");
+    Ok(())
+}
+
+/// `--once`: two readings 200 ms apart, then `{"hello": ..., "sample": ...}` on stdout.
+async fn once(config: &Config) -> anyhow::Result<()> {
+    let host_name = config.host_name()?;
+    let mut collector = Collector::default();
+    let mut sample = Sample::default();
+    collector.fill(&mut sample);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    collector.fill(&mut sample);
+    sample.seq = 1;
+    sample.ts_ms = now_ms();
+    let hello = hello(
+        &new_run_id(),
+        config.interval_ms(),
+        collect::host::host_info(&host_name),
+    );
+    #[derive(Serialize)]
+    struct Once<'a> {
+        hello: FrameRef<'a>,
+        sample: FrameRef<'a>,
+    }
+    let text = serde_json::to_string_pretty(&Once {
+        hello: FrameRef::Hello(&hello),
+        sample: FrameRef::Sample(&sample),
+    })
+    .context("encoding the sample")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")
+        .and_then(|()| stdout.flush())
+        .context("writing to stdout")?;
+    Ok(())
+}
+
+/// Takes a sample every `interval` from `start` until `shutdown`, numbering them from 1,
+/// and queues each in `outbox`. Never waits on the network.
+pub(crate) async fn sample_loop(
+    mut source: impl Source,
+    interval: Duration,
+    start: Instant,
+    outbox: Arc<Outbox>,
+    shutdown: CancellationToken,
+    quiet: bool,
+) {
+    let mut tick = tokio::time::interval_at(start, interval);
+    // After a stall (suspended VM, overloaded host) take one sample and carry on rather
+    // than a burst of catch-up samples with nearly the same timestamp.
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut sample = Sample::default();
+    let mut drops = WarnLimiter::default();
+    let mut seq = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        seq += 1;
+        source.fill(&mut sample);
+        sample.seq = seq;
+        sample.ts_ms = now_ms();
+        let frame = encode_sample(&mut sample);
+        tracing::debug!(seq, bytes = frame.len(), "sample taken");
+        if let Some(dropped) = outbox.push(seq, frame) {
+            if let Some(suppressed) = drops.allow(std::time::Instant::now()) {
+                let total = outbox.n_dropped();
+                if quiet {
+                    tracing::debug!(
+                        dropped_seq = dropped,
+                        total,
+                        suppressed,
+                        "replay buffer full; dropped the oldest sample"
+                    );
+                } else {
+                    tracing::warn!(
+                        dropped_seq = dropped,
+                        total,
+                        suppressed,
+                        "replay buffer full; dropped the oldest sample"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Encodes a sample frame that fits in [`MAX_FRAME_BYTES`].
+///
+/// A normal sample is about 1 KiB. On a host with hundreds of mounts or interfaces the
+/// longest list is halved until the frame fits, so the sample still goes out (with the
+/// first entries) instead of getting the connection closed.
+pub fn encode_sample(sample: &mut Sample) -> String {
+    loop {
+        let text = serde_json::to_string(&FrameRef::Sample(sample)).unwrap_or_default();
+        if text.len() <= MAX_FRAME_BYTES {
+            return text;
+        }
+        let (fs, net, cores) = (
+            sample.filesystems.len(),
+            sample.networks.len(),
+            sample.cpu.cores.len(),
+        );
+        if fs >= net && fs > 0 {
+            sample.filesystems.truncate(fs / 2);
+        } else if net > 0 {
+            sample.networks.truncate(net / 2);
+        } else if cores > 0 {
+            sample.cpu.cores.truncate(cores / 2);
+        } else {
+            return text;
+        }
+    }
+}
+
+/// Encodes the hello frame of one connection.
+pub fn encode_hello(run_id: &str, interval_ms: u64, host: HostInfo) -> String {
+    serde_json::to_string(&FrameRef::Hello(&hello(run_id, interval_ms, host))).unwrap_or_default()
+}
+
+fn hello(run_id: &str, interval_ms: u64, host: HostInfo) -> Hello {
+    Hello {
+        version: PROTOCOL_VERSION,
+        minor: PROTOCOL_MINOR,
+        run_id: run_id.to_owned(),
+        interval_ms,
+        host,
+    }
+}
+
+/// A fresh random run id: 16 hex digits, different on every process start.
+pub fn new_run_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Wall-clock time in Unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use utizmon_protocol::{decode_edge, EdgeFrame, Filesystem};
+
+    use super::*;
+
+    #[test]
+    fn borrowed_frames_decode_as_protocol_frames() {
+        let mut sample = Sample {
+            seq: 3,
+            ..Sample::default()
+        };
+        let text = encode_sample(&mut sample);
+        assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample)));
+        let text = encode_hello(
+            "abc",
+            1000,
+            HostInfo {
+                host_name: "h".into(),
+                ..HostInfo::default()
+            },
+        );
+        assert!(matches!(decode_edge(&text), Ok(EdgeFrame::Hello(h)) if h.run_id == "abc"));
+    }
+
+    #[test]
+    fn oversized_samples_are_trimmed_to_fit_a_frame() {
+        let mut sample = Sample {
+            seq: 1,
+            ..Sample::default()
+        };
+        sample.filesystems = (0..128)
+            .map(|i| Filesystem {
+                mountpoint: format!("/{}{i}", "m".repeat(250)),
+                fstype: "x".repeat(256),
+                size_bytes: 2,
+                avail_bytes: 1,
+            })
+            .collect();
+        let text = encode_sample(&mut sample);
+        assert!(text.len() <= MAX_FRAME_BYTES);
+        assert!(!sample.filesystems.is_empty());
+        assert!(decode_edge(&text).is_ok());
+    }
+
+    #[test]
+    fn run_ids_are_valid_and_differ() {
+        let (a, b) = (new_run_id(), new_run_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 16);
+    }
+}

@@ -1,0 +1,384 @@
+//! Delivery: one WebSocket to the master, hello first, then every unacknowledged sample in
+//! order, acks, reconnects with backoff, and a bounded flush on shutdown.
+//!
+//! The transport never sees a metric: the sampler hands it finished JSON frames through an
+//! [`Outbox`] (a bounded [`ReplayBuffer`] plus a wake-up), so sampling never waits on the
+//! network and the network never waits on sampling.
+
+pub mod backoff;
+pub mod replay;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::{sleep, timeout, timeout_at, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Request};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use utizmon_protocol::{decode_server, RejectReason, ServerFrame, MAX_FRAME_BYTES};
+
+pub use backoff::Backoff;
+pub use replay::ReplayBuffer;
+
+/// How long one connection attempt (TCP connect plus WebSocket upgrade) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Samples sent and no ack for this long: the connection is presumed dead and replaced.
+/// The server acks within 250 ms, so this only fires on a broken path.
+const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+/// A connection that lived this long counts as healthy even if it saw no ack.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// On shutdown: how long to keep sending and waiting for acks ...
+const FLUSH_BUDGET: Duration = Duration::from_millis(1500);
+/// ... and then how long to wait for the server to answer our Close frame.
+const CLOSE_BUDGET: Duration = Duration::from_millis(500);
+/// Frames written to the socket before looking at incoming acks again.
+const SEND_BATCH: usize = 64;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The hand-over point between the sampler and the transport: finished sample frames,
+/// bounded, oldest dropped first (see [`ReplayBuffer`]).
+#[derive(Debug)]
+pub struct Outbox {
+    buffer: Mutex<ReplayBuffer<Utf8Bytes>>,
+    wake: Notify,
+}
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// `ws://HOST:PORT/ws/edge`.
+    pub master: String,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
+    /// For log fields only.
+    pub host_name: String,
+    /// Log connection lifecycle at `debug` instead of `info`/`warn` (used by `--simulate`,
+    /// where a thousand edges would otherwise repeat every message a thousand times).
+    pub quiet: bool,
+}
+
+/// How one connection ended.
+enum Ending {
+    /// Shutdown was requested and the flush is over.
+    Shutdown,
+    /// The server sent a Close frame.
+    Closed(Option<CloseFrame>),
+    /// The socket failed or went silent.
+    Failed(anyhow::Error),
+}
+
+impl Outbox {
+    /// An empty outbox holding at most `capacity` unacknowledged samples.
+    pub fn new(capacity: usize) -> Arc<Outbox> {
+        Arc::new(Outbox {
+            buffer: Mutex::new(ReplayBuffer::new(capacity)),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Queues one encoded sample frame. If the buffer is full the oldest sample is dropped
+    /// and its `seq` returned.
+    pub fn push(&self, seq: u64, frame: String) -> Option<u64> {
+        let dropped = self.lock().push(seq, Utf8Bytes::from(frame));
+        self.wake.notify_one();
+        dropped
+    }
+
+    /// Samples held, sent or not, but not acknowledged.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether every sample taken so far was acknowledged (or dropped).
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Samples dropped because the buffer was full.
+    pub fn n_dropped(&self) -> u64 {
+        self.lock().n_dropped()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ReplayBuffer<Utf8Bytes>> {
+        // The buffer stays consistent even if a holder panicked: every method leaves it valid.
+        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Builds the upgrade request for `link`; called at start-up too, so a bad URL or token
+/// fails before the first sample.
+pub fn request(link: &Link) -> anyhow::Result<Request<()>> {
+    let mut request = link
+        .master
+        .as_str()
+        .into_client_request()
+        .with_context(|| format!("invalid master URL {:?}", link.master))?;
+    if let Some(token) = &link.token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the token contains characters not allowed in an HTTP header")?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    Ok(request)
+}
+
+/// Delivers the samples in `outbox` to the master until `shutdown`, reconnecting forever.
+///
+/// Every connection starts with a fresh `hello()` frame, then replays every unacknowledged
+/// sample oldest first, then live ones. After `shutdown` it spends at most about two
+/// seconds sending what is left and waiting for acks, then closes with 1001.
+pub async fn deliver(
+    link: Link,
+    mut hello: impl FnMut() -> String,
+    outbox: Arc<Outbox>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    let config = socket_config();
+    while !shutdown.is_cancelled() {
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            attempt = connect(&link, config) => attempt,
+        };
+        match attempt {
+            Ok(mut socket) => {
+                if link.quiet {
+                    tracing::debug!(host = %link.host_name, "connected to the master");
+                } else {
+                    tracing::info!(
+                        host = %link.host_name,
+                        master = %link.master,
+                        unacked = outbox.len(),
+                        "connected to the master"
+                    );
+                }
+                let started = Instant::now();
+                let mut healthy = false;
+                let ending = session(&mut socket, hello(), &outbox, &shutdown, &mut healthy).await;
+                if healthy || started.elapsed() >= HEALTHY_AFTER {
+                    backoff.reset();
+                }
+                match ending {
+                    Ending::Shutdown => {
+                        close(&mut socket).await;
+                        break;
+                    }
+                    Ending::Closed(frame) => {
+                        // Answer the Close so the server sees a clean close handshake.
+                        let _ = timeout(CLOSE_BUDGET, socket.close(None)).await;
+                        log_close(&link, frame.as_ref());
+                    }
+                    Ending::Failed(err) => log_at(
+                        &link,
+                        tracing::Level::WARN,
+                        &format!("{err:#}"),
+                        "connection to the master lost",
+                    ),
+                }
+            }
+            Err(err) => log_at(
+                &link,
+                tracing::Level::WARN,
+                &format!("{err:#}"),
+                "cannot connect to the master",
+            ),
+        }
+        let delay = backoff.next_delay(rand::random::<f64>());
+        if link.quiet {
+            tracing::debug!(host = %link.host_name, retry_in = ?delay, "disconnected");
+        } else {
+            tracing::info!(
+                host = %link.host_name,
+                unacked = outbox.len(),
+                retry_in = ?delay,
+                "disconnected"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = sleep(delay) => {}
+        }
+    }
+    let unacked = outbox.len();
+    if unacked > 0 {
+        tracing::warn!(host = %link.host_name, unacked, "exiting with unacknowledged samples");
+    }
+}
+
+fn socket_config() -> WebSocketConfig {
+    // Small buffers: frames are about 1 KiB, and `--simulate` holds a thousand sockets.
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
+        .max_write_buffer_size(4 * MAX_FRAME_BYTES)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+async fn connect(link: &Link, config: WebSocketConfig) -> anyhow::Result<Socket> {
+    let request = request(link)?;
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+    let (socket, _response) = timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| anyhow!("timed out after {CONNECT_TIMEOUT:?}"))?
+        .map_err(|err| match err {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                anyhow!("upgrade refused with HTTP {}", response.status())
+            }
+            other => anyhow::Error::new(other),
+        })
+        .with_context(|| format!("connecting to {}", link.master))?;
+    Ok(socket)
+}
+
+/// One connection: hello, replay, live samples, acks, until it ends.
+async fn session(
+    socket: &mut Socket,
+    hello: String,
+    outbox: &Outbox,
+    shutdown: &CancellationToken,
+    healthy: &mut bool,
+) -> Ending {
+    if let Err(err) = socket.send(Message::text(hello)).await {
+        return Ending::Failed(anyhow::Error::new(err).context("sending hello"));
+    }
+    outbox.lock().rewind();
+    let mut flush_deadline = shutdown
+        .is_cancelled()
+        .then(|| Instant::now() + FLUSH_BUDGET);
+    let mut ack_deadline: Option<Instant> = None;
+    let mut batch = Vec::with_capacity(SEND_BATCH);
+    loop {
+        batch.clear();
+        outbox.lock().take_unsent(SEND_BATCH, &mut batch);
+        if !batch.is_empty() {
+            let limit = Instant::now() + ACK_TIMEOUT;
+            let limit = flush_deadline.map_or(limit, |flush| flush.min(limit));
+            match timeout_at(limit, send_all(socket, &mut batch)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Ending::Failed(err.context("sending samples")),
+                Err(_) if flush_deadline.is_some() => return Ending::Shutdown,
+                Err(_) => return Ending::Failed(anyhow!("sending stalled for {ACK_TIMEOUT:?}")),
+            }
+            ack_deadline.get_or_insert(Instant::now() + ACK_TIMEOUT);
+        }
+        let (drained, has_unsent) = {
+            let buffer = outbox.lock();
+            (buffer.is_empty(), buffer.has_unsent())
+        };
+        if flush_deadline.is_some() && drained {
+            return Ending::Shutdown;
+        }
+        // Deadlines that are not armed sleep "forever" (a day); their branch is disabled.
+        let far = Instant::now() + Duration::from_secs(86_400);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled(), if flush_deadline.is_none() => {
+                flush_deadline = Some(Instant::now() + FLUSH_BUDGET);
+            }
+            _ = tokio::time::sleep_until(flush_deadline.unwrap_or(far)), if flush_deadline.is_some() => {
+                return Ending::Shutdown;
+            }
+            _ = tokio::time::sleep_until(ack_deadline.unwrap_or(far)), if ack_deadline.is_some() => {
+                return Ending::Failed(anyhow!("no ack from the master for {ACK_TIMEOUT:?}"));
+            }
+            message = socket.next() => match message {
+                None => return Ending::Failed(anyhow!("connection closed without a close frame")),
+                Some(Err(err)) => return Ending::Failed(anyhow::Error::new(err)),
+                Some(Ok(Message::Close(frame))) => return Ending::Closed(frame),
+                Some(Ok(Message::Text(text))) => match decode_server(&text) {
+                    Ok(ServerFrame::Ack(ack)) => {
+                        let mut buffer = outbox.lock();
+                        let freed = buffer.ack(ack.seq);
+                        *healthy = true;
+                        if buffer.in_flight() == 0 {
+                            ack_deadline = None;
+                        } else if freed > 0 {
+                            ack_deadline = Some(Instant::now() + ACK_TIMEOUT);
+                        }
+                        tracing::trace!(seq = ack.seq, freed, "ack");
+                    }
+                    Ok(ServerFrame::Error(error)) => {
+                        tracing::warn!(code = %error.code, message = %error.message, "master reported an error");
+                    }
+                    Err(err) => tracing::warn!(error = %err, "unexpected frame from the master"),
+                },
+                // Pings are answered by tungstenite itself; nothing else is expected.
+                Some(Ok(_)) => {}
+            },
+            // More samples are waiting: go round again without blocking.
+            _ = std::future::ready(()), if has_unsent => {}
+            _ = outbox.wake.notified() => {}
+        }
+    }
+}
+
+async fn send_all(socket: &mut Socket, batch: &mut Vec<Utf8Bytes>) -> anyhow::Result<()> {
+    for frame in batch.drain(..) {
+        socket.feed(Message::Text(frame)).await?;
+    }
+    socket.flush().await?;
+    Ok(())
+}
+
+/// Sends Close 1001 and waits briefly for the server's answer.
+async fn close(socket: &mut Socket) {
+    let frame = CloseFrame {
+        code: CloseCode::Away,
+        reason: Utf8Bytes::from_static("edge shutting down"),
+    };
+    let _ = timeout(CLOSE_BUDGET, async {
+        socket.send(Message::Close(Some(frame))).await.ok()?;
+        // Drain until the server's Close arrives or the socket ends.
+        while let Some(Ok(message)) = socket.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+        Some(())
+    })
+    .await;
+}
+
+fn log_close(link: &Link, frame: Option<&CloseFrame>) {
+    let Some(frame) = frame else {
+        log_at(
+            link,
+            tracing::Level::WARN,
+            "no close code",
+            "master closed the connection",
+        );
+        return;
+    };
+    let code = u16::from(frame.code);
+    let reason = frame.reason.as_str();
+    let refused = [RejectReason::Unauthorized, RejectReason::Version]
+        .iter()
+        .any(|r| r.close_code() == code);
+    if refused {
+        // A wrong token or protocol version does not fix itself: a human must act. The edge
+        // keeps retrying with backoff so it recovers once they have.
+        tracing::error!(host = %link.host_name, code, reason, "master refused this edge; retrying with backoff");
+    } else if link.quiet {
+        tracing::debug!(host = %link.host_name, code, reason, "master closed the connection");
+    } else {
+        tracing::warn!(host = %link.host_name, code, reason, "master closed the connection");
+    }
+}
+
+fn log_at(link: &Link, level: tracing::Level, error: &str, message: &str) {
+    if link.quiet || level != tracing::Level::WARN {
+        tracing::debug!(host = %link.host_name, error, "{message}");
+    } else {
+        tracing::warn!(host = %link.host_name, error, "{message}");
+    }
+}
