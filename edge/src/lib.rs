@@ -90,6 +90,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
+/// The tokio runtime for `config`: one thread is plenty for one host (and keeps RSS
+/// small); only a simulated fleet gets a multi-threaded runtime.
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match config.simulate {
+        Some(_) => tokio::runtime::Builder::new_multi_thread(),
+        None => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build()
+}
+
+/// Cancels `shutdown` on the first SIGINT or SIGTERM; a second one exits at once with
+/// status 130, for when the flush takes too long for an impatient operator.
+/// Must be called inside the runtime.
+pub fn cancel_on_signals(shutdown: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("shutting down; a second signal exits at once");
+        shutdown.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        std::process::exit(130);
+    });
+    Ok(())
+}
+
 /// `--once`: two readings 200 ms apart, then `{"hello": ..., "sample": ...}` on stdout.
 async fn once(config: &Config) -> anyhow::Result<()> {
     let host_name = config.host_name()?;

@@ -209,7 +209,9 @@ pub async fn deliver(
         }
     }
     let unacked = outbox.len();
-    if unacked > 0 {
+    if unacked > 0 && link.quiet {
+        tracing::debug!(host = %link.host_name, unacked, "exiting with unacknowledged samples");
+    } else if unacked > 0 {
         tracing::warn!(host = %link.host_name, unacked, "exiting with unacknowledged samples");
     }
 }
