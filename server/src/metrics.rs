@@ -342,6 +342,8 @@ mod tests {
 
     use utizmon_protocol::{Cpu, Hello, HostInfo, Memory, PROTOCOL_VERSION};
 
+    use super::{Filesystem, Network};
+
     use super::*;
     use crate::history::HistoryLimits;
 
@@ -468,5 +470,70 @@ mod tests {
             )),
             Format::OpenMetrics
         );
+    }
+
+    #[test]
+    fn a_thousand_hosts_encode_quickly() {
+        let fleet = Fleet::new(HistoryLimits {
+            raw: Duration::from_secs(60),
+            rollup: Duration::from_secs(60),
+        });
+        for i in 0..1000 {
+            let session = fleet
+                .connect(Hello {
+                    version: PROTOCOL_VERSION,
+                    minor: 0,
+                    run_id: "r1".into(),
+                    interval_ms: 1000,
+                    host: HostInfo {
+                        host_name: format!("host-{i:04}"),
+                        os_name: "Debian GNU/Linux".into(),
+                        ..HostInfo::default()
+                    },
+                })
+                .unwrap();
+            let sample = Sample {
+                seq: 1,
+                ts_ms: 1_700_000_000_000,
+                cpu: Cpu {
+                    usage_ratio: 0.5,
+                    cores: vec![0.25; 4],
+                    ..Cpu::default()
+                },
+                filesystems: (0..3)
+                    .map(|f| Filesystem {
+                        mountpoint: format!("/mnt/{f}"),
+                        fstype: "ext4".into(),
+                        size_bytes: 1 << 40,
+                        avail_bytes: 1 << 39,
+                    })
+                    .collect(),
+                networks: (0..2)
+                    .map(|n| Network {
+                        device: format!("eth{n}"),
+                        rx_bytes: 123_456_789,
+                        tx_bytes: 987_654_321,
+                    })
+                    .collect(),
+                ..Sample::default()
+            };
+            fleet.take(&session, sample);
+        }
+        let registry = registry(&fleet);
+        for format in [Format::OpenMetrics, Format::Prometheus] {
+            let start = std::time::Instant::now();
+            let text = encode(&registry, format).unwrap();
+            let elapsed = start.elapsed();
+            let limit = if cfg!(debug_assertions) { 1000 } else { 50 };
+            assert!(
+                elapsed.as_millis() < limit,
+                "{format:?}: {elapsed:?} for {} bytes",
+                text.len()
+            );
+            eprintln!(
+                "{format:?}: 1000 hosts in {elapsed:?}, {} bytes",
+                text.len()
+            );
+        }
     }
 }
