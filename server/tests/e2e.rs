@@ -1,0 +1,245 @@
+//! Process-level end to end: the real `utizmon-server` and `utizmon-edge` binaries on
+//! 127.0.0.1. The edge binary is found beside the server binary in `target/`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const HOST: &str = "e2e-edge";
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn pid(&self) -> String {
+        self.child.id().expect("child is running").to_string()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn binary(name: &str) -> PathBuf {
+    let server = PathBuf::from(env!("CARGO_BIN_EXE_utizmon-server"));
+    let path = server.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run cargo build --workspace",
+        path.display()
+    );
+    path
+}
+
+/// Starts the server and reads its address from the first stdout line.
+async fn start_server(listen: &str, extra: &[&str]) -> (Proc, SocketAddr) {
+    let mut child = Command::new(binary("utizmon-server"))
+        .args(["--listen", listen])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .expect("server printed nothing")
+        .unwrap()
+        .expect("server closed stdout");
+    let addr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (Proc { child }, addr)
+}
+
+fn start_edge(addr: SocketAddr, interval: &str) -> Proc {
+    let child = Command::new(binary("utizmon-edge"))
+        .args(["--master", &format!("ws://{addr}/ws/edge")])
+        .args(["--interval", interval, "--host-name", HOST])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Proc { child }
+}
+
+async fn host(addr: SocketAddr) -> Option<Value> {
+    let res = http_get(addr, &format!("/api/v1/hosts/{HOST}"), None).await;
+    (res.status == 200).then(|| serde_json::from_str(&res.body).unwrap())
+}
+
+fn mem_total_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn edge_host_appears_with_plausible_values() {
+    let (_server, addr) = start_server("127.0.0.1:0", &[]).await;
+    let started = Instant::now();
+    let _edge = start_edge(addr, "1s");
+    let view = wait_for("host with a sample", || async {
+        host(addr).await.filter(|h| !h["latest"].is_null())
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(view["status"], "online");
+    let latest = &view["latest"];
+    let cpu = latest["cpu"]["usage_ratio"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&cpu), "{cpu}");
+    for core in latest["cpu"]["cores"].as_array().unwrap() {
+        assert!((0.0..=1.0).contains(&core.as_f64().unwrap()), "{core}");
+    }
+    assert_eq!(
+        latest["memory"]["total_bytes"].as_u64(),
+        Some(mem_total_bytes())
+    );
+    assert!(!view["info"]["kernel"].as_str().unwrap().is_empty());
+
+    let metrics = http_get(addr, "/metrics", None).await.body;
+    let series = |name: &str| format!("{name}{{host=\"{HOST}\"}}");
+    let cpu = metric_value(&metrics, &series("utizmon_cpu_usage_ratio")).unwrap();
+    assert!((0.0..=1.0).contains(&cpu));
+    assert_eq!(
+        metric_value(&metrics, &series("utizmon_memory_total_bytes")),
+        Some(mem_total_bytes() as f64)
+    );
+    assert_eq!(
+        metric_value(&metrics, &series("utizmon_edge_connected")),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn stopped_or_killed_edge_goes_offline() {
+    let (_server, addr) = start_server("127.0.0.1:0", &["--offline-after", "2s"]).await;
+    let edge = start_edge(addr, "500ms");
+    wait_for("host online", || async {
+        host(addr)
+            .await
+            .filter(|h| h["status"] == "online" && !h["latest"].is_null())
+    })
+    .await;
+    // A frozen edge keeps its socket open but sends nothing: offline after 2 s.
+    edge.signal("-STOP");
+    let stopped = Instant::now();
+    wait_for("host offline", || async {
+        host(addr).await.filter(|h| h["status"] == "offline")
+    })
+    .await;
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_millis(3000), "{took:?}");
+    let metrics = http_get(addr, "/metrics", None).await.body;
+    let connected = format!("utizmon_edge_connected{{host=\"{HOST}\"}}");
+    assert_eq!(metric_value(&metrics, &connected), Some(0.0));
+
+    // It comes back when thawed, and goes offline at once when killed.
+    edge.signal("-CONT");
+    wait_for("host back online", || async {
+        host(addr).await.filter(|h| h["status"] == "online")
+    })
+    .await;
+    edge.signal("-KILL");
+    let killed = Instant::now();
+    wait_for("host offline after kill", || async {
+        host(addr).await.filter(|h| h["status"] == "offline")
+    })
+    .await;
+    assert!(killed.elapsed() < Duration::from_secs(2));
+    let metrics = http_get(addr, "/metrics", None).await.body;
+    assert_eq!(metric_value(&metrics, &connected), Some(0.0));
+}
+
+#[tokio::test]
+async fn server_restart_loses_no_sample() {
+    let (old_server, addr) = start_server("127.0.0.1:0", &[]).await;
+    let edge = start_edge(addr, "200ms");
+    wait_for("a few samples", || async {
+        host(addr)
+            .await
+            .filter(|h| h["edge"]["last_seq"].as_u64() >= Some(5))
+    })
+    .await;
+
+    // Freeze the edge so nothing is in flight, then read what the old server has.
+    edge.signal("-STOP");
+    let mut last = host(addr).await.unwrap();
+    let settle = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = host(addr).await.unwrap();
+        if now["edge"]["last_seq"] == last["edge"]["last_seq"] {
+            break;
+        }
+        last = now;
+        assert!(settle.elapsed() < DEADLINE, "old server never settled");
+    }
+    let old = last["edge"].clone();
+    assert_eq!(old["first_seq"], 1, "{old}");
+    assert_eq!(old["gaps"], 0, "{old}");
+    let old_last = old["last_seq"].as_u64().unwrap();
+    let run_id = old["run_id"].clone();
+
+    // Kill -9 the server, let the edge buffer a while, restart on the same port.
+    old_server.signal("-KILL");
+    drop(old_server);
+    edge.signal("-CONT");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let listen = addr.to_string();
+    let (_new_server, new_addr) = start_server(&listen, &[]).await;
+    assert_eq!(new_addr, addr);
+
+    let new = wait_for("edge replayed to the new server", || async {
+        host(addr)
+            .await
+            .filter(|h| h["edge"]["last_seq"].as_u64() >= Some(old_last + 10))
+    })
+    .await;
+    let new = &new["edge"];
+    assert_eq!(new["run_id"], run_id, "same edge run");
+    let first = new["first_seq"].as_u64().unwrap();
+    assert!(
+        first <= old_last + 1,
+        "old server had 1..={old_last}, new one starts at {first}: lost samples"
+    );
+    assert_eq!(new["gaps"], 0, "{new}");
+    let received = new["received"].as_u64().unwrap();
+    let last_seq = new["last_seq"].as_u64().unwrap();
+    assert_eq!(received, last_seq - first + 1, "{new}");
+}
