@@ -243,3 +243,82 @@ async fn server_restart_loses_no_sample() {
     let last_seq = new["last_seq"].as_u64().unwrap();
     assert_eq!(received, last_seq - first + 1, "{new}");
 }
+
+#[tokio::test]
+async fn sigterm_closes_edges_with_going_away_and_exits_zero() {
+    let (mut server, addr) = start_server("127.0.0.1:0", &[]).await;
+    let mut ws = connect(&format!("ws://{addr}/ws/edge"), None).await;
+    send_text(&mut ws, hello_text("term", "r1")).await;
+    send_text(&mut ws, sample_text(1)).await;
+    expect_ack(&mut ws, 1).await;
+    server.signal("-TERM");
+    let ending = read_until_close(&mut ws).await;
+    assert_eq!(ending.close_code, Some(1001));
+    assert_eq!(ending.close_reason, "going away: server shutting down");
+    let status = tokio::time::timeout(DEADLINE, server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn bad_token_file_is_a_clear_startup_error() {
+    let dir = std::env::temp_dir().join(format!("utizmon-e2e-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "  \n").unwrap();
+    let missing = dir.join("missing");
+    for (path, words) in [(&empty, "is empty"), (&missing, "reading edge token file")] {
+        let output = Command::new(binary("utizmon-server"))
+            .args(["--listen", "127.0.0.1:0", "--edge-token-file"])
+            .arg(path)
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(words), "{stderr}");
+        assert!(output.stdout.is_empty(), "must fail before listening");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn edge_with_token_file_is_accepted() {
+    let dir = std::env::temp_dir().join(format!("utizmon-e2e-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "e2e-secret\n").unwrap();
+    let token = token.to_str().unwrap();
+    let (_server, addr) = start_server("127.0.0.1:0", &["--edge-token-file", token]).await;
+    let _edge = Proc {
+        child: Command::new(binary("utizmon-edge"))
+            .args(["--master", &format!("ws://{addr}/ws/edge")])
+            .args([
+                "--interval",
+                "200ms",
+                "--host-name",
+                HOST,
+                "--token-file",
+                token,
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap(),
+    };
+    wait_for("authenticated edge online", || async {
+        host(addr).await.filter(|h| !h["latest"].is_null())
+    })
+    .await;
+    let metrics = http_get(addr, "/metrics", None).await.body;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            r#"utizmon_server_samples_rejected_total{reason="unauthorized"}"#
+        ),
+        Some(0.0)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
