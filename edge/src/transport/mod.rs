@@ -26,6 +26,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{decode_server, RejectReason, ServerFrame, MAX_FRAME_BYTES};
 
+use crate::collect::WarnLimiter;
+
 pub use backoff::Backoff;
 pub use replay::ReplayBuffer;
 
@@ -143,13 +145,14 @@ pub async fn deliver(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
+    let mut refused = WarnLimiter::default();
     let config = socket_config();
     while !shutdown.is_cancelled() {
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => break,
             attempt = connect(&link, config) => attempt,
         };
-        match attempt {
+        let delay = match attempt {
             Ok(mut socket) => {
                 if link.quiet {
                     tracing::debug!(host = %link.host_name, "connected to the master");
@@ -161,6 +164,7 @@ pub async fn deliver(
                         "connected to the master"
                     );
                 }
+                refused = WarnLimiter::default();
                 let started = Instant::now();
                 let mut healthy = false;
                 let ending = session(&mut socket, hello(), &outbox, &shutdown, &mut healthy).await;
@@ -177,32 +181,40 @@ pub async fn deliver(
                         let _ = timeout(CLOSE_BUDGET, socket.close(None)).await;
                         log_close(&link, frame.as_ref());
                     }
-                    Ending::Failed(err) => log_at(
-                        &link,
-                        tracing::Level::WARN,
-                        &format!("{err:#}"),
-                        "connection to the master lost",
-                    ),
+                    Ending::Failed(err) if link.quiet => {
+                        tracing::debug!(host = %link.host_name, error = %format!("{err:#}"), "connection to the master lost");
+                    }
+                    Ending::Failed(err) => {
+                        tracing::warn!(host = %link.host_name, error = %format!("{err:#}"), "connection to the master lost");
+                    }
                 }
+                let delay = backoff.next_delay(rand::random::<f64>());
+                if link.quiet {
+                    tracing::debug!(host = %link.host_name, retry_in = ?delay, "disconnected");
+                } else {
+                    tracing::info!(host = %link.host_name, unacked = outbox.len(), retry_in = ?delay, "disconnected");
+                }
+                delay
             }
-            Err(err) => log_at(
-                &link,
-                tracing::Level::WARN,
-                &format!("{err:#}"),
-                "cannot connect to the master",
-            ),
-        }
-        let delay = backoff.next_delay(rand::random::<f64>());
-        if link.quiet {
-            tracing::debug!(host = %link.host_name, retry_in = ?delay, "disconnected");
-        } else {
-            tracing::info!(
-                host = %link.host_name,
-                unacked = outbox.len(),
-                retry_in = ?delay,
-                "disconnected"
-            );
-        }
+            Err(err) => {
+                let delay = backoff.next_delay(rand::random::<f64>());
+                // While the master stays unreachable, say so once a minute, not per attempt.
+                match refused.allow(std::time::Instant::now()) {
+                    Some(suppressed) if !link.quiet => tracing::warn!(
+                        host = %link.host_name,
+                        error = %format!("{err:#}"),
+                        unacked = outbox.len(),
+                        retry_in = ?delay,
+                        failed_attempts_since_last_warning = suppressed,
+                        "cannot connect to the master"
+                    ),
+                    _ => {
+                        tracing::debug!(host = %link.host_name, error = %format!("{err:#}"), retry_in = ?delay, "cannot connect to the master")
+                    }
+                }
+                delay
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = sleep(delay) => {}
@@ -236,7 +248,8 @@ async fn connect(link: &Link, config: WebSocketConfig) -> anyhow::Result<Socket>
             tokio_tungstenite::tungstenite::Error::Http(response) => {
                 anyhow!("upgrade refused with HTTP {}", response.status())
             }
-            other => anyhow::Error::new(other),
+            // tungstenite's Display already includes its source; avoid printing it twice.
+            other => anyhow!("{other}"),
         })
         .with_context(|| format!("connecting to {}", link.master))?;
     Ok(socket)
@@ -251,7 +264,7 @@ async fn session(
     healthy: &mut bool,
 ) -> Ending {
     if let Err(err) = socket.send(Message::text(hello)).await {
-        return Ending::Failed(anyhow::Error::new(err).context("sending hello"));
+        return Ending::Failed(anyhow!("sending hello: {err}"));
     }
     outbox.lock().rewind();
     let mut flush_deadline = shutdown
@@ -295,7 +308,7 @@ async fn session(
             }
             message = socket.next() => match message {
                 None => return Ending::Failed(anyhow!("connection closed without a close frame")),
-                Some(Err(err)) => return Ending::Failed(anyhow::Error::new(err)),
+                Some(Err(err)) => return Ending::Failed(anyhow!("{err}")),
                 Some(Ok(Message::Close(frame))) => return Ending::Closed(frame),
                 Some(Ok(Message::Text(text))) => match decode_server(&text) {
                     Ok(ServerFrame::Ack(ack)) => {
@@ -326,9 +339,12 @@ async fn session(
 
 async fn send_all(socket: &mut Socket, batch: &mut Vec<Utf8Bytes>) -> anyhow::Result<()> {
     for frame in batch.drain(..) {
-        socket.feed(Message::Text(frame)).await?;
+        socket
+            .feed(Message::Text(frame))
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
     }
-    socket.flush().await?;
+    socket.flush().await.map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }
 
@@ -353,12 +369,11 @@ async fn close(socket: &mut Socket) {
 
 fn log_close(link: &Link, frame: Option<&CloseFrame>) {
     let Some(frame) = frame else {
-        log_at(
-            link,
-            tracing::Level::WARN,
-            "no close code",
-            "master closed the connection",
-        );
+        if link.quiet {
+            tracing::debug!(host = %link.host_name, "master closed the connection without a code");
+        } else {
+            tracing::warn!(host = %link.host_name, "master closed the connection without a code");
+        }
         return;
     };
     let code = u16::from(frame.code);
@@ -374,13 +389,5 @@ fn log_close(link: &Link, frame: Option<&CloseFrame>) {
         tracing::debug!(host = %link.host_name, code, reason, "master closed the connection");
     } else {
         tracing::warn!(host = %link.host_name, code, reason, "master closed the connection");
-    }
-}
-
-fn log_at(link: &Link, level: tracing::Level, error: &str, message: &str) {
-    if link.quiet || level != tracing::Level::WARN {
-        tracing::debug!(host = %link.host_name, error, "{message}");
-    } else {
-        tracing::warn!(host = %link.host_name, error, "{message}");
     }
 }
