@@ -48,7 +48,8 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let tasks = state.tasks.clone();
-    ws.max_message_size(MAX_BROWSER_MESSAGE)
+    ws.read_buffer_size(MAX_BROWSER_MESSAGE)
+        .max_message_size(MAX_BROWSER_MESSAGE)
         .max_frame_size(MAX_BROWSER_MESSAGE)
         .on_upgrade(move |socket| tasks.track_future(serve_dashboard(socket, state, params.host)))
 }
