@@ -1,8 +1,9 @@
 // utizmon fleet overview: keeps the host table live from /ws/dashboard.
 // Messages update an in-memory model at once (so no CPU point is lost); the DOM is
 // updated in place (Map host -> row, each cell written only when its text changed) from
-// requestAnimationFrame, at most FLUSH_MS apart, so 500 hosts updating every second cost
-// a few small DOM batches per second. Sparklines are drawn only for rows on screen.
+// requestAnimationFrame, at most FLUSH_MS apart, and only for rows on screen (an
+// IntersectionObserver tracks them), so 500 hosts updating every second cost a few small
+// DOM batches per second.
 'use strict';
 
 (function () {
@@ -10,6 +11,9 @@
   var FLUSH_MS = 250;
   var HISTORY = 120;
   var AGO_TICK_MS = 5000;
+  var SPARK_W = 96;
+  var SPARK_H = 26;
+  var SPARK_MIN_SLOTS = 30;
 
   /** host -> { s: HostSummary, history: number[], row: Row | null, dirty, sparkDirty } */
   var hosts = new Map();
@@ -132,7 +136,8 @@
       hosts.forEach(function (entry, name) {
         if (!present.has(name)) {
           if (entry.row) {
-            if (observer) observer.unobserve(entry.row.spark);
+            if (observer) observer.unobserve(entry.row.tr);
+            visible.delete(entry.row.tr);
             entry.row.tr.remove();
           }
           hosts.delete(name);
@@ -186,8 +191,9 @@
     link.title = name;
     tdHost.appendChild(link);
     r.link = link;
+    r.os = U.el('span', 'sub os');
+    tdHost.appendChild(r.os);
 
-    r.os = U.el('td', 'c-os os');
     r.uptime = U.el('td', 'c-uptime num');
     r.cpu = metricCell(U.el('td', 'c-cpu'));
     var tdSpark = U.el('td', 'c-spark');
@@ -206,7 +212,6 @@
 
     tr.appendChild(tdStatus);
     tr.appendChild(tdHost);
-    tr.appendChild(r.os);
     tr.appendChild(r.uptime);
     tr.appendChild(r.cpu.td);
     tr.appendChild(tdSpark);
@@ -217,7 +222,8 @@
     tr.appendChild(r.rx);
     tr.appendChild(r.tx);
     tr.dataset.host = name;
-    if (observer) observer.observe(r.spark);
+    if (observer) observer.observe(tr);
+    else visible.add(tr);
     return r;
   }
 
@@ -287,8 +293,10 @@
   function drawSpark(entry) {
     var canvas = entry.row.spark;
     var dpr = window.devicePixelRatio || 1;
-    var w = canvas.clientWidth || 100;
-    var h = canvas.clientHeight || 26;
+    // The CSS size is fixed (canvas.spark); reading clientWidth here would force a layout
+    // per row in the middle of the flush's DOM writes.
+    var w = SPARK_W;
+    var h = SPARK_H;
     var pw = Math.round(w * dpr);
     var ph = Math.round(h * dpr);
     if (canvas.width !== pw) canvas.width = pw;
@@ -304,7 +312,9 @@
     var last = data[data.length - 1];
     var color =
       entry.s.status !== 'online' ? sparkColors.off : last >= 0.9 ? sparkColors.crit : last >= 0.75 ? sparkColors.warn : sparkColors.line;
-    var step = w / (HISTORY - 1);
+    // Spread short histories (a fresh server) over the width once there are enough points
+    // to show a trend; from SPARK_MIN_SLOTS on, one slot per sample, newest on the right.
+    var step = w / (Math.max(SPARK_MIN_SLOTS, Math.min(HISTORY, data.length)) - 1);
     var x0 = w - (data.length - 1) * step;
     var pad = 2;
     ctx.beginPath();
@@ -346,23 +356,30 @@
     lastFlush = Date.now();
     var online = 0;
     var shown = 0;
+    var sparks = [];
     var total = hosts.size;
     hosts.forEach(function (entry, name) {
       if (entry.s.status === 'online') online++;
       if (!entry.row) {
         entry.row = makeRow(name);
-        entry.dirty = true;
+        renderRow(entry); // Once, so a row never shows empty cells while it scrolls in.
+        entry.dirty = false;
         orderDirty = true;
       }
-      if (entry.dirty) {
+      // Rows off screen keep their dirty flag and are written when they scroll into view:
+      // with 500 hosts only the few dozen visible rows cost DOM work per flush.
+      var onScreen = visible.has(entry.row.tr);
+      if (entry.dirty && onScreen) {
         renderRow(entry);
         entry.dirty = false;
       }
       var show = matches(name);
       if (entry.row.tr.hidden === show) entry.row.tr.hidden = !show;
       if (show) shown++;
-      if (entry.sparkDirty && visible.has(entry.row.spark)) drawSpark(entry);
+      if (entry.sparkDirty && onScreen) sparks.push(entry);
     });
+    // Canvas drawing needs no layout; done after every DOM write of this flush.
+    for (var k = 0; k < sparks.length; k++) drawSpark(sparks[k]);
 
     if (orderDirty) {
       orderDirty = false;
@@ -446,6 +463,7 @@
     filterText = filter.value.trim().toLowerCase();
 
     if ('IntersectionObserver' in window) {
+      // Tracks which rows are on screen (with a margin), so only those are kept current.
       observer = new IntersectionObserver(function (records) {
         var redraw = false;
         for (var i = 0; i < records.length; i++) {
@@ -457,7 +475,7 @@
           }
         }
         if (redraw) scheduleFlush();
-      });
+      }, { rootMargin: '200px 0px' });
     }
 
     window.addEventListener('utz-theme', function () {

@@ -16,18 +16,14 @@ use axum::routing::get;
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::CONTENT_SECURITY_POLICY;
 use crate::render;
-
-/// Content-Security-Policy of every page: scripts and styles only from our own `/static/`,
-/// no inline script or style attributes, no eval, no framing, WebSockets to this origin.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Routes for `/`, `/hosts/{host}` and `/static/...`; stateless, merged into the main router.
 ///
-/// Every response from these routes carries the security headers (CSP, nosniff, no framing,
-/// referrer policy) unless an outer layer already set them.
+/// Every response from these routes carries the security headers (the router's CSP, nosniff,
+/// no framing, referrer policy) even when used on their own, as in the tests; the main
+/// router's layers set the same values again.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(overview))
@@ -47,7 +43,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
+            HeaderValue::from_static("no-referrer"),
         ))
 }
 
@@ -211,7 +207,7 @@ mod tests {
         (status, headers, String::from_utf8_lossy(&body).into_owned())
     }
 
-    fn header_of<'a>(headers: &'a HeaderMap, name: HeaderName) -> &'a str {
+    fn header_of(headers: &HeaderMap, name: HeaderName) -> &str {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
