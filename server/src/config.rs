@@ -30,12 +30,14 @@ pub struct Config {
     #[arg(long, env = "UTIZMON_OFFLINE_AFTER", value_parser = humantime::parse_duration)]
     pub offline_after: Option<Duration>,
 
-    /// How long raw samples are kept in memory per host for the history API.
+    /// How long raw samples are kept in memory per host for the history API
+    /// (about 200 bytes per sample and host).
     #[arg(long, env = "UTIZMON_HISTORY_RAW", value_parser = humantime::parse_duration,
           default_value = "15m")]
     pub history_raw: Duration,
 
-    /// How long per-minute rollups (avg, min, max) are kept in memory per host.
+    /// How long per-minute rollups (avg, min, max) are kept in memory per host
+    /// (about 200 bytes per minute and host).
     #[arg(long, env = "UTIZMON_HISTORY_ROLLUP", value_parser = humantime::parse_duration,
           default_value = "24h")]
     pub history_rollup: Duration,

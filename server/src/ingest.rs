@@ -4,6 +4,12 @@
 //! as an error frame and a close frame with the reason's code, logged at `warn`, and ends
 //! only that connection. Acknowledgements are cumulative and sent after `Fleet::take`,
 //! coalesced to at most one per [`ACK_GAP`].
+//!
+//! The ack is the promise that the server has the sample. Today `Fleet::take` applies it to
+//! memory synchronously, so `taken` is also what is acked. TODO(#6): with a durable store,
+//! `take` hands the sample to the store's writer and this loop acks the store's committed
+//! sequence number instead (awaited alongside the socket in the same `select!`), so nothing
+//! is acknowledged before it is on disk.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -150,7 +156,9 @@ async fn stream(
 ) -> End {
     let fleet = &context.fleet;
     let mut taken: u64 = 0; // Highest seq taken; acked when the ack timer fires.
-    let mut last_ack_at = Instant::now() - ACK_GAP;
+    let mut last_ack_at = Instant::now()
+        .checked_sub(ACK_GAP)
+        .unwrap_or_else(Instant::now);
     let silent_timer = sleep(silence);
     let ack_timer = sleep(Duration::ZERO);
     tokio::pin!(silent_timer, ack_timer);
