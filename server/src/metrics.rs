@@ -5,8 +5,6 @@
 //! fleet and encodes them. Label values are escaped by the encoders. Every series is
 //! documented in `docs/metrics.md`.
 
-use std::sync::Arc;
-
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -332,9 +330,6 @@ fn with_samples(hosts: &[HostMetrics]) -> impl Iterator<Item = (&str, &Sample)> 
         .iter()
         .filter_map(|h| Some((&*h.host, h.latest.as_deref()?)))
 }
-
-/// Shared, built once: the registry needs no lock because the collector reads the fleet.
-pub type SharedRegistry = Arc<Registry>;
 
 #[cfg(test)]
 mod tests {

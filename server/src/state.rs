@@ -349,7 +349,7 @@ impl Fleet {
         self.find(host).map(|s| s.view())
     }
 
-    /// One host, if known and changed after `since`; with the version it was changed at.
+    /// One host, if known and changed after version `since`.
     pub fn view_changed_since(&self, host: &str, since: u64) -> Option<HostView> {
         let slot = self.find(host)?;
         let changed_at = lock(&slot.state).changed_at;
