@@ -60,9 +60,9 @@ pub enum Taken {
 /// Per-second rates computed from the last two samples' counters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rates {
-    /// Sum over the interfaces that have a rate.
+    /// Sum over the interfaces that have a rate, except loopback (`lo`).
     pub rx_bytes_per_second: f64,
-    /// Sum over the interfaces that have a rate.
+    /// Sum over the interfaces that have a rate, except loopback (`lo`).
     pub tx_bytes_per_second: f64,
     /// Interfaces present in both samples whose counters did not go backwards.
     pub networks: Vec<NetworkRate>,
@@ -504,8 +504,11 @@ impl Rates {
             }
             let rx = (net.rx_bytes - old.rx_bytes) as f64 / seconds;
             let tx = (net.tx_bytes - old.tx_bytes) as f64 / seconds;
-            rates.rx_bytes_per_second += rx;
-            rates.tx_bytes_per_second += tx;
+            // Loopback traffic never leaves the host: listed, but not in the totals.
+            if net.device != "lo" {
+                rates.rx_bytes_per_second += rx;
+                rates.tx_bytes_per_second += tx;
+            }
             rates.networks.push(NetworkRate {
                 device: net.device.clone(),
                 rx_bytes_per_second: rx,
@@ -710,6 +713,14 @@ mod tests {
         assert_eq!(rates.networks[0].rx_bytes_per_second, 100.0);
         assert_eq!(rates.tx_bytes_per_second, (2000.0 - 999.0) / 2.0);
         assert!(Rates::between(&cur, &prev).is_none());
+        // Loopback is listed but left out of the totals.
+        let mut lo = cur.clone();
+        lo.networks[0].device = "lo".into();
+        let mut lo_prev = prev.clone();
+        lo_prev.networks[0].device = "lo".into();
+        let rates = Rates::between(&lo_prev, &lo).unwrap();
+        assert_eq!(rates.networks.len(), 1);
+        assert_eq!(rates.rx_bytes_per_second, 0.0);
     }
 
     #[test]
