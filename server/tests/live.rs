@@ -146,7 +146,9 @@ async fn browsers_that_never_read_do_not_slow_ingest() {
         expect_ack(&mut edge.ws, edge.seq).await;
     }
     let elapsed = start.elapsed();
-    assert!(elapsed.as_secs() < 3, "1000 samples took {elapsed:?}");
+    // A design where ingest waited on browsers would stall here until the 10 s send
+    // timeout dropped them; on a loaded debug build this normally takes well under 2 s.
+    assert!(elapsed.as_secs() < 8, "1000 samples took {elapsed:?}");
     assert_eq!(
         server.metric("utizmon_server_samples_received_total").await,
         Some(20.0 * 51.0)
