@@ -1,7 +1,7 @@
 //! Command-line flags and their `UTIZMON_*` environment fallbacks, plus the checks that
 //! turn a bad setting into a clear error before the first sample.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -36,23 +36,24 @@ pub struct Config {
     pub master: String,
 
     /// Time between samples, e.g. `1s`, `500ms`, `1m` (100ms to 1h).
-    #[arg(long, env = "UTIZMON_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "UTIZMON_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
 
     /// Name the master files this host under [default: the system host name].
-    #[arg(long, env = "UTIZMON_HOST_NAME")]
+    #[arg(long, value_name = "NAME", env = "UTIZMON_HOST_NAME")]
     pub host_name: Option<String>,
 
     /// File holding the edge token, sent as `Authorization: Bearer <token>`; surrounding
-    /// whitespace is trimmed. Unreadable or empty is an error at start.
-    #[arg(long, env = "UTIZMON_TOKEN_FILE")]
+    /// whitespace is trimmed. Unreadable or empty is an error at start. Re-read before
+    /// every reconnect, so a rotated token needs no restart.
+    #[arg(long, value_name = "PATH", env = "UTIZMON_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 
     /// Samples kept while the master is unreachable or has not acknowledged them; when
     /// full the oldest is dropped. A sample costs about 1 KiB (more with many cores or
     /// mounts). [default: 20 minutes' worth at --interval, 1200 at 1s; with --simulate,
     /// 5 minutes' worth per simulated edge]
-    #[arg(long, env = "UTIZMON_BUFFER", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", env = "UTIZMON_BUFFER", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub buffer: Option<u64>,
 
     /// Print one sample as pretty JSON to stdout and exit, without any network:
@@ -63,11 +64,16 @@ pub struct Config {
 
     /// Act as N distinct edges sending synthetic data (load tests, benchmarks): each has
     /// its own WebSocket, run id and host name `<prefix>-0001`, `<prefix>-0002`, ...
-    #[arg(long, env = "UTIZMON_SIMULATE", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_name = "N", env = "UTIZMON_SIMULATE", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub simulate: Option<u32>,
 
     /// Host-name prefix for `--simulate`.
-    #[arg(long, env = "UTIZMON_SIMULATE_PREFIX", default_value = "sim")]
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        env = "UTIZMON_SIMULATE_PREFIX",
+        default_value = "sim"
+    )]
     pub simulate_prefix: String,
 }
 
@@ -114,22 +120,7 @@ impl Config {
 
     /// The token from `--token-file`, trimmed; `None` without the flag.
     pub fn read_token(&self) -> anyhow::Result<Option<String>> {
-        let Some(path) = &self.token_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading --token-file {}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            bail!("--token-file {} is empty", path.display());
-        }
-        if token.chars().any(char::is_control) {
-            bail!(
-                "--token-file {}: the token contains control characters",
-                path.display()
-            );
-        }
-        Ok(Some(token.to_owned()))
+        self.token_file.as_deref().map(read_token_file).transpose()
     }
 
     /// Replay buffer capacity in samples, per edge (real or simulated).
@@ -145,6 +136,23 @@ impl Config {
         });
         usize::try_from(samples).unwrap_or(usize::MAX)
     }
+}
+
+/// Reads a token file: content trimmed, not empty, no control characters.
+pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --token-file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        bail!("--token-file {} is empty", path.display());
+    }
+    if token.chars().any(char::is_control) {
+        bail!(
+            "--token-file {}: the token contains control characters",
+            path.display()
+        );
+    }
+    Ok(token.to_owned())
 }
 
 #[cfg(test)]

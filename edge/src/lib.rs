@@ -56,6 +56,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let link = Link {
         master: config.master.clone(),
         token,
+        token_file: config.token_file.clone(),
         host_name: host_name.clone(),
         quiet: false,
     };

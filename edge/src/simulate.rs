@@ -69,6 +69,8 @@ pub async fn run(
         let link = Link {
             master: config.master.clone(),
             token: token.clone(),
+            // Read once for the whole fleet rather than by a thousand edges per reconnect.
+            token_file: None,
             host_name: name.clone(),
             // The first edge speaks for the fleet; the others log at debug.
             quiet: index > 1,

@@ -160,7 +160,7 @@ async fn keeps_retrying_after_an_unauthorized_close() {
 }
 
 #[tokio::test]
-async fn sends_the_token_as_a_bearer_header() {
+async fn sends_the_token_as_a_bearer_header_and_rereads_it_on_reconnect() {
     let path = std::env::temp_dir().join(format!("utizmon-edge-it-token-{}", std::process::id()));
     std::fs::write(&path, "  s3cret-token \n").unwrap();
     let (listener, addr) = bind().await;
@@ -176,8 +176,21 @@ async fn sends_the_token_as_a_bearer_header() {
         path.to_str().unwrap(),
     ]);
     let mut conn = accept(&listener).await;
-    std::fs::remove_file(&path).unwrap();
     assert_eq!(conn.authorization.as_deref(), Some("Bearer s3cret-token"));
+    conn.hello().await;
+
+    // A rotated token is used from the next connection on, without a restart.
+    std::fs::write(&path, "rotated\n").unwrap();
+    conn.close(4401, "unauthorized: wrong token").await;
+    let mut conn = accept(&listener).await;
+    assert_eq!(conn.authorization.as_deref(), Some("Bearer rotated"));
+    conn.hello().await;
+
+    // A token file that disappears keeps the last good token.
+    std::fs::remove_file(&path).unwrap();
+    conn.close(1001, "going away").await;
+    let mut conn = accept(&listener).await;
+    assert_eq!(conn.authorization.as_deref(), Some("Bearer rotated"));
     conn.hello().await;
     edge.stop().await.unwrap();
 }

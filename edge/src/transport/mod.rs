@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod replay;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{decode_server, RejectReason, ServerFrame, MAX_FRAME_BYTES};
 
 use crate::collect::WarnLimiter;
+use crate::config::read_token_file;
 
 pub use backoff::Backoff;
 pub use replay::ReplayBuffer;
@@ -62,6 +64,10 @@ pub struct Link {
     pub master: String,
     /// Sent as `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
+    /// Where `token` came from; re-read before every connection attempt so a rotated token
+    /// takes effect without a restart. If the file becomes unreadable the last good token
+    /// is kept (and a warning logged, at most once a minute).
+    pub token_file: Option<PathBuf>,
     /// For log fields only.
     pub host_name: String,
     /// Log connection lifecycle at `debug` instead of `info`/`warn` (used by `--simulate`,
@@ -90,7 +96,9 @@ impl Outbox {
 
     /// Queues one encoded sample frame. If the buffer is full the oldest sample is dropped
     /// and its `seq` returned.
-    pub fn push(&self, seq: u64, frame: String) -> Option<u64> {
+    pub fn push(&self, seq: u64, mut frame: String) -> Option<u64> {
+        // The frame may sit here for minutes: do not keep the encoder's spare capacity.
+        frame.shrink_to_fit();
         let dropped = self.lock().push(seq, Utf8Bytes::from(frame));
         self.wake.notify_one();
         dropped
@@ -139,15 +147,26 @@ pub fn request(link: &Link) -> anyhow::Result<Request<()>> {
 /// sample oldest first, then live ones. After `shutdown` it spends at most about two
 /// seconds sending what is left and waiting for acks, then closes with 1001.
 pub async fn deliver(
-    link: Link,
+    mut link: Link,
     mut hello: impl FnMut() -> String,
     outbox: Arc<Outbox>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
     let mut refused = WarnLimiter::default();
+    let mut token_warning = WarnLimiter::default();
     let config = socket_config();
     while !shutdown.is_cancelled() {
+        if let Some(path) = &link.token_file {
+            match read_token_file(path) {
+                Ok(token) => link.token = Some(token),
+                Err(err) => {
+                    if token_warning.allow(std::time::Instant::now()).is_some() {
+                        tracing::warn!(error = %format!("{err:#}"), "cannot re-read the token file; using the previous token");
+                    }
+                }
+            }
+        }
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => break,
             attempt = connect(&link, config) => attempt,
