@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 .PHONY: help deps build release demo test lint unit promtool browser bench \
-        test-deploy create-all run status logs ssh-master destroy-all
+        test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check
 
 CARGO ?= cargo
 # Where `make demo` keeps its state; under target/ so git ignores it.
@@ -36,8 +36,84 @@ promtool: build ## promtool check metrics on a live /metrics
 browser: build ## Headless Chromium drives the real server and edges (tests/browser)
 	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs
 
-test: deps lint unit promtool browser ## Everything that proves it works
+test: deps lint lint-deploy unit promtool browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 
 bench: release ## Benchmarks; prints a table and writes docs/benchmarks.md
 	bash scripts/bench.sh
+
+# ---- Deployment: Vagrant VMs + Ansible (site.yml, roles/); see docs/deploy.md ----
+VAGRANT ?= vagrant
+UTIZMON_DASHBOARD_PORT ?= 5000
+MASTER_VM := utizmon-master
+# deploy/lab.sh needs root (network namespace, taps, debootstrap)
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# Fails with a clear message when Vagrant or a usable provider is missing.
+vagrant-check:
+	@command -v $(VAGRANT) >/dev/null 2>&1 || { echo "error: vagrant is not installed (https://developer.hashicorp.com/vagrant/install; Debian: apt-get install vagrant vagrant-libvirt)" >&2; exit 1; }
+	@p="$${VAGRANT_DEFAULT_PROVIDER:-}"; \
+	vbox=no; command -v VBoxManage >/dev/null 2>&1 && vbox=yes; \
+	lv=no; $(VAGRANT) plugin list 2>/dev/null | grep -q vagrant-libvirt && { [ -S /var/run/libvirt/libvirt-sock ] || [ -S /run/libvirt/libvirt-sock ]; } && lv=yes; \
+	case "$$p" in \
+	  virtualbox) [ $$vbox = yes ] || { echo "error: VAGRANT_DEFAULT_PROVIDER=virtualbox but VBoxManage is not on PATH (install VirtualBox)" >&2; exit 1; } ;; \
+	  libvirt) [ $$lv = yes ] || { echo "error: VAGRANT_DEFAULT_PROVIDER=libvirt needs the vagrant-libvirt plugin and a running libvirtd (apt-get install vagrant-libvirt libvirt-daemon-system)" >&2; exit 1; } ;; \
+	  "") [ $$vbox = yes ] || [ $$lv = yes ] || { echo "error: no Vagrant provider found: install VirtualBox, or vagrant-libvirt with a running libvirtd (docs/deploy.md)" >&2; exit 1; } ;; \
+	  *) echo "note: VAGRANT_DEFAULT_PROVIDER=$$p is not one this project tests (virtualbox, libvirt)" >&2 ;; \
+	esac
+
+create-all: vagrant-check ## Create and boot the master and edge VMs (UTIZMON_EDGES, default 2)
+	$(VAGRANT) up --no-provision
+	$(VAGRANT) provision '/^utizmon-edge-/'
+
+run: vagrant-check ## Deploy with site.yml (builds the binaries first), then print the dashboard URLs
+	@if command -v ansible-playbook >/dev/null 2>&1 && command -v $(CARGO) >/dev/null 2>&1; then \
+	  echo "+ $(CARGO) build --workspace --release --locked"; $(CARGO) build --workspace --release --locked; \
+	fi
+	$(VAGRANT) up --no-provision
+	$(VAGRANT) provision $(MASTER_VM)
+	@echo
+	@echo "utizmon is deployed:"
+	@echo "  dashboard  http://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/   (forwarded port on this host)"
+	@echo "             http://192.168.56.10:5000/   (host-only network)"
+	@echo "  metrics    http://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/metrics"
+	@echo "             http://192.168.56.10:5000/metrics"
+	@if [ -n "$${UTIZMON_BRIDGE:-}" ]; then \
+	  for a in $$($(VAGRANT) ssh $(MASTER_VM) -c "ip -4 -o addr show scope global | awk '{print \$$4}' | cut -d/ -f1" 2>/dev/null | tr -d '\r'); do \
+	    case "$$a" in 192.168.56.*|10.0.2.*|192.168.121.*) ;; *) echo "  bridged    http://$$a:5000/";; esac; \
+	  done; \
+	fi
+
+status: vagrant-check ## VM states and the utizmon services on each VM
+	$(VAGRANT) status
+	@for vm in $$($(VAGRANT) status --machine-readable | awk -F, '$$3=="state" && $$4=="running" {print $$2}'); do \
+	  case "$$vm" in $(MASTER_VM)) svc=utizmon-server;; *) svc=utizmon-edge;; esac; \
+	  printf '%-18s %-15s %s\n' "$$vm" "$$svc" "$$($(VAGRANT) ssh $$vm -c "systemctl is-active $$svc" 2>/dev/null | tr -d '\r')"; \
+	done
+
+logs: vagrant-check ## Last 100 journal lines of the server and of every edge
+	@for vm in $$($(VAGRANT) status --machine-readable | awk -F, '$$3=="state" && $$4=="running" {print $$2}'); do \
+	  case "$$vm" in $(MASTER_VM)) svc=utizmon-server;; *) svc=utizmon-edge;; esac; \
+	  echo "==> $$vm: journalctl -u $$svc"; \
+	  $(VAGRANT) ssh $$vm -c "sudo journalctl -u $$svc -n 100 --no-pager"; \
+	done
+
+ssh-master: vagrant-check ## Open a shell on the master VM
+	$(VAGRANT) ssh $(MASTER_VM)
+
+destroy-all: ## Destroy every VM of this Vagrantfile and forget the deployment's edge token
+	@command -v $(VAGRANT) >/dev/null 2>&1 || { echo "error: vagrant is not installed" >&2; exit 1; }
+	$(VAGRANT) destroy -f
+	rm -f .secrets/edge-token
+
+lint-deploy: ## vagrant validate (libvirt, VirtualBox, both provisioners), ansible-lint, playbook syntax
+	VAGRANT_DEFAULT_PROVIDER=libvirt $(VAGRANT) validate
+	$(VAGRANT) validate --ignore-provider
+	UTIZMON_PROVISIONER=ansible_local UTIZMON_EDGE_ISOLATION=1 UTIZMON_EDGES=3 $(VAGRANT) validate
+	ansible-lint --profile production site.yml roles/
+	ansible-playbook -i inventory/lab.yml --syntax-check site.yml
+	bash -n deploy/lab.sh
+
+test-deploy: release ## Real VMs: QEMU master + 2 edges in a network namespace, deployed by site.yml (~10 min)
+	bash scripts/deps.sh deploy
+	$(SUDO) deploy/lab.sh test

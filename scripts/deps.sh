@@ -12,11 +12,22 @@ declare -A pkg_of=(
   [chromedriver]=chromium-driver
   [node]=nodejs
   [npm]=npm
+  [vagrant]=vagrant
+  [vagrant-libvirt]=vagrant-libvirt
+  [ansible-playbook]=ansible
+  [ansible-lint]=ansible-lint
+  [debootstrap]=debootstrap
+  [qemu-system-x86_64]=qemu-system-x86
+  [ssh]=openssh-client
+  [socat]=socat
 )
 case "$want" in
-  test) cmds=(promtool chromium chromedriver node npm) ;;
+  # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
+  test) cmds=(promtool chromium chromedriver node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
-  *) echo "deps.sh: unknown set '$want' (test|bench)" >&2; exit 2 ;;
+  # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
+  deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat) ;;
+  *) echo "deps.sh: unknown set '$want' (test|bench|deploy)" >&2; exit 2 ;;
 esac
 pkg_of[prometheus-node-exporter]=prometheus-node-exporter
 
@@ -24,6 +35,8 @@ missing=()
 for c in "${cmds[@]}"; do
   if [ "$c" = prometheus-node-exporter ]; then
     [ -x /usr/bin/prometheus-node-exporter ] || missing+=("${pkg_of[$c]}")
+  elif [ "$c" = vagrant-libvirt ]; then
+    dpkg-query -W -f='${Status}' vagrant-libvirt 2>/dev/null | grep -q 'ok installed' || missing+=("${pkg_of[$c]}")
   elif ! command -v "$c" >/dev/null 2>&1; then
     missing+=("${pkg_of[$c]}")
   fi
@@ -34,11 +47,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
   fi
+  apt_flags=()
+  if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]]; then
+    # Debian's qemu-system-x86 Breaks the newer backports qemu-utils some images ship; ask for
+    # the release's own qemu-utils in the SAME command so qemu-img stays installed.
+    missing+=("qemu-utils/$(. /etc/os-release && echo "$VERSION_CODENAME")")
+    apt_flags+=(--allow-downgrades)
+  fi
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # --no-install-recommends keeps the prometheus package from pulling in a running stack.
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # --no-install-recommends keeps the prometheus package from pulling in a running stack
+  # (and vagrant-libvirt from pulling in a libvirt daemon).
+  apt-get install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
   # The prometheus and node-exporter packages start services; tests start their own.
   for svc in prometheus prometheus-node-exporter; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true

@@ -1,0 +1,445 @@
+#!/usr/bin/env bash
+# deploy/lab.sh - the deployment test behind `make test-deploy`.
+#
+# Boots a master and two edge VMs (Debian 12, QEMU) on 192.168.56.0/24 inside a network
+# namespace this script creates, deploys them with the SAME site.yml and roles as the Vagrant
+# flow (inventory/lab.yml has the same names and addresses as the Vagrantfile), and checks
+# what an operator would check: dashboard and /metrics reachable from the host, every edge
+# streaming, an edge that reboots comes back by itself, and a second playbook run changes
+# nothing. Everything it starts is stopped again, also on failure.
+#
+# Usage (as root, from anywhere):
+#   deploy/lab.sh test       image + up + deploy + check + reboot + rerun, then down (CI)
+#   deploy/lab.sh image      build (or reuse) the cached base image
+#   deploy/lab.sh up         create the namespace and boot the VMs (no teardown)
+#   deploy/lab.sh deploy     run site.yml against the running VMs
+#   deploy/lab.sh check      dashboard, /metrics and streaming checks
+#   deploy/lab.sh reboot     reboot utizmon-edge-1 and check it comes back and reconnects
+#   deploy/lab.sh rerun      run site.yml again and assert changed=0 on every host
+#   deploy/lab.sh ssh NAME   a shell on a lab VM (inside the namespace)
+#   deploy/lab.sh down       stop the VMs and forwards started here, delete the namespace
+#
+# Network rule: the bridge (192.168.56.1/24), the taps, QEMU, ssh and ansible all live in the
+# namespace; the VMs have no route anywhere else. The only listener in the root namespace is
+# a socat on 127.0.0.1 that forwards into the namespace for the host-side checks.
+#
+# Environment: UTIZMON_LAB_DIR (cache and run state, default .vm-lab/ in the repo, ignored
+# by git), UTIZMON_LAB_NS (namespace name), UTIZMON_LAB_MEMORY (MiB per VM, default 512),
+# UTIZMON_LAB_PORT (host loopback port for the dashboard forward, default 15000),
+# UTIZMON_LAB_BOOT_TIMEOUT (seconds, default 420), UTIZMON_LAB_ACCEL (tcg|kvm).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_DIR=${UTIZMON_LAB_DIR:-$ROOT/.vm-lab}
+IMG=$LAB_DIR/image
+RUN=$LAB_DIR/run
+NS=${UTIZMON_LAB_NS:-utizmon-lab}
+BR=utzbr0
+HOST_IP=192.168.56.1
+MEM=${UTIZMON_LAB_MEMORY:-512}
+FWD_PORT=${UTIZMON_LAB_PORT:-15000}
+BOOT_TIMEOUT=${UTIZMON_LAB_BOOT_TIMEOUT:-420}
+SUITE=bookworm
+KEY=$IMG/lab_ed25519
+# name -> last octet of the address (and of the MAC); same layout as the Vagrantfile
+NAMES=(utizmon-master utizmon-edge-1 utizmon-edge-2)
+declare -A OCTET=([utizmon-master]=10 [utizmon-edge-1]=11 [utizmon-edge-2]=12)
+EDGES=(utizmon-edge-1 utizmon-edge-2)
+MASTER_IP=192.168.56.10
+SSH_OPTS=(-i "$KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+  -o LogLevel=ERROR -o ConnectTimeout=3 -o BatchMode=yes)
+
+# QEMU acceleration: nested hosts like CI's expose a /dev/kvm (kvm_pvm) under which stock
+# Debian kernels hang, so software emulation (TCG) is the default there.
+ACCEL=${UTIZMON_LAB_ACCEL:-}
+if [ -z "$ACCEL" ]; then
+  if [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then ACCEL=kvm; else ACCEL=tcg; fi
+fi
+if [ "$ACCEL" = kvm ]; then ACCEL_OPTS=(-enable-kvm -cpu host); else ACCEL_OPTS=(-accel tcg,thread=multi -cpu max); fi
+
+log() { printf '[lab %s] %s\n' "$(date -u +%T)" "$*"; }
+die() { printf '[lab %s] ERROR: %s\n' "$(date -u +%T)" "$*" >&2; exit 1; }
+now() { date +%s; }
+# record a timing line (shown again at the end of `test`)
+timing() { mkdir -p "$RUN"; printf '%-34s %5d s\n' "$1" "$2" | tee -a "$RUN/timings.txt"; }
+nsx() { ip netns exec "$NS" "$@"; }
+vm_ssh() { local name=$1; shift; nsx ssh "${SSH_OPTS[@]}" "vagrant@192.168.56.${OCTET[$name]}" "$@"; }
+ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$NS"; }
+
+need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, taps, debootstrap); run it with sudo"; }
+need_tools() {
+  local t missing=()
+  for t in debootstrap qemu-system-x86_64 qemu-img ansible-playbook ssh ssh-keygen socat mkfs.ext4 curl python3 ip; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (install them with: bash scripts/deps.sh deploy)"
+}
+
+# ---------------------------------------------------------------------------- image
+# The apt mirror this machine is configured with (debootstrap needs no other network access).
+mirror() {
+  local m=""
+  m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  [ -n "$m" ] || m=$(awk '$1=="deb" && $2 !~ /^\[/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+
+# Everything the roles need inside the VMs is here: systemd, python3 for Ansible, sshd, sudo.
+PACKAGES=systemd-sysv,udev,kmod,dbus,linux-image-amd64,initramfs-tools,openssh-server,python3,sudo,iproute2,iputils-ping,procps
+
+build_rootfs() {
+  local r=$IMG/rootfs stamp="$SUITE $PACKAGES"
+  if [ -x "$r/usr/sbin/sshd" ] && [ "$(cat "$IMG/rootfs.stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "rootfs: reusing $r"
+    return
+  fi
+  rm -rf "$r" "$IMG/rootfs.stamp"
+  mkdir -p "$IMG"
+  log "rootfs: debootstrap $SUITE from $(mirror) (about 2-4 minutes)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$r" "$(mirror)" >"$IMG/debootstrap.log" 2>&1 ||
+    { tail -20 "$IMG/debootstrap.log" >&2; die "debootstrap failed (full log: $IMG/debootstrap.log)"; }
+  chroot "$r" apt-get clean
+  echo "$stamp" >"$IMG/rootfs.stamp"
+}
+
+# Turns the rootfs into a bootable lab machine: static addresses per MAC, a `vagrant` user
+# with the lab key (as on a Vagrant box), fast boot under emulation.
+customise_rootfs() {
+  local r=$IMG/rootfs n
+  [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C utizmon-lab -f "$KEY"
+  echo localhost >"$r/etc/hostname"
+  {
+    echo "127.0.0.1 localhost"
+    for n in "${NAMES[@]}"; do echo "192.168.56.${OCTET[$n]} $n"; done
+  } >"$r/etc/hosts"
+  echo '/dev/vda / ext4 defaults,noatime 0 1' >"$r/etc/fstab"
+  : >"$r/etc/machine-id"
+  rm -f "$r/var/lib/dbus/machine-id"
+  rm -f "$r"/etc/systemd/network/10-lab-*.network
+  mkdir -p "$r/etc/systemd/network"
+  for n in $(seq 10 29); do
+    printf '[Match]\nMACAddress=52:54:00:56:00:%s\n[Network]\nAddress=192.168.56.%s/24\n' "$n" "$n" \
+      >"$r/etc/systemd/network/10-lab-$n.network"
+  done
+  chroot "$r" systemctl enable systemd-networkd.service serial-getty@ttyS0.service >/dev/null 2>&1
+  chroot "$r" systemctl disable apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1 || true
+  # costs ~40 s of boot under emulation and is useless in a throwaway VM
+  chroot "$r" systemctl mask e2scrub_reap.service >/dev/null 2>&1 || true
+  # one ed25519 host key per VM, made at first boot (rsa/ecdsa cost ~30 s each under TCG)
+  rm -f "$r"/etc/ssh/ssh_host_*
+  mkdir -p "$r/etc/systemd/system/ssh.service.d"
+  cat >"$r/etc/systemd/system/ssh.service.d/lab-keygen.conf" <<'EOF'
+[Service]
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'test -f /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
+ExecStartPre=/usr/sbin/sshd -t
+EOF
+  printf 'UseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n' >"$r/etc/ssh/sshd_config.d/lab.conf"
+  chroot "$r" id vagrant >/dev/null 2>&1 || chroot "$r" useradd -m -s /bin/bash vagrant
+  install -d -m 700 "$r/home/vagrant/.ssh"
+  install -m 600 "$KEY.pub" "$r/home/vagrant/.ssh/authorized_keys"
+  chroot "$r" chown -R vagrant:vagrant /home/vagrant/.ssh
+  echo 'vagrant ALL=(ALL) NOPASSWD:ALL' >"$r/etc/sudoers.d/vagrant"
+  chmod 440 "$r/etc/sudoers.d/vagrant"
+  chroot "$r" passwd -l root >/dev/null
+}
+
+image() {
+  need_root
+  need_tools
+  local t0 recipe kver
+  t0=$(now)
+  recipe=$( (declare -f customise_rootfs; echo "$PACKAGES $SUITE") | sha256sum | cut -c1-16)
+  if [ -f "$IMG/base.qcow2" ] && [ "$(cat "$IMG/image.stamp" 2>/dev/null)" = "$recipe" ] && [ -f "$KEY" ]; then
+    log "image: cached $IMG/base.qcow2 (recipe $recipe)"
+    return
+  fi
+  build_rootfs
+  customise_rootfs
+  kver=$(find "$IMG/rootfs/boot" -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -1)
+  [ -n "$kver" ] || die "no kernel in the rootfs"
+  cp "$IMG/rootfs/boot/vmlinuz-$kver" "$IMG/vmlinuz"
+  cp "$IMG/rootfs/boot/initrd.img-$kver" "$IMG/initrd.img"
+  rm -f "$IMG/base.raw" "$IMG/base.qcow2" "$IMG/image.stamp"
+  truncate -s 4G "$IMG/base.raw"
+  # mkfs.ext4 -d copies the tree into the filesystem: no loop mount, no nbd
+  mkfs.ext4 -q -F -L utizroot -d "$IMG/rootfs" "$IMG/base.raw"
+  qemu-img convert -f raw -O qcow2 "$IMG/base.raw" "$IMG/base.qcow2"
+  rm -f "$IMG/base.raw"
+  echo "$recipe" >"$IMG/image.stamp"
+  log "image: built $IMG/base.qcow2 ($(du -h "$IMG/base.qcow2" | cut -f1), kernel $kver)"
+  timing "image build" $(($(now) - t0))
+}
+
+# ---------------------------------------------------------------------------- VMs
+net_up() {
+  ns_exists && die "namespace $NS already exists: run 'deploy/lab.sh down' first"
+  ip netns add "$NS"
+  nsx ip link set lo up
+  nsx ip link add "$BR" type bridge
+  nsx ip addr add "$HOST_IP/24" dev "$BR"
+  nsx ip link set "$BR" up
+  local n
+  for n in "${NAMES[@]}"; do
+    nsx ip tuntap add dev "tap${OCTET[$n]}" mode tap
+    nsx ip link set "tap${OCTET[$n]}" master "$BR"
+    nsx ip link set "tap${OCTET[$n]}" up
+  done
+}
+
+start_vm() {
+  local n=$1 id=${OCTET[$1]}
+  qemu-img create -q -f qcow2 -b "$IMG/base.qcow2" -F qcow2 "$RUN/$n.qcow2"
+  nsx qemu-system-x86_64 -name "$n" "${ACCEL_OPTS[@]}" -smp 1 -m "$MEM" \
+    -display none -vga none -monitor none -serial "file:$RUN/$n.console" \
+    -daemonize -pidfile "$RUN/$n.pid" \
+    -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 systemd.hostname=$n quiet" \
+    -drive "file=$RUN/$n.qcow2,if=virtio,format=qcow2,discard=unmap" \
+    -netdev "tap,id=n0,ifname=tap$id,script=no,downscript=no" \
+    -device "virtio-net-pci,netdev=n0,mac=52:54:00:56:00:$id" \
+    -device virtio-rng-pci
+}
+
+# Polls until NAME answers over SSH (bounded by BOOT_TIMEOUT seconds from START).
+wait_ssh() {
+  local n=$1 start=$2
+  while ! vm_ssh "$n" true 2>/dev/null; do
+    if [ $(($(now) - start)) -ge "$BOOT_TIMEOUT" ]; then
+      tail -20 "$RUN/$n.console" >&2 || true
+      die "$n did not answer SSH within $BOOT_TIMEOUT s (console: $RUN/$n.console)"
+    fi
+    sleep 2
+  done
+}
+
+up() {
+  need_root
+  need_tools
+  [ -f "$IMG/base.qcow2" ] || die "no base image: run 'deploy/lab.sh image' first"
+  local t0 n
+  t0=$(now)
+  mkdir -p "$RUN"
+  net_up
+  for n in "${NAMES[@]}"; do start_vm "$n"; done
+  for n in "${NAMES[@]}"; do
+    wait_ssh "$n" "$t0"
+    log "$n ssh-ready after $(($(now) - t0)) s"
+  done
+  timing "boot 3 VMs to ssh-ready" $(($(now) - t0))
+}
+
+# ---------------------------------------------------------------------------- ansible
+playbook() {
+  local out=$1
+  # ANSIBLE_CONFIG: the repo's ansible.cfg, whatever the current directory
+  (cd "$ROOT" && ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_FORCE_COLOR=0 \
+    nsx ansible-playbook -i inventory/lab.yml site.yml \
+    --private-key "$KEY" \
+    --ssh-common-args "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
+    -e "utizmon_secrets_dir=$RUN/secrets" \
+    -e "utizmon_binary_dir=${UTIZMON_BINARY_DIR:-$ROOT/target/release}") 2>&1 | tee "$out"
+  return "${PIPESTATUS[0]}"
+}
+
+deploy() {
+  need_root
+  local t0 b
+  for b in utizmon-server utizmon-edge; do
+    [ -x "${UTIZMON_BINARY_DIR:-$ROOT/target/release}/$b" ] || die "no $b binary: run 'make release' first"
+  done
+  t0=$(now)
+  playbook "$RUN/play1.log" || die "playbook failed (log: $RUN/play1.log)"
+  timing "playbook (first run)" $(($(now) - t0))
+}
+
+rerun() {
+  need_root
+  local t0
+  t0=$(now)
+  playbook "$RUN/play2.log" || die "second playbook run failed (log: $RUN/play2.log)"
+  timing "playbook rerun" $(($(now) - t0))
+  # every host line of the recap must say changed=0
+  local recap n
+  recap=$(sed -n '/^PLAY RECAP/,$p' "$RUN/play2.log" | grep -E 'ok=[0-9]+')
+  for n in "${NAMES[@]}"; do
+    echo "$recap" | grep -qE "^$n +: ok=[1-9]" || die "$n is missing from the recap: $recap"
+  done
+  if echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]'; then
+    die "second run is not idempotent: $recap"
+  fi
+  log "second run: changed=0 on every host"
+}
+
+# ---------------------------------------------------------------------------- checks
+# GET http://master:5000$1 from inside the namespace.
+api() { nsx curl -fsS --max-time 5 "http://$MASTER_IP:5000$1"; }
+
+# Prints "host seq connected run_id" for every host the server lists.
+host_seqs() {
+  api /api/v1/hosts | python3 -c '
+import json, sys
+for h in json.load(sys.stdin)["hosts"]:
+    latest = h.get("latest") or {}
+    run = (h.get("edge") or {}).get("run_id") or "-"
+    print(h["host"], latest.get("seq", -1), str(h.get("connected")).lower(), run)'
+}
+
+# The run id (changes when the agent restarts) the server shows for host $1.
+run_id_of() { host_seqs | awk -v h="$1" '$1==h {print $4}'; }
+
+# Waits (bounded) until every edge is connected and its latest seq is beyond the one given
+# in BEFORE (host_seqs lines; empty: any seq); prints the new host_seqs lines.
+wait_streaming() {
+  local before=$1 deadline=$(($(now) + ${2:-60})) e ok now_seqs
+  while :; do
+    now_seqs=$(host_seqs 2>/dev/null || true)
+    ok=1
+    for e in "${EDGES[@]}"; do
+      local old new conn
+      old=$(echo "$before" | awk -v h="$e" '$1==h {print $2}')
+      new=$(echo "$now_seqs" | awk -v h="$e" '$1==h {print $2}')
+      conn=$(echo "$now_seqs" | awk -v h="$e" '$1==h {print $3}')
+      if [ "$conn" != true ] || [ -z "$new" ] || [ "$new" -le "${old:--1}" ]; then ok=0; fi
+    done
+    [ "$ok" = 1 ] && { echo "$now_seqs"; return 0; }
+    [ "$(now)" -lt "$deadline" ] || { echo "$now_seqs" >&2; return 1; }
+    sleep 2
+  done
+}
+
+forward_up() {
+  [ -f "$RUN/socat.pid" ] && return 0
+  # root-namespace listener on loopback only; each connection enters the namespace
+  socat "TCP-LISTEN:$FWD_PORT,bind=127.0.0.1,reuseaddr,fork" \
+    "EXEC:ip netns exec $NS socat STDIO TCP\:$MASTER_IP\:5000" >"$RUN/socat.log" 2>&1 &
+  echo $! >"$RUN/socat.pid"
+  local i
+  for i in $(seq 1 50); do
+    curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$FWD_PORT/healthz" 2>/dev/null && return 0
+    kill -0 "$(cat "$RUN/socat.pid")" 2>/dev/null || die "socat forward on 127.0.0.1:$FWD_PORT died: $(cat "$RUN/socat.log")"
+    sleep 0.2
+  done
+  die "no answer through the forward on 127.0.0.1:$FWD_PORT"
+}
+
+check() {
+  need_root
+  local first second e page metrics
+  forward_up
+  # from the host, through the loopback forward: dashboard, API, metrics
+  page=$(curl -fsS --max-time 10 "http://127.0.0.1:$FWD_PORT/") || die "dashboard / not reachable from the host"
+  echo "$page" | grep -qi '<html' || die "dashboard / did not return an HTML page"
+  metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$FWD_PORT/metrics") || die "/metrics not reachable from the host"
+  for e in "${EDGES[@]}"; do
+    echo "$metrics" | grep -qE "^utizmon_edge_connected\{[^}]*host=\"$e\"[^}]*\} 1(\.0)?$" ||
+      die "/metrics does not show $e connected"
+  done
+  log "host 127.0.0.1:$FWD_PORT -> master: dashboard and /metrics ok, both edges connected"
+  # both edges stream: their sequence numbers advance
+  first=$(host_seqs) || die "/api/v1/hosts failed"
+  second=$(wait_streaming "$first" 30) || die "edges are not streaming (before: $first)"
+  log "edges stream: $(echo "$second" | tr '\n' ' ')"
+}
+
+reboot_edge() {
+  need_root
+  local e=${EDGES[0]} t0 boot_before boot_after run_before run_after
+  boot_before=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id)
+  run_before=$(run_id_of "$e")
+  t0=$(now)
+  vm_ssh "$e" sudo systemctl reboot || true
+  log "$e: reboot requested"
+  # wait until it is back with a new boot id (bounded)
+  while :; do
+    boot_after=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id 2>/dev/null || true)
+    [ -n "$boot_after" ] && [ "$boot_after" != "$boot_before" ] && break
+    [ $(($(now) - t0)) -lt "$BOOT_TIMEOUT" ] || die "$e did not come back within $BOOT_TIMEOUT s"
+    sleep 3
+  done
+  log "$e: booted again after $(($(now) - t0)) s"
+  # sshd is up before network-online.target; the agent starts a little later, by itself
+  while ! vm_ssh "$e" systemctl is-active --quiet utizmon-edge 2>/dev/null; do
+    [ $(($(now) - t0)) -lt "$BOOT_TIMEOUT" ] || die "utizmon-edge did not start on $e after the reboot"
+    sleep 2
+  done
+  log "$e: utizmon-edge active again after $(($(now) - t0)) s"
+  # it reconnects on its own; the new run starts again at a low seq, so wait for a new
+  # connected run whose seq advances rather than comparing to the old run
+  local s1
+  s1=$(wait_streaming "" 120) || die "$e did not reconnect after reboot"
+  run_after=$(run_id_of "$e")
+  if [ "$run_before" != - ] && [ "$run_after" = "$run_before" ]; then
+    die "$e still shows run $run_before: the rebooted agent did not reconnect"
+  fi
+  wait_streaming "$s1" 30 >/dev/null || die "edges do not stream after $e rebooted"
+  timing "edge reboot -> reconnected" $(($(now) - t0))
+}
+
+# ---------------------------------------------------------------------------- teardown
+# Stops only what this script started: PIDs from its own pid files whose command is the one
+# it started, then whatever still runs inside its own namespace, then deletes the namespace.
+down() {
+  local f pid comm
+  for f in "$RUN"/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    case "$comm" in
+      qemu-system-x86 | socat) kill "$pid" 2>/dev/null || true ;;
+    esac
+    rm -f "$f"
+  done
+  if ns_exists; then
+    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+    local i
+    for i in $(seq 1 50); do
+      [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+    ip netns del "$NS"
+  fi
+  rm -f "$RUN"/*.qcow2
+  log "down: VMs stopped, namespace $NS deleted (image cache kept in $IMG)"
+}
+
+test_all() {
+  need_root
+  need_tools
+  local t0
+  t0=$(now)
+  rm -rf "$RUN"
+  mkdir -p "$RUN"
+  trap 'rc=$?; down; exit $rc' EXIT
+  trap 'exit 130' INT TERM
+  image
+  up
+  deploy
+  check
+  reboot_edge
+  rerun
+  timing "total" $(($(now) - t0))
+  log "deployment test passed; timings:"
+  cat "$RUN/timings.txt"
+}
+
+case "${1:-}" in
+  image) image ;;
+  up) up ;;
+  deploy) deploy ;;
+  check) check ;;
+  reboot) reboot_edge ;;
+  rerun) rerun ;;
+  down) down ;;
+  test) test_all ;;
+  ssh)
+    [ -n "${2:-}" ] && [ -n "${OCTET[${2:-x}]:-}" ] || die "usage: deploy/lab.sh ssh ${NAMES[*]}"
+    n=$2
+    shift 2
+    vm_ssh "$n" "$@"
+    ;;
+  *)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
