@@ -3,7 +3,9 @@
 // on the overview page and one on a host page. Prints, over a measuring window:
 //   - browser main-thread CPU: CDP Performance.getMetrics TaskDuration delta / wall time
 //   - frame time: requestAnimationFrame intervals (p50, p95, max) and long tasks (> 50 ms)
-//   - WebSocket bytes/s and messages/s received per client (CDP Network.webSocketFrameReceived)
+//   - WebSocket bytes/s and messages/s received per client, counted by the page's own
+//     LiveSocket (text length of each frame; the JSON is ASCII unless host names are not).
+//     CDP's Network domain would count the same but adds its own main-thread work.
 // Usage: node bench.mjs [--hosts 500] [--seconds 30] [--json] [--attach HOST:PORT --prefix NAME]
 // Binaries: UTIZMON_BIN_DIR (e.g. target/release), else target/debug.
 
@@ -26,15 +28,6 @@ async function measure(context, url, ready) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('Performance.enable');
-  await cdp.send('Network.enable');
-  let bytes = 0;
-  let messages = 0;
-  let counting = false;
-  cdp.on('Network.webSocketFrameReceived', (ev) => {
-    if (!counting) return;
-    messages++;
-    bytes += Buffer.byteLength(ev.response.payloadData || '', 'utf8');
-  });
   await page.goto(url);
   await waitFor('the page to be ready', () => page.evaluate(ready), 60000, 250);
   // Let the first snapshot settle before measuring.
@@ -58,12 +51,19 @@ async function measure(context, url, ready) {
     }
   });
   const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  const wsCount = () =>
+    page.evaluate(() => {
+      const s = (window.utzOverview || window.utzHost).socket;
+      return { bytes: s.bytes, messages: s.messages };
+    });
   const m0 = await metrics();
+  const w0 = await wsCount();
   const t0 = Date.now();
-  counting = true;
   await page.waitForTimeout(SECONDS * 1000);
-  counting = false;
   const m1 = await metrics();
+  const w1 = await wsCount();
+  const bytes = w1.bytes - w0.bytes;
+  const messages = w1.messages - w0.messages;
   const wall = (Date.now() - t0) / 1000;
   const { frames, longTasks } = await page.evaluate(() => ({ frames: window.__frames.slice(1), longTasks: window.__longTasks }));
   const sorted = frames.slice().sort((a, b) => a - b);

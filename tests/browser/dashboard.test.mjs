@@ -295,11 +295,18 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
   test('restarting the server shows the banner, then live data again', () =>
     guarded(async () => {
       const { page } = overview;
+      const detail = await openPage(browser.context);
+      pages.push(detail);
+      await detail.page.goto(`${base()}/hosts/${encodeURIComponent(SIM_HOSTS[0])}`);
+      await waitFor('the detail CPU chart', () => detail.page.evaluate(() => !!window.utzHost.charts().cpu), 20000);
+
       const port = server.addr.split(':').pop();
       await server.stop('SIGTERM', 5000);
+      const stoppedAt = Date.now();
       await waitFor('the connection banner', () => page.isVisible('#conn-banner'), 10000);
       const text = await page.textContent('#conn-banner');
       assert.match(text, /Connection to the server lost/);
+      await waitFor('the banner on the host page', () => detail.page.isVisible('#conn-banner'), 10000);
 
       server = await startServer(Number(port), ['--offline-after', '3s']);
       await waitFor('the banner to go away', async () => !(await page.isVisible('#conn-banner')), 30000);
@@ -319,6 +326,26 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
         15000
       );
       assert.equal(await page.evaluate(() => window.__utzNoReload), 'still here');
+
+      // The host page resynchronised too: no banner, and new live points after the restart.
+      await waitFor('the host page banner to go away', async () => !(await detail.page.isVisible('#conn-banner')), 30000);
+      await waitFor(
+        'host page points from after the restart',
+        () => detail.page.evaluate((t) => window.utzHost.points().filter((p) => p.ts_ms > t).length >= 2, stoppedAt),
+        20000
+      );
+      assert.equal(await detail.page.textContent('#host-status-text'), 'online');
+      await detail.page.close();
+    }));
+
+  test('a host page for a host nobody reported says so', () =>
+    guarded(async () => {
+      const missing = await openPage(browser.context);
+      pages.push(missing);
+      await missing.page.goto(`${base()}/hosts/no-such-host`);
+      await waitFor('the missing-host notice', () => missing.page.isVisible('#host-missing'), 10000);
+      assert.equal(await missing.page.textContent('#host-name'), 'no-such-host');
+      await missing.page.close();
     }));
 
   test('phone-width layout and light theme', () =>
