@@ -59,6 +59,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         token_file: config.token_file.clone(),
         host_name: host_name.clone(),
         quiet: false,
+        ack_timeout: transport::ACK_TIMEOUT,
     };
     transport::request(&link)?;
     let interval_ms = config.interval_ms();

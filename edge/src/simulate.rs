@@ -74,6 +74,7 @@ pub async fn run(
             host_name: name.clone(),
             // The first edge speaks for the fleet; the others log at debug.
             quiet: index > 1,
+            ack_timeout: transport::ACK_TIMEOUT,
         };
         transport::request(&link)?;
         let outbox = Outbox::new(capacity);

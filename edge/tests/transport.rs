@@ -256,3 +256,55 @@ async fn configuration_errors_are_returned_before_connecting() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
+    use utizmon_edge::transport::{deliver, Link, Outbox};
+    use utizmon_protocol::{HostInfo, Sample};
+
+    let (listener, addr) = bind().await;
+    let link = Link {
+        master: master_url(addr),
+        token: None,
+        token_file: None,
+        host_name: "it-7".into(),
+        ack_timeout: Duration::from_millis(300),
+        quiet: false,
+    };
+    let outbox = Outbox::new(100);
+    for seq in 1..=3 {
+        let mut sample = Sample {
+            seq,
+            ..Sample::default()
+        };
+        outbox.push(seq, utizmon_edge::encode_sample(&mut sample));
+    }
+    let hello = || {
+        let host = HostInfo {
+            host_name: "it-7".into(),
+            ..HostInfo::default()
+        };
+        utizmon_edge::encode_hello("run7", 1000, host)
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(deliver(link, hello, outbox.clone(), shutdown.clone()));
+
+    // The first master takes the samples, never acks, and keeps the socket open.
+    let mut silent = accept(&listener).await;
+    silent.hello().await;
+    assert_consecutive(&silent.seqs(3).await, 1);
+
+    // The edge gives up on it and sends everything again on a new connection.
+    let mut conn = accept(&listener).await;
+    assert_eq!(conn.hello().await.run_id, "run7");
+    assert_consecutive(&conn.seqs(3).await, 1);
+    conn.ack(3).await;
+
+    // Shutdown with everything acknowledged closes at once.
+    shutdown.cancel();
+    let (code, _) = conn.until_close().await;
+    assert_eq!(code, 1001);
+    timeout(DEADLINE, task).await.unwrap().unwrap();
+    assert!(outbox.is_empty());
+    drop(silent);
+}

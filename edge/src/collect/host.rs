@@ -3,10 +3,15 @@
 //! fact is an empty string or zero).
 
 use std::fs;
+use std::io::Read;
 
 use utizmon_protocol::{HostInfo, MAX_CORES, MAX_HOST_NAME_BYTES, MAX_TEXT_BYTES};
 
 use super::{clean_text, sys};
+
+/// How much of `/proc/cpuinfo` to read: the model is in the first entries, and the whole
+/// file is about 1 KiB per core (a megabyte on the largest machines).
+const CPUINFO_HEAD_BYTES: u64 = 64 * 1024;
 
 /// The system host name (`uname -n`), if there is a usable one.
 pub fn system_host_name() -> Option<String> {
@@ -25,7 +30,7 @@ pub fn host_info(host_name: &str) -> HostInfo {
         .map(|text| parse_os_release(&text))
         .unwrap_or_else(|_| ("Linux".to_owned(), String::new()));
     let uts = sys::uname().unwrap_or_default();
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpuinfo = read_head("/proc/cpuinfo", CPUINFO_HEAD_BYTES);
     let cores = sys::online_cpus()
         .or_else(|| {
             std::thread::available_parallelism()
@@ -57,6 +62,13 @@ pub fn host_info(host_name: &str) -> HostInfo {
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         boot_time,
     }
+}
+
+/// The first `limit` bytes of a file as text (lossy), empty if unreadable.
+fn read_head(path: &str, limit: u64) -> String {
+    let mut bytes = Vec::new();
+    let _ = fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes));
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// `NAME` and `VERSION_ID` (falling back to `VERSION`) from os-release, unquoted.

@@ -35,9 +35,9 @@ pub use replay::ReplayBuffer;
 
 /// How long one connection attempt (TCP connect plus WebSocket upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Samples sent and no ack for this long: the connection is presumed dead and replaced.
-/// The server acks within 250 ms, so this only fires on a broken path.
-const ACK_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default [`Link::ack_timeout`]. The server acks within 250 ms, so this only fires on a
+/// broken path, never on a merely busy server.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(15);
 /// A connection that lived this long counts as healthy even if it saw no ack.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 /// On shutdown: how long to keep sending and waiting for acks ...
@@ -70,6 +70,9 @@ pub struct Link {
     pub token_file: Option<PathBuf>,
     /// For log fields only.
     pub host_name: String,
+    /// Samples sent and no ack for this long: the connection is presumed dead (a silent
+    /// network path) and replaced. Normally [`ACK_TIMEOUT`].
+    pub ack_timeout: Duration,
     /// Log connection lifecycle at `debug` instead of `info`/`warn` (used by `--simulate`,
     /// where a thousand edges would otherwise repeat every message a thousand times).
     pub quiet: bool,
@@ -186,7 +189,15 @@ pub async fn deliver(
                 refused = WarnLimiter::default();
                 let started = Instant::now();
                 let mut healthy = false;
-                let ending = session(&mut socket, hello(), &outbox, &shutdown, &mut healthy).await;
+                let ending = session(
+                    &mut socket,
+                    hello(),
+                    &outbox,
+                    link.ack_timeout,
+                    &shutdown,
+                    &mut healthy,
+                )
+                .await;
                 if healthy || started.elapsed() >= HEALTHY_AFTER {
                     backoff.reset();
                 }
@@ -279,6 +290,7 @@ async fn session(
     socket: &mut Socket,
     hello: String,
     outbox: &Outbox,
+    ack_timeout: Duration,
     shutdown: &CancellationToken,
     healthy: &mut bool,
 ) -> Ending {
@@ -295,15 +307,15 @@ async fn session(
         batch.clear();
         outbox.lock().take_unsent(SEND_BATCH, &mut batch);
         if !batch.is_empty() {
-            let limit = Instant::now() + ACK_TIMEOUT;
+            let limit = Instant::now() + ack_timeout;
             let limit = flush_deadline.map_or(limit, |flush| flush.min(limit));
             match timeout_at(limit, send_all(socket, &mut batch)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => return Ending::Failed(err.context("sending samples")),
                 Err(_) if flush_deadline.is_some() => return Ending::Shutdown,
-                Err(_) => return Ending::Failed(anyhow!("sending stalled for {ACK_TIMEOUT:?}")),
+                Err(_) => return Ending::Failed(anyhow!("sending stalled for {ack_timeout:?}")),
             }
-            ack_deadline.get_or_insert(Instant::now() + ACK_TIMEOUT);
+            ack_deadline.get_or_insert(Instant::now() + ack_timeout);
         }
         let (drained, has_unsent) = {
             let buffer = outbox.lock();
@@ -323,7 +335,7 @@ async fn session(
                 return Ending::Shutdown;
             }
             _ = tokio::time::sleep_until(ack_deadline.unwrap_or(far)), if ack_deadline.is_some() => {
-                return Ending::Failed(anyhow!("no ack from the master for {ACK_TIMEOUT:?}"));
+                return Ending::Failed(anyhow!("no ack from the master for {ack_timeout:?}"));
             }
             message = socket.next() => match message {
                 None => return Ending::Failed(anyhow!("connection closed without a close frame")),
@@ -337,7 +349,7 @@ async fn session(
                         if buffer.in_flight() == 0 {
                             ack_deadline = None;
                         } else if freed > 0 {
-                            ack_deadline = Some(Instant::now() + ACK_TIMEOUT);
+                            ack_deadline = Some(Instant::now() + ack_timeout);
                         }
                         tracing::trace!(seq = ack.seq, freed, "ack");
                     }
