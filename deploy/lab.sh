@@ -25,7 +25,7 @@
 #
 # Environment: UTIZMON_LAB_DIR (cache and run state, default .vm-lab/ in the repo, ignored
 # by git), UTIZMON_LAB_NS (namespace name), UTIZMON_LAB_MEMORY (MiB per VM, default 512),
-# UTIZMON_LAB_PORT (host loopback port for the dashboard forward, default 15000),
+# UTIZMON_LAB_PORT (host loopback port for the dashboard forward, default 15000 or a free one),
 # UTIZMON_LAB_BOOT_TIMEOUT (seconds, default 420), UTIZMON_LAB_ACCEL (tcg|kvm).
 set -euo pipefail
 
@@ -37,7 +37,7 @@ NS=${UTIZMON_LAB_NS:-utizmon-lab}
 BR=utzbr0
 HOST_IP=192.168.56.1
 MEM=${UTIZMON_LAB_MEMORY:-512}
-FWD_PORT=${UTIZMON_LAB_PORT:-15000}
+FWD_PORT=${UTIZMON_LAB_PORT:-}
 BOOT_TIMEOUT=${UTIZMON_LAB_BOOT_TIMEOUT:-420}
 SUITE=bookworm
 KEY=$IMG/lab_ed25519
@@ -309,7 +309,24 @@ wait_streaming() {
 }
 
 forward_up() {
-  [ -f "$RUN/socat.pid" ] && return 0
+  if [ -f "$RUN/socat.pid" ] && kill -0 "$(cat "$RUN/socat.pid")" 2>/dev/null; then
+    FWD_PORT=$(cat "$RUN/socat.port")
+    return 0
+  fi
+  # 15000 unless taken, else any free loopback port
+  if [ -z "$FWD_PORT" ]; then
+    FWD_PORT=$(python3 -c '
+import socket
+for port in (15000, 0):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break')
+  fi
+  echo "$FWD_PORT" >"$RUN/socat.port"
   # root-namespace listener on loopback only; each connection enters the namespace
   socat "TCP-LISTEN:$FWD_PORT,bind=127.0.0.1,reuseaddr,fork" \
     "EXEC:ip netns exec $NS socat STDIO TCP\:$MASTER_IP\:5000" >"$RUN/socat.log" 2>&1 &
@@ -399,7 +416,7 @@ down() {
     done
     ip netns del "$NS"
   fi
-  rm -f "$RUN"/*.qcow2
+  rm -f "$RUN"/*.qcow2 "$RUN/socat.port"
   log "down: VMs stopped, namespace $NS deleted (image cache kept in $IMG)"
 }
 
@@ -408,6 +425,11 @@ test_all() {
   need_tools
   local t0
   t0=$(now)
+  # a namespace left by a run that was killed hard (SIGKILL): ours by name, clean it first
+  if ns_exists; then
+    log "stale namespace $NS found: tearing it down first"
+    down
+  fi
   rm -rf "$RUN"
   mkdir -p "$RUN"
   trap 'rc=$?; down; exit $rc' EXIT
