@@ -1,5 +1,6 @@
 //! `utizmon-edge` binary: logging, flags, signals; [`utizmon_edge::run`] does the work.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -12,6 +13,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = utizmon_edge::Config::parse();
     let runtime = utizmon_edge::runtime(&config).expect("building the tokio runtime");

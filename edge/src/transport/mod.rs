@@ -49,6 +49,18 @@ const SEND_BATCH: usize = 64;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Logs a connection lifecycle event for `link` at `level`, or at `debug` when the link is
+/// quiet (`--simulate`); the host name is always a field.
+macro_rules! lifecycle {
+    ($link:expr, $level:ident, $($rest:tt)+) => {
+        if $link.quiet {
+            tracing::debug!(host = %$link.host_name, $($rest)+)
+        } else {
+            tracing::$level!(host = %$link.host_name, $($rest)+)
+        }
+    };
+}
+
 /// The hand-over point between the sampler and the transport: finished sample frames,
 /// bounded, oldest dropped first (see [`ReplayBuffer`]).
 #[derive(Debug)]
@@ -156,37 +168,18 @@ pub async fn deliver(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
-    let mut refused = WarnLimiter::default();
+    let mut unreachable = WarnLimiter::default();
     let mut token_warning = WarnLimiter::default();
-    let config = socket_config();
     while !shutdown.is_cancelled() {
-        if let Some(path) = &link.token_file {
-            match read_token_file(path) {
-                Ok(token) => link.token = Some(token),
-                Err(err) => {
-                    if token_warning.allow(std::time::Instant::now()).is_some() {
-                        tracing::warn!(error = %format!("{err:#}"), "cannot re-read the token file; using the previous token");
-                    }
-                }
-            }
-        }
+        link.refresh_token(&mut token_warning);
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => break,
-            attempt = connect(&link, config) => attempt,
+            attempt = connect(&link) => attempt,
         };
-        let delay = match attempt {
+        match attempt {
             Ok(mut socket) => {
-                if link.quiet {
-                    tracing::debug!(host = %link.host_name, "connected to the master");
-                } else {
-                    tracing::info!(
-                        host = %link.host_name,
-                        master = %link.master,
-                        unacked = outbox.len(),
-                        "connected to the master"
-                    );
-                }
-                refused = WarnLimiter::default();
+                lifecycle!(link, info, master = %link.master, unacked = outbox.len(), "connected to the master");
+                unreachable = WarnLimiter::default();
                 let started = Instant::now();
                 let mut healthy = false;
                 let ending = session(
@@ -211,50 +204,67 @@ pub async fn deliver(
                         let _ = timeout(CLOSE_BUDGET, socket.close(None)).await;
                         log_close(&link, frame.as_ref());
                     }
-                    Ending::Failed(err) if link.quiet => {
-                        tracing::debug!(host = %link.host_name, error = %format!("{err:#}"), "connection to the master lost");
-                    }
                     Ending::Failed(err) => {
-                        tracing::warn!(host = %link.host_name, error = %format!("{err:#}"), "connection to the master lost");
+                        lifecycle!(link, warn, error = %format!("{err:#}"), "connection to the master lost");
                     }
                 }
                 let delay = backoff.next_delay(rand::random::<f64>());
-                if link.quiet {
-                    tracing::debug!(host = %link.host_name, retry_in = ?delay, "disconnected");
-                } else {
-                    tracing::info!(host = %link.host_name, unacked = outbox.len(), retry_in = ?delay, "disconnected");
+                lifecycle!(link, info, unacked = outbox.len(), retry_in = ?delay, "disconnected");
+                if sleep_or_shutdown(delay, &shutdown).await {
+                    break;
                 }
-                delay
             }
             Err(err) => {
                 let delay = backoff.next_delay(rand::random::<f64>());
                 // While the master stays unreachable, say so once a minute, not per attempt.
-                match refused.allow(std::time::Instant::now()) {
-                    Some(suppressed) if !link.quiet => tracing::warn!(
-                        host = %link.host_name,
+                match unreachable.allow(std::time::Instant::now()) {
+                    Some(suppressed) => lifecycle!(
+                        link,
+                        warn,
                         error = %format!("{err:#}"),
                         unacked = outbox.len(),
                         retry_in = ?delay,
                         failed_attempts_since_last_warning = suppressed,
                         "cannot connect to the master"
                     ),
-                    _ => {
+                    None => {
                         tracing::debug!(host = %link.host_name, error = %format!("{err:#}"), retry_in = ?delay, "cannot connect to the master")
                     }
                 }
-                delay
+                if sleep_or_shutdown(delay, &shutdown).await {
+                    break;
+                }
             }
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = sleep(delay) => {}
         }
     }
     let unacked = outbox.len();
-    if unacked > 0 && link.quiet {
-        tracing::debug!(host = %link.host_name, unacked, "exiting with unacknowledged samples");
-    } else if unacked > 0 {
-        tracing::warn!(host = %link.host_name, unacked, "exiting with unacknowledged samples");
+    if unacked > 0 {
+        lifecycle!(link, warn, unacked, "exiting with unacknowledged samples");
+    }
+}
+
+impl Link {
+    /// Re-reads [`Link::token_file`], keeping the previous token if that fails.
+    fn refresh_token(&mut self, warning: &mut WarnLimiter) {
+        let Some(path) = &self.token_file else {
+            return;
+        };
+        match read_token_file(path) {
+            Ok(token) => self.token = Some(token),
+            Err(err) => {
+                if warning.allow(std::time::Instant::now()).is_some() {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot re-read the token file; using the previous token");
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for `delay`; true if shutdown came first.
+async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = sleep(delay) => false,
     }
 }
 
@@ -268,9 +278,10 @@ fn socket_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_FRAME_BYTES))
 }
 
-async fn connect(link: &Link, config: WebSocketConfig) -> anyhow::Result<Socket> {
+async fn connect(link: &Link) -> anyhow::Result<Socket> {
     let request = request(link)?;
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), true);
     let (socket, _response) = timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| anyhow!("timed out after {CONNECT_TIMEOUT:?}"))?
@@ -400,11 +411,7 @@ async fn close(socket: &mut Socket) {
 
 fn log_close(link: &Link, frame: Option<&CloseFrame>) {
     let Some(frame) = frame else {
-        if link.quiet {
-            tracing::debug!(host = %link.host_name, "master closed the connection without a code");
-        } else {
-            tracing::warn!(host = %link.host_name, "master closed the connection without a code");
-        }
+        lifecycle!(link, warn, "master closed the connection without a code");
         return;
     };
     let code = u16::from(frame.code);
@@ -416,9 +423,7 @@ fn log_close(link: &Link, frame: Option<&CloseFrame>) {
         // A wrong token or protocol version does not fix itself: a human must act. The edge
         // keeps retrying with backoff so it recovers once they have.
         tracing::error!(host = %link.host_name, code, reason, "master refused this edge; retrying with backoff");
-    } else if link.quiet {
-        tracing::debug!(host = %link.host_name, code, reason, "master closed the connection");
     } else {
-        tracing::warn!(host = %link.host_name, code, reason, "master closed the connection");
+        lifecycle!(link, warn, code, reason, "master closed the connection");
     }
 }
