@@ -78,6 +78,23 @@ pub struct Config {
 }
 
 impl Config {
+    /// Parses the command line and the environment like `Config::parse`, except that an
+    /// empty `UTIZMON_*` variable counts as unset (as `KEY=` lines in a systemd
+    /// `EnvironmentFile` usually mean), instead of being an empty value for its flag.
+    pub fn from_env_and_args() -> Config {
+        let empty: Vec<_> = std::env::vars_os()
+            .filter(|(key, value)| {
+                value.is_empty() && key.to_str().is_some_and(|k| k.starts_with("UTIZMON_"))
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in empty {
+            // Still single-threaded here: nothing else reads the environment concurrently.
+            std::env::remove_var(key);
+        }
+        <Config as clap::Parser>::parse()
+    }
+
     /// Checks what clap cannot: interval range and master URL.
     pub fn validate(&self) -> anyhow::Result<()> {
         let (min, max) = INTERVAL_RANGE;

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +14,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = utizmon_edge::Config::parse();
+    let config = utizmon_edge::Config::from_env_and_args();
     let runtime = utizmon_edge::runtime(&config).expect("building the tokio runtime");
     let shutdown = CancellationToken::new();
     let result = runtime.block_on(async {

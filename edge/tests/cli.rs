@@ -138,6 +138,19 @@ fn env_variables_configure_the_edge() {
     assert!(out.status.success());
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["hello"]["host"]["host_name"], "from-env");
+    // An empty variable (`KEY=` in an EnvironmentFile) means "use the default".
+    let out = Command::new(EDGE)
+        .args(["--once"])
+        .env("UTIZMON_HOST_NAME", "")
+        .env("UTIZMON_TOKEN_FILE", "")
+        .env("UTIZMON_BUFFER", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new(EDGE)
         .env("UTIZMON_INTERVAL", "5ms")
         .output()
