@@ -8,7 +8,7 @@
 //! counters only grow.
 
 use std::f64::consts::TAU;
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use anyhow::Context;
 use tokio::time::Instant;
@@ -64,7 +64,7 @@ pub async fn run(
     let start = Instant::now();
     for index in 1..=n {
         let name = host_name(&config.simulate_prefix, index);
-        let offset = config.interval.mul_f64(f64::from(index - 1) / f64::from(n));
+        let offset = start_offset(config.interval, index, n);
         let sim = SimHost::new(index);
         let link = Link {
             master: config.master.clone(),
@@ -104,6 +104,12 @@ pub async fn run(
     tasks.wait().await;
     tracing::info!(n, "simulated edges stopped");
     Ok(())
+}
+
+/// When simulated edge `index` (1-based) of `n` takes its first sample, relative to the
+/// start: evenly spread over one interval, so the fleet sends a steady stream.
+pub fn start_offset(interval: Duration, index: u32, n: u32) -> Duration {
+    interval.mul_f64(f64::from(index.saturating_sub(1)) / f64::from(n.max(1)))
 }
 
 /// `<prefix>-0001` style names, 1-based.
@@ -252,9 +258,16 @@ fn unit(seed: u64, k: u64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+
+    #[test]
+    fn start_times_are_spread_over_one_interval() {
+        let second = Duration::from_secs(1);
+        assert_eq!(start_offset(second, 1, 1000), Duration::ZERO);
+        assert_eq!(start_offset(second, 501, 1000), Duration::from_millis(500));
+        assert!(start_offset(second, 1000, 1000) < second);
+        assert_eq!(start_offset(second, 1, 1), Duration::ZERO);
+    }
 
     #[test]
     fn simulated_samples_are_valid_and_counters_grow() {
