@@ -308,3 +308,42 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
     assert!(outbox.is_empty());
     drop(silent);
 }
+
+#[tokio::test]
+async fn answers_pings_between_samples() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (listener, addr) = bind().await;
+    let master = master_url(addr);
+    // With a one-hour interval the only sample is the first one.
+    let edge = Edge::start(&[
+        "--master",
+        &master,
+        "--interval",
+        "1h",
+        "--host-name",
+        "it-8",
+    ]);
+    let mut conn = accept(&listener).await;
+    conn.hello().await;
+    let first = conn.sample().await;
+    conn.ack(first.seq).await;
+    conn.ws
+        .send(Message::Ping(b"are you there"[..].into()))
+        .await
+        .unwrap();
+    let pong = timeout(DEADLINE, async {
+        loop {
+            match conn.ws.next().await {
+                Some(Ok(Message::Pong(payload))) => return payload,
+                Some(Ok(_)) => continue,
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the edge answers a ping within the deadline, not at the next sample");
+    assert_eq!(&pong[..], b"are you there");
+    edge.stop().await.unwrap();
+}

@@ -369,7 +369,14 @@ async fn session(
                     }
                     Err(err) => tracing::warn!(error = %err, "unexpected frame from the master"),
                 },
-                // Pings are answered by tungstenite itself; nothing else is expected.
+                // tungstenite queues the pong; flush now rather than with the next sample,
+                // which may be an hour away with a long --interval.
+                Some(Ok(Message::Ping(_))) => {
+                    if let Err(err) = socket.flush().await {
+                        return Ending::Failed(anyhow!("answering a ping: {err}"));
+                    }
+                }
+                // Nothing else is expected from the master.
                 Some(Ok(_)) => {}
             },
             // More samples are waiting: go round again without blocking.
