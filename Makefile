@@ -33,8 +33,8 @@ unit: build ## Unit and integration tests (real binaries on 127.0.0.1)
 promtool: build ## promtool check metrics on a live /metrics
 	bash scripts/check-metrics.sh
 
-browser: build ## Headless Chromium drives the real server and edges (tests/browser)
-	cd tests/browser && node --test --test-concurrency=1 dashboard.test.mjs
+browser: build ## Headless Chromium (and Firefox when installed) drive the real server and edges
+	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs firefox.test.mjs
 
 test: deps lint lint-deploy unit promtool browser ## Everything that proves it works
 	@echo "make test: all checks passed"

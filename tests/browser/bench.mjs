@@ -9,7 +9,7 @@
 // Usage: node bench.mjs [--hosts 500] [--seconds 30] [--json] [--attach HOST:PORT --prefix NAME]
 // Binaries: UTIZMON_BIN_DIR (e.g. target/release), else target/debug.
 
-import { launchBrowser, startEdge, startServer, waitFor } from './harness.mjs';
+import { launchBrowser, removeDir, startEdge, startServer, tempDir, waitFor } from './harness.mjs';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
@@ -89,7 +89,8 @@ async function measure(context, url, ready) {
 // --attach ADDR measures an already running server (with its own edges) instead.
 const ATTACH = arg('attach', null);
 const PREFIX = arg('prefix', 'bench');
-const server = ATTACH ? null : await startServer(0);
+const dataDir = ATTACH ? null : tempDir('bench');
+const server = ATTACH ? null : await startServer(0, dataDir);
 const edge = ATTACH ? null : startEdge(server.addr, ['--simulate', String(HOSTS), '--simulate-prefix', PREFIX], 'edge-sim');
 const browser = await launchBrowser();
 let results;
@@ -120,6 +121,7 @@ try {
   await browser.close();
   if (edge) await edge.stop('SIGTERM', 5000);
   if (server) await server.stop('SIGTERM', 5000);
+  removeDir(dataDir);
 }
 
 if (JSON_OUT) {

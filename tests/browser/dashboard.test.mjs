@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, openPage, ROOT, startEdge, startServer, waitFor } from './harness.mjs';
+import { launchBrowser, openPage, removeDir, ROOT, startEdge, startServer, tempDir, waitFor } from './harness.mjs';
 
 const REAL = 'browser-real';
 const SIM_PREFIX = 'bt-sim';
@@ -19,6 +19,7 @@ const ALL_HOSTS = [REAL, ...SIM_HOSTS, ...HOSTILE];
 const SHOTS = path.join(ROOT, 'docs', 'screenshots');
 
 let server;
+let dataDir;
 let realEdge;
 let simEdge;
 const hostileEdges = [];
@@ -53,7 +54,8 @@ function logs() {
 
 describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
   before(async () => {
-    server = await startServer(0, ['--offline-after', '3s']);
+    dataDir = tempDir('browser-test');
+    server = await startServer(0, dataDir, ['--offline-after', '3s']);
     realEdge = startEdge(server.addr, ['--host-name', REAL], 'edge-real');
     simEdge = startEdge(server.addr, ['--simulate', String(SIM_COUNT), '--simulate-prefix', SIM_PREFIX], 'edge-sim');
     HOSTILE.forEach((name, i) => hostileEdges.push(startEdge(server.addr, ['--host-name', name], `edge-hostile-${i}`)));
@@ -69,6 +71,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     if (browser) await browser.close();
     await Promise.all([realEdge, simEdge, ...hostileEdges].filter(Boolean).map((p) => p.stop('SIGTERM', 3000)));
     if (server) await server.stop('SIGTERM', 5000);
+    removeDir(dataDir);
   });
 
   async function guarded(fn) {
@@ -308,7 +311,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
       assert.match(text, /Connection to the server lost/);
       await waitFor('the banner on the host page', () => detail.page.isVisible('#conn-banner'), 10000);
 
-      server = await startServer(Number(port), ['--offline-after', '3s']);
+      // Same port and database: the page reconnects to the same address and finds history.
+      server = await startServer(Number(port), dataDir, ['--offline-after', '3s']);
       await waitFor('the banner to go away', async () => !(await page.isVisible('#conn-banner')), 30000);
       // Edges reconnect by themselves; the page shows their data again without a reload.
       await waitFor(

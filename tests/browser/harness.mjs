@@ -144,15 +144,27 @@ export async function waitFor(what, fn, ms = 15000, everyMs = 100) {
   }
 }
 
+/** A fresh directory for a server's history database; remove it with `removeDir`. */
+export function tempDir(what) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `utizmon-${what}-`));
+}
+
+/** Removes a directory made by `tempDir`. */
+export function removeDir(dir) {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /**
- * Starts utizmon-server on 127.0.0.1 (`port` 0 = ephemeral) and returns it with `addr`
- * taken from its first stdout line `listening on ADDR`. Retries a busy fixed port briefly
- * (a restart on the same port may race the old socket's release).
+ * Starts utizmon-server on 127.0.0.1 (`port` 0 = ephemeral) with its database in `dataDir`
+ * (never the user's default data directory) and returns it with `addr` taken from its
+ * first stdout line `listening on ADDR`. Retries a busy fixed port briefly (a restart on
+ * the same port may race the old socket's release).
  */
-export async function startServer(port = 0, extra = []) {
+export async function startServer(port, dataDir, extra = []) {
   const deadline = Date.now() + 15000;
   for (;;) {
-    const proc = new Proc('server', bin('utizmon-server'), ['--listen', `127.0.0.1:${port}`, ...extra]);
+    const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...extra];
+    const proc = new Proc('server', bin('utizmon-server'), args);
     try {
       const line = await proc.firstLine(10000);
       const m = /^listening on (\S+)$/.exec(line.trim());
