@@ -110,13 +110,15 @@
 
   var THEME_KEY = 'utizmon-theme';
   var darkQuery = window.matchMedia('(prefers-color-scheme: dark)');
+  /** The choice for this page view when localStorage is unavailable (privacy modes). */
+  var memoryTheme = null;
 
   function storedTheme() {
     try {
       var t = window.localStorage.getItem(THEME_KEY);
       return t === 'light' || t === 'dark' ? t : null;
     } catch (e) {
-      return null;
+      return memoryTheme;
     }
   }
 
@@ -145,13 +147,14 @@
     if (button) {
       button.addEventListener('click', function () {
         var next = effectiveTheme() === 'dark' ? 'light' : 'dark';
+        // Choosing the system's own theme again means "follow the system".
+        var system = darkQuery.matches ? 'dark' : 'light';
+        memoryTheme = next === system ? null : next;
         try {
-          // Choosing the system's own theme again means "follow the system".
-          var system = darkQuery.matches ? 'dark' : 'light';
-          if (next === system) window.localStorage.removeItem(THEME_KEY);
-          else window.localStorage.setItem(THEME_KEY, next);
+          if (memoryTheme) window.localStorage.setItem(THEME_KEY, memoryTheme);
+          else window.localStorage.removeItem(THEME_KEY);
         } catch (e) {
-          document.documentElement.setAttribute('data-theme', next);
+          // Remembered for this page view only.
         }
         applyTheme();
       });

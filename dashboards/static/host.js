@@ -269,6 +269,14 @@
     return {
       width: width,
       height: CHART_HEIGHT,
+      hooks: {
+        ready: [showLatest],
+        setCursor: [
+          function (u) {
+            if (u.cursor.idx === null || u.cursor.idx === undefined) showLatest(u);
+          },
+        ],
+      },
       cursor: { sync: { key: 'utz-host' }, drag: { x: false, y: false } },
       legend: { show: def.legend !== false, live: true },
       scales: { x: { time: true }, y: { range: def.yRange } },
@@ -286,6 +294,12 @@
       ],
       series: series,
     };
+  }
+
+  /** Without a cursor on the chart, the legend shows the newest values instead of dashes. */
+  function showLatest(u) {
+    var n = u.data && u.data[0] ? u.data[0].length : 0;
+    if (n > 0) u.setLegend({ idx: n - 1 });
   }
 
   function drawCharts() {
@@ -318,6 +332,7 @@
       }
       if (c && c.shape === def.shape) {
         c.plot.setData(def.data);
+        if (c.plot.cursor.idx === null || c.plot.cursor.idx === undefined) showLatest(c.plot);
         return;
       }
       if (c) c.plot.destroy();
