@@ -18,7 +18,7 @@ fail() { echo "check-metrics: $*" >&2; [ -f "$work/server.log" ] && tail -20 "$w
 command -v promtool >/dev/null || fail "promtool not found (apt-get install prometheus, or make deps)"
 [ -x "$bin/utizmon-server" ] && [ -x "$bin/utizmon-edge" ] || fail "build first: cargo build --workspace"
 
-"$bin/utizmon-server" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
+"$bin/utizmon-server" --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/server.out" 2>"$work/server.log" &
 pids+=($!)
 addr=
 for _ in $(seq 1 100); do

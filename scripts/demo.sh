@@ -3,9 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${UTIZMON_LISTEN:-127.0.0.1:5000}
+# History lives under target/ (ignored by git) and survives demo restarts.
+data=${UTIZMON_DATA_DIR:-target/demo/data}
 bin=target/release
 
-"$bin/utizmon-server" --listen "$listen" &
+"$bin/utizmon-server" --listen "$listen" --data-dir "$data" &
 server=$!
 edge=
 stop() {
@@ -31,6 +33,7 @@ cat <<MSG
     dashboard: http://$listen/
     metrics:   http://$listen/metrics
     hosts API: http://$listen/api/v1/hosts
+    history:   $data
   Press Ctrl-C to stop.
 
 MSG

@@ -9,13 +9,14 @@ use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::process::{free_port, start_server, Proc};
+use crate::process::{free_port, scratch_dir, start_server, Proc};
 use crate::{http, procfs, Config, Row};
 
 /// Edge at 1 Hz and node_exporter (same five collectors, scraped every second), measured
 /// over the same window.
 pub async fn edge_vs_node_exporter(config: &Config) -> anyhow::Result<Vec<Row>> {
-    let (_server, addr) = start_server(&config.bin_dir, &[]).await?;
+    let data = scratch_dir("edge")?;
+    let (_server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
     let master = format!("ws://{addr}/ws/edge");
     let edge = Proc::spawn(
         &config.bin_dir.join("utizmon-edge"),
@@ -130,7 +131,8 @@ pub async fn edge_vs_node_exporter(config: &Config) -> anyhow::Result<Vec<Row>> 
 /// The server under `config.fleet` simulated edges at 1 Hz: CPU per sample, received =
 /// sent, delay from sample time to the dashboard, `/metrics` scrape time.
 pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
-    let (server, addr) = start_server(&config.bin_dir, &[]).await?;
+    let data = scratch_dir("fleet")?;
+    let (server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
     let master = format!("ws://{addr}/ws/edge");
     let n = config.fleet.to_string();
     let fleet = Proc::spawn(

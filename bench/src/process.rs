@@ -58,10 +58,15 @@ impl Proc {
 
 /// Starts `utizmon-server` on an ephemeral loopback port and returns it with its address,
 /// read from the first stdout line (`listening on ADDR`).
-pub async fn start_server(bin_dir: &Path, extra: &[&str]) -> anyhow::Result<(Proc, SocketAddr)> {
+pub async fn start_server(
+    bin_dir: &Path,
+    data_dir: &Path,
+    extra: &[&str],
+) -> anyhow::Result<(Proc, SocketAddr)> {
     let program = bin_dir.join("utizmon-server");
     let mut child = Command::new(&program)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -92,4 +97,14 @@ pub async fn start_server(bin_dir: &Path, extra: &[&str]) -> anyhow::Result<(Pro
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// An empty directory under `target/bench/` for one scenario's history database.
+pub fn scratch_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from("target/bench").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }

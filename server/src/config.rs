@@ -30,17 +30,50 @@ pub struct Config {
     #[arg(long, env = "UTIZMON_OFFLINE_AFTER", value_parser = humantime::parse_duration)]
     pub offline_after: Option<Duration>,
 
-    /// How long raw samples are kept in memory per host for the history API
-    /// (about 200 bytes per sample and host).
-    #[arg(long, env = "UTIZMON_HISTORY_RAW", value_parser = humantime::parse_duration,
-          default_value = "15m")]
-    pub history_raw: Duration,
+    /// Directory of the history database (created if missing). Unset: `$STATE_DIRECTORY`
+    /// (set by systemd's `StateDirectory=`), else `$XDG_DATA_HOME/utizmon`, else
+    /// `~/.local/share/utizmon`.
+    #[arg(long, env = "UTIZMON_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 
-    /// How long per-minute rollups (avg, min, max) are kept in memory per host
-    /// (about 200 bytes per minute and host).
-    #[arg(long, env = "UTIZMON_HISTORY_ROLLUP", value_parser = humantime::parse_duration,
-          default_value = "24h")]
-    pub history_rollup: Duration,
+    /// How long raw samples are kept (e.g. `48h`).
+    #[arg(long, env = "UTIZMON_RAW_RETENTION", value_parser = humantime::parse_duration,
+          default_value = "48h")]
+    pub raw_retention: Duration,
+
+    /// How long per-minute rollups (avg, min, max) are kept (e.g. `30days`).
+    #[arg(long, env = "UTIZMON_ROLLUP_RETENTION", value_parser = humantime::parse_duration,
+          default_value = "30days")]
+    pub rollup_retention: Duration,
+}
+
+impl Config {
+    /// The data directory: the flag, or the first of the documented fallbacks.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        let env_dir = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(dir) = env_dir("STATE_DIRECTORY") {
+            // systemd may list several directories separated by colons; ours is the first.
+            let first = dir
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            return Ok(PathBuf::from(first));
+        }
+        if let Some(dir) = env_dir("XDG_DATA_HOME") {
+            return Ok(PathBuf::from(dir).join("utizmon"));
+        }
+        match env_dir("HOME") {
+            Some(home) => Ok(PathBuf::from(home).join(".local/share/utizmon")),
+            None => bail!(
+                "no --data-dir given and neither STATE_DIRECTORY, XDG_DATA_HOME nor HOME is set"
+            ),
+        }
+    }
 }
 
 /// The shared secret edges must present; compared in constant time.
@@ -100,8 +133,15 @@ mod tests {
         let config = Config::parse_from(["utizmon-server"]);
         assert_eq!(config.listen, "0.0.0.0:5000".parse().unwrap());
         assert_eq!(config.offline_after, None);
-        assert_eq!(config.history_raw, Duration::from_secs(900));
+        assert_eq!(config.raw_retention, Duration::from_secs(48 * 3600));
+        assert_eq!(config.rollup_retention, Duration::from_secs(30 * 24 * 3600));
         assert!(config.edge_token().unwrap().is_none());
+    }
+
+    #[test]
+    fn data_dir_flag_wins_over_the_environment() {
+        let config = Config::parse_from(["utizmon-server", "--data-dir", "/tmp/x"]);
+        assert_eq!(config.data_dir().unwrap(), PathBuf::from("/tmp/x"));
     }
 
     #[test]

@@ -5,22 +5,25 @@
 //! only that connection. Acknowledgements are cumulative and sent after `Fleet::take`,
 //! coalesced to at most one per [`ACK_GAP`].
 //!
-//! The ack is the promise that the server has the sample. Today `Fleet::take` applies it to
-//! memory synchronously, so `taken` is also what is acked. TODO(#6): with a durable store,
-//! `take` hands the sample to the store's writer and this loop acks the store's committed
-//! sequence number instead (awaited alongside the socket in the same `select!`), so nothing
-//! is acknowledged before it is on disk.
+//! The ack is the promise that the server has the sample on disk: `Fleet::take` applies it
+//! to the live state at once, the store's writer commits it in its next batch, and this
+//! loop acknowledges a sequence number only when its commit (and every earlier one) has
+//! resolved. A failed commit closes the connection (1011) without that ack, so the edge
+//! keeps the sample and replays it.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{
     decode_edge, encode, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
     MAX_FRAME_BYTES,
 };
+
+use utizmon_store::{Commit, Store};
 
 use crate::state::{offline_after, EdgeSession, Fleet, Taken};
 
@@ -48,6 +51,8 @@ const MAX_CLOSE_REASON: usize = 123;
 #[derive(Debug, Clone)]
 pub struct IngestContext {
     pub fleet: Fleet,
+    /// Durable history; acks wait for its commits.
+    pub store: Store,
     /// `--offline-after`; `None` means three of the edge's intervals.
     pub offline_after: Option<Duration>,
     pub shutdown: CancellationToken,
@@ -134,6 +139,10 @@ pub async fn serve_edge(
         }
         End::Refused(refusal) => refuse(&mut socket, fleet, refusal).await,
         End::SendFailed => tracing::warn!(%host, "edge connection lost while sending"),
+        End::StoreFailed(why) => {
+            tracing::error!(%host, error = %why, "closing edge: its samples could not be stored");
+            close(&mut socket, 1011, &format!("store_error: {why}")).await;
+        }
     }
 }
 
@@ -145,9 +154,18 @@ enum End {
     Superseded,
     Refused(Refusal),
     SendFailed,
+    /// A commit failed: nothing more is acked on this connection.
+    StoreFailed(String),
 }
 
+/// Longest a shutting-down connection waits for its pending commits before its last ack.
+const SHUTDOWN_COMMIT_WAIT: Duration = Duration::from_secs(2);
+
 /// Takes samples and sends coalesced acks until the connection ends.
+///
+/// `pending` holds, in arrival order, each sample's sequence number and its commit; the
+/// front is awaited in the same `select!` as the socket, so reading never waits for disk
+/// unless the store's queue is full (back-pressure).
 async fn stream(
     socket: &mut WebSocket,
     context: &IngestContext,
@@ -155,31 +173,61 @@ async fn stream(
     silence: Duration,
 ) -> End {
     let fleet = &context.fleet;
-    let mut taken: u64 = 0; // Highest seq taken; acked when the ack timer fires.
-    let mut last_ack_at = Instant::now()
-        .checked_sub(ACK_GAP)
-        .unwrap_or_else(Instant::now);
+    let mut pending: VecDeque<(u64, Commit)> = VecDeque::new();
+    let mut taken: u64 = 0; // Highest seq committed; acked up to `acked`.
+    let mut acked: u64 = 0;
+    let mut last_ack_at = Instant::now();
     let silent_timer = sleep(silence);
     let ack_timer = sleep(Duration::ZERO);
     tokio::pin!(silent_timer, ack_timer);
     let mut ack_armed = false;
+    let mut ack_owed = false;
 
     loop {
         tokio::select! {
             biased;
             _ = context.shutdown.cancelled() => {
-                // Say what was taken before going away, so the edge replays nothing twice.
-                if ack_armed {
+                // Say what is committed before going away, so the edge replays nothing twice.
+                let deadline = Instant::now() + SHUTDOWN_COMMIT_WAIT;
+                while let Some((seq, commit)) = pending.pop_front() {
+                    match timeout_at(deadline, commit).await {
+                        Ok(Ok(Ok(()))) => taken = taken.max(seq),
+                        _ => break,
+                    }
+                }
+                if taken > acked || ack_owed {
                     let _ = send_ack(socket, taken).await;
                 }
                 return End::Shutdown;
             }
             _ = session.superseded.cancelled() => return End::Superseded,
+            committed = async { (&mut pending.front_mut().expect("guarded by the if").1).await },
+                if !pending.is_empty() => {
+                let (seq, _) = pending.pop_front().expect("guarded by the if");
+                match committed {
+                    Ok(Ok(())) => {
+                        taken = taken.max(seq);
+                        ack_owed = true;
+                        if !ack_armed {
+                            // Pace acks: at most one per ACK_GAP, cumulative.
+                            let at = (last_ack_at + ACK_GAP).max(Instant::now());
+                            ack_timer.as_mut().reset(at);
+                            ack_armed = true;
+                        }
+                    }
+                    Ok(Err(e)) => return End::StoreFailed(e.to_string()),
+                    Err(_) => return End::StoreFailed("the history writer stopped".into()),
+                }
+            }
             _ = &mut ack_timer, if ack_armed => {
                 ack_armed = false;
+                ack_owed = false;
+                // A duplicate that does not advance `taken` is still acked, so a replaying
+                // edge learns the server has it and moves on.
                 if !send_ack(socket, taken).await {
                     return End::SendFailed;
                 }
+                acked = taken;
                 last_ack_at = Instant::now();
             }
             _ = &mut silent_timer => return End::Silent,
@@ -192,20 +240,12 @@ async fn stream(
                 Incoming::Frame(EdgeFrame::Sample(sample)) => {
                     silent_timer.as_mut().reset(Instant::now() + silence);
                     let seq = sample.seq;
-                    let ack = match fleet.take(session, sample) {
-                        Taken::Applied { ack } => ack,
-                        Taken::Duplicate { ack } => {
-                            tracing::debug!(seq, "duplicate sample");
-                            ack
-                        }
-                    };
-                    taken = taken.max(ack);
-                    // Duplicates are acked too, even when the ack does not advance, so an
-                    // edge replaying what this server already has still hears back.
-                    if !ack_armed {
-                        ack_timer.as_mut().reset(last_ack_at + ACK_GAP);
-                        ack_armed = true;
+                    let (taken_as, record) = fleet.take(session, sample);
+                    if let Taken::Duplicate { .. } = taken_as {
+                        tracing::debug!(seq, "duplicate sample");
                     }
+                    let commit = context.store.append(record).await;
+                    pending.push_back((seq, commit));
                 }
             },
         }

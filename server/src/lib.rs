@@ -19,9 +19,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use utizmon_store::{Store, StoreConfig};
 
 pub use crate::config::Config;
-use crate::history::HistoryLimits;
 use crate::http::AppState;
 use crate::state::Fleet;
 
@@ -32,18 +32,39 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    serve(config, store, listener, shutdown).await
+}
+
+/// [`run`] with a store the caller opened (`main` opens it before binding, so a bad data
+/// directory fails the start-up before anything listens).
+pub async fn serve(
+    config: Config,
+    store: Store,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let edge_token = config.edge_token()?;
     if edge_token.is_none() {
         tracing::warn!("no --edge-token-file: every edge is accepted without authentication");
     }
-    let fleet = Fleet::new(HistoryLimits {
-        raw: config.history_raw,
-        rollup: config.history_rollup,
-    });
-    let registry = Arc::new(metrics::registry(&fleet)); // Built once, shared without a lock.
+    let fleet = Fleet::new();
+    let known = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.hosts())
+            .await
+            .context("loading known hosts")?
+            .context("loading known hosts")?
+    };
+    tracing::info!(hosts = known.len(), path = %store.path().display(), "history opened");
+    for host in known {
+        fleet.restore(host);
+    }
+    let registry = Arc::new(metrics::registry(&fleet, &store)); // Built once, shared without a lock.
     let tasks = TaskTracker::new();
     let state = AppState {
         fleet,
+        store: store.clone(),
         registry,
         edge_token,
         offline_after: config.offline_after,
@@ -62,6 +83,21 @@ pub async fn run(
     tracing::info!("shutting down: closing WebSockets");
     tasks.close(); // Nothing new is tracked after this point.
     tasks.wait().await;
+    // Every connection has said goodbye; commit what is queued and stop the writer.
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the history store; a missing, unwritable or corrupt data directory fails the
+/// start-up with a message naming it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let dir = config.data_dir()?;
+    let mut store_config = StoreConfig::new(&dir);
+    store_config.raw_retention = config.raw_retention;
+    store_config.rollup_retention = config.rollup_retention;
+    tokio::task::spawn_blocking(move || Store::open(store_config))
+        .await
+        .context("opening the history store")?
+        .with_context(|| format!("opening the history store in {}", dir.display()))
 }

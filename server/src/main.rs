@@ -10,8 +10,25 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use utizmon_server::Config;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("utizmon-server: starting the tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with every cause, e.g. `opening ...: not writable: Read-only file system`.
+            eprintln!("utizmon-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -19,7 +36,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
-    config.edge_token()?; // Fail before binding on an unreadable or empty token file.
+    // Fail before binding on an unreadable token file or an unusable data directory.
+    config.edge_token()?;
+    let store = utizmon_server::open_store(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -40,5 +59,5 @@ async fn main() -> anyhow::Result<()> {
         }
         trigger.cancel();
     });
-    utizmon_server::run(config, listener, shutdown).await
+    utizmon_server::serve(config, store, listener, shutdown).await
 }

@@ -11,6 +11,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use utizmon_protocol::{Filesystem, Network, RejectReason, Sample};
 
+use utizmon_store::Store;
+
 use crate::state::{Fleet, HostMetrics};
 
 /// `Content-Type` of the OpenMetrics 1.0 text format.
@@ -21,10 +23,11 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The registry `/metrics` encodes: prefix `utizmon`, one collector over the fleet.
-pub fn registry(fleet: &Fleet) -> Registry {
+pub fn registry(fleet: &Fleet, store: &Store) -> Registry {
     let mut registry = Registry::with_prefix("utizmon");
     registry.register_collector(Box::new(FleetCollector {
         fleet: fleet.clone(),
+        store: store.clone(),
     }));
     registry
 }
@@ -75,6 +78,7 @@ type Series<T, V> = (&'static str, &'static str, fn(&T) -> V);
 #[derive(Debug)]
 struct FleetCollector {
     fleet: Fleet,
+    store: Store,
 }
 
 impl Collector for FleetCollector {
@@ -112,6 +116,19 @@ impl Collector for FleetCollector {
             "server_dashboard_clients",
             "Browser dashboard WebSocket clients currently connected.",
             counters.dashboard_clients,
+        )?;
+        let mut m = encoder.encode_descriptor(
+            "server_store_errors",
+            "Failed history writes or maintenance passes; their samples stay with the edges.",
+            None,
+            MetricType::Counter,
+        )?;
+        m.encode_counter::<NoLabelSet, _, u64>(&self.store.errors_total(), None)?;
+        gauge(
+            &mut encoder,
+            "server_store_size_bytes",
+            "Size of the history database and its write-ahead log on disk.",
+            self.store.size_bytes(),
         )?;
 
         // Per-host series.
@@ -333,20 +350,21 @@ fn with_samples(hosts: &[HostMetrics]) -> impl Iterator<Item = (&str, &Sample)> 
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use utizmon_protocol::{Cpu, Hello, HostInfo, Memory, PROTOCOL_VERSION};
 
     use super::{Filesystem, Network};
 
     use super::*;
-    use crate::history::HistoryLimits;
+
+    /// A store in a fresh directory that outlives the test (the OS cleans /tmp).
+    fn test_store() -> Store {
+        let dir = tempfile::tempdir().unwrap().keep();
+        Store::open(utizmon_store::StoreConfig::new(dir)).unwrap()
+    }
 
     fn fleet_with(host: &str) -> Fleet {
-        let fleet = Fleet::new(HistoryLimits {
-            raw: Duration::from_secs(60),
-            rollup: Duration::from_secs(60),
-        });
+        let fleet = Fleet::new();
         let session = fleet
             .connect(Hello {
                 version: PROTOCOL_VERSION,
@@ -403,7 +421,7 @@ mod tests {
     #[test]
     fn openmetrics_has_every_series_and_eof() {
         let fleet = fleet_with("web-1");
-        let text = encode(&registry(&fleet), Format::OpenMetrics).unwrap();
+        let text = encode(&registry(&fleet, &test_store()), Format::OpenMetrics).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for line in [
             r#"utizmon_cpu_usage_ratio{host="web-1"} 0.25"#,
@@ -433,7 +451,7 @@ mod tests {
     #[test]
     fn classic_format_names_counters_with_total_and_has_no_eof() {
         let fleet = fleet_with("web-1");
-        let text = encode(&registry(&fleet), Format::Prometheus).unwrap();
+        let text = encode(&registry(&fleet, &test_store()), Format::Prometheus).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"# TYPE utizmon_network_receive_bytes_total counter"));
         assert!(lines.contains(&"# TYPE utizmon_server_samples_received_total counter"));
@@ -445,7 +463,7 @@ mod tests {
     fn hostile_host_names_are_escaped() {
         let fleet = fleet_with(r#"evil"\<x>"#);
         for format in [Format::OpenMetrics, Format::Prometheus] {
-            let text = encode(&registry(&fleet), format).unwrap();
+            let text = encode(&registry(&fleet, &test_store()), format).unwrap();
             assert!(
                 text.lines()
                     .any(|l| l == r#"utizmon_load1{host="evil\"\\<x>"} 0.0"#
@@ -469,10 +487,7 @@ mod tests {
 
     #[test]
     fn a_thousand_hosts_encode_quickly() {
-        let fleet = Fleet::new(HistoryLimits {
-            raw: Duration::from_secs(60),
-            rollup: Duration::from_secs(60),
-        });
+        let fleet = Fleet::new();
         for i in 0..1000 {
             let session = fleet
                 .connect(Hello {
@@ -514,7 +529,7 @@ mod tests {
             };
             fleet.take(&session, sample);
         }
-        let registry = registry(&fleet);
+        let registry = registry(&fleet, &test_store());
         for format in [Format::OpenMetrics, Format::Prometheus] {
             let start = std::time::Instant::now();
             let text = encode(&registry, format).unwrap();

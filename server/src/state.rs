@@ -15,7 +15,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{Hello, HostInfo, RejectReason, Sample};
 
-use crate::history::{HistoryLimits, HistoryPoint, HistoryQuery, HostHistory};
+use utizmon_store::{Record, StoredHost};
+
+use crate::history::{self, CpuRing};
 
 /// Number of CPU ratios sent with each host in a dashboard snapshot.
 pub const CPU_HISTORY_LEN: usize = 120;
@@ -174,7 +176,6 @@ struct Inner {
     samples_rejected: [AtomicU64; RejectReason::ALL.len()],
     edges_connected: AtomicU64,
     dashboard_clients: AtomicU64,
-    limits: HistoryLimits,
 }
 
 #[derive(Debug)]
@@ -185,7 +186,8 @@ struct HostState {
     last_seen_ms: Option<u64>,
     live: Option<LiveConn>,
     run: Option<EdgeRun>,
-    history: HostHistory,
+    /// Recent CPU ratios for sparklines.
+    cpu: CpuRing,
     /// Fleet version of this host's last change.
     changed_at: u64,
 }
@@ -197,8 +199,8 @@ struct LiveConn {
 }
 
 impl Fleet {
-    /// An empty fleet keeping this much history per host.
-    pub fn new(limits: HistoryLimits) -> Fleet {
+    /// An empty fleet.
+    pub fn new() -> Fleet {
         Fleet(Arc::new(Inner {
             hosts: RwLock::new(BTreeMap::new()),
             version: AtomicU64::new(1),
@@ -208,7 +210,6 @@ impl Fleet {
             samples_rejected: Default::default(),
             edges_connected: AtomicU64::new(0),
             dashboard_clients: AtomicU64::new(0),
-            limits,
         }))
     }
 
@@ -268,21 +269,34 @@ impl Fleet {
         })
     }
 
-    /// Takes one sample of a connected edge: the step after which it may be acknowledged.
+    /// Takes one sample of a connected edge into the live state, and returns the record
+    /// to persist; the edge may be acknowledged once the store has committed that record.
     ///
-    /// Samples at or below the run's highest sequence number are duplicates: counted,
-    /// acknowledged, not applied again. Skipped sequence numbers are counted as gaps.
-    pub fn take(&self, session: &EdgeSession, sample: Sample) -> Taken {
-        let taken = {
+    /// Samples at or below the run's highest sequence number are duplicates: counted, not
+    /// applied again, but still handed to the store (which keeps each `(run, seq)` once),
+    /// so a sample whose first commit failed is stored when the edge replays it.
+    /// Skipped sequence numbers are counted as gaps.
+    pub fn take(&self, session: &EdgeSession, sample: Sample) -> (Taken, Record) {
+        let sample = Arc::new(sample);
+        let (taken, record) = {
             let mut state = lock(&session.slot.state);
             let state = &mut *state;
+            let record = |state: &HostState, rates: Option<&Rates>| Record {
+                host: session.slot.name.clone(),
+                run_id: session.run_id.clone(),
+                info: state.info.clone(),
+                interval_ms: state.run.as_ref().map_or(0, |r| r.interval_ms),
+                point: history::point(&sample, rates),
+                sample: sample.clone(),
+            };
             let Some(run) = state.run.as_mut().filter(|r| *r.run_id == *session.run_id) else {
                 // Cannot happen while the session lives; refuse to ack rather than guess.
-                return Taken::Duplicate { ack: 0 };
+                return (Taken::Duplicate { ack: 0 }, record(state, None));
             };
             if sample.seq <= run.last_seq {
                 run.duplicates += 1;
-                return Taken::Duplicate { ack: run.last_seq };
+                let ack = run.last_seq;
+                return (Taken::Duplicate { ack }, record(state, None));
             }
             match run.first_seq {
                 None => run.first_seq = Some(sample.seq),
@@ -294,15 +308,33 @@ impl Fleet {
             if let Some(prev) = &state.latest {
                 state.rates = Rates::between(prev, &sample).map(Arc::new);
             }
-            state.history.record(&sample, state.rates.as_deref());
-            state.latest = Some(Arc::new(sample));
+            state.cpu.push(sample.cpu.usage_ratio);
+            let record = record(state, state.rates.as_deref());
+            state.latest = Some(sample.clone());
             state.last_seen_ms = Some(now_ms());
             state.changed_at = self.bump();
-            Taken::Applied { ack }
+            (Taken::Applied { ack }, record)
         };
         self.0.samples_received.fetch_add(1, Ordering::Relaxed);
         self.0.changed.notify_waiters();
-        taken
+        (taken, record)
+    }
+
+    /// Lists a host remembered by the store (after a restart), offline until its edge
+    /// connects again. A host already known is left as it is.
+    pub fn restore(&self, stored: StoredHost) {
+        let slot = self.slot(&stored.name);
+        {
+            let mut state = lock(&slot.state);
+            if state.latest.is_some() || state.live.is_some() {
+                return;
+            }
+            state.info = stored.info.map(Arc::new);
+            state.latest = stored.latest.map(Arc::new);
+            state.last_seen_ms = stored.last_seen_ms;
+            state.changed_at = self.bump();
+        }
+        self.0.changed.notify_waiters();
     }
 
     /// Marks the session's connection closed; the host stays listed, offline.
@@ -365,13 +397,6 @@ impl Fleet {
                 (state.changed_at > since).then(|| summary(&slot.name, &state, since == 0))
             })
             .collect()
-    }
-
-    /// History of one host, `None` when the host is unknown.
-    pub fn history(&self, host: &str, query: &HistoryQuery) -> Option<Vec<HistoryPoint>> {
-        let slot = self.find(host)?;
-        let state = lock(&slot.state);
-        Some(state.history.query(query))
     }
 
     /// The edge interval of a host's current (or last) run, in ms.
@@ -444,12 +469,18 @@ impl Fleet {
                         last_seen_ms: None,
                         live: None,
                         run: None,
-                        history: HostHistory::new(self.0.limits),
+                        cpu: CpuRing::new(CPU_HISTORY_LEN),
                         changed_at: 0,
                     }),
                 })
             })
             .clone()
+    }
+}
+
+impl Default for Fleet {
+    fn default() -> Fleet {
+        Fleet::new()
     }
 }
 
@@ -570,7 +601,7 @@ fn summary(name: &Arc<str>, state: &HostState, with_history: bool) -> HostSummar
         fs_max_mountpoint: fs_max.map(|(_, fs)| fs.mountpoint.clone()),
         rx_bytes_per_second: state.rates.as_ref().map(|r| r.rx_bytes_per_second),
         tx_bytes_per_second: state.rates.as_ref().map(|r| r.tx_bytes_per_second),
-        cpu_history: with_history.then(|| state.history.recent_cpu(CPU_HISTORY_LEN)),
+        cpu_history: with_history.then(|| state.cpu.to_vec()),
     }
 }
 
@@ -598,10 +629,7 @@ mod tests {
     use super::*;
 
     fn fleet() -> Fleet {
-        Fleet::new(HistoryLimits {
-            raw: Duration::from_secs(60),
-            rollup: Duration::from_secs(600),
-        })
+        Fleet::new()
     }
 
     fn hello(host: &str, run_id: &str) -> Hello {
@@ -634,11 +662,17 @@ mod tests {
     fn duplicates_and_gaps_are_counted() {
         let fleet = fleet();
         let session = fleet.connect(hello("a", "r1")).unwrap();
-        assert_eq!(fleet.take(&session, sample(1)), Taken::Applied { ack: 1 });
-        assert_eq!(fleet.take(&session, sample(2)), Taken::Applied { ack: 2 });
-        assert_eq!(fleet.take(&session, sample(2)), Taken::Duplicate { ack: 2 });
-        assert_eq!(fleet.take(&session, sample(5)), Taken::Applied { ack: 5 });
-        assert_eq!(fleet.take(&session, sample(3)), Taken::Duplicate { ack: 5 });
+        assert_eq!(fleet.take(&session, sample(1)).0, Taken::Applied { ack: 1 });
+        assert_eq!(fleet.take(&session, sample(2)).0, Taken::Applied { ack: 2 });
+        assert_eq!(
+            fleet.take(&session, sample(2)).0,
+            Taken::Duplicate { ack: 2 }
+        );
+        assert_eq!(fleet.take(&session, sample(5)).0, Taken::Applied { ack: 5 });
+        assert_eq!(
+            fleet.take(&session, sample(3)).0,
+            Taken::Duplicate { ack: 5 }
+        );
         let edge = fleet.view("a").unwrap().edge.unwrap();
         assert_eq!(
             (
@@ -657,12 +691,12 @@ mod tests {
     fn same_run_supersedes_other_run_is_refused() {
         let fleet = fleet();
         let first = fleet.connect(hello("a", "r1")).unwrap();
-        fleet.take(&first, sample(1));
+        let _ = fleet.take(&first, sample(1));
         let second = fleet.connect(hello("a", "r1")).unwrap();
         assert!(first.superseded.is_cancelled());
         assert!(!second.superseded.is_cancelled());
         // The run continues: stats are kept.
-        assert_eq!(fleet.take(&second, sample(2)), Taken::Applied { ack: 2 });
+        assert_eq!(fleet.take(&second, sample(2)).0, Taken::Applied { ack: 2 });
         let err = fleet.connect(hello("a", "r2")).unwrap_err();
         assert!(
             err.to_string().contains("already connected (run r1)"),
@@ -677,7 +711,7 @@ mod tests {
         assert_eq!(fleet.counters().edges_connected, 0);
         // A new run starts fresh statistics.
         let third = fleet.connect(hello("a", "r2")).unwrap();
-        assert_eq!(fleet.take(&third, sample(7)), Taken::Applied { ack: 7 });
+        assert_eq!(fleet.take(&third, sample(7)).0, Taken::Applied { ack: 7 });
         let edge = fleet.view("a").unwrap().edge.unwrap();
         assert_eq!((edge.first_seq, edge.gaps, edge.received), (Some(7), 0, 1));
     }
@@ -692,7 +726,7 @@ mod tests {
         assert!(all[0].cpu_history.is_some());
         let v = fleet.version();
         assert!(fleet.summaries_since(v).is_empty());
-        fleet.take(&a, sample(1));
+        let _ = fleet.take(&a, sample(1));
         let changed = fleet.summaries_since(v);
         assert_eq!(changed.len(), 1);
         assert_eq!(&*changed[0].host, "a");

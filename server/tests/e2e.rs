@@ -4,91 +4,15 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::process::*;
 use common::*;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const HOST: &str = "e2e-edge";
-
-/// A child process killed when dropped.
-struct Proc {
-    child: Child,
-}
-
-impl Proc {
-    fn pid(&self) -> String {
-        self.child.id().expect("child is running").to_string()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([signal, &self.pid()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} failed");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-fn binary(name: &str) -> PathBuf {
-    let server = PathBuf::from(env!("CARGO_BIN_EXE_utizmon-server"));
-    let path = server.with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run cargo build --workspace",
-        path.display()
-    );
-    path
-}
-
-/// Starts the server and reads its address from the first stdout line.
-async fn start_server(listen: &str, extra: &[&str]) -> (Proc, SocketAddr) {
-    let mut child = Command::new(binary("utizmon-server"))
-        .args(["--listen", listen])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(DEADLINE, lines.next_line())
-        .await
-        .expect("server printed nothing")
-        .unwrap()
-        .expect("server closed stdout");
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
-    (Proc { child }, addr)
-}
-
-fn start_edge(addr: SocketAddr, interval: &str) -> Proc {
-    let child = Command::new(binary("utizmon-edge"))
-        .args(["--master", &format!("ws://{addr}/ws/edge")])
-        .args(["--interval", interval, "--host-name", HOST])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    Proc { child }
-}
 
 async fn host(addr: SocketAddr) -> Option<Value> {
     let res = http_get(addr, &format!("/api/v1/hosts/{HOST}"), None).await;
@@ -107,9 +31,10 @@ fn mem_total_bytes() -> u64 {
 
 #[tokio::test]
 async fn edge_host_appears_with_plausible_values() {
-    let (_server, addr) = start_server("127.0.0.1:0", &[]).await;
+    let data = tempfile::tempdir().unwrap();
+    let (_server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
     let started = Instant::now();
-    let _edge = start_edge(addr, "1s");
+    let _edge = start_edge(addr, "1s", HOST);
     let view = wait_for("host with a sample", || async {
         host(addr).await.filter(|h| !h["latest"].is_null())
     })
@@ -148,8 +73,10 @@ async fn edge_host_appears_with_plausible_values() {
 
 #[tokio::test]
 async fn stopped_or_killed_edge_goes_offline() {
-    let (_server, addr) = start_server("127.0.0.1:0", &["--offline-after", "2s"]).await;
-    let edge = start_edge(addr, "500ms");
+    let data = tempfile::tempdir().unwrap();
+    let (_server, addr) =
+        start_server("127.0.0.1:0", data.path(), &["--offline-after", "2s"]).await;
+    let edge = start_edge(addr, "500ms", HOST);
     wait_for("host online", || async {
         host(addr)
             .await
@@ -188,8 +115,9 @@ async fn stopped_or_killed_edge_goes_offline() {
 
 #[tokio::test]
 async fn server_restart_loses_no_sample() {
-    let (old_server, addr) = start_server("127.0.0.1:0", &[]).await;
-    let edge = start_edge(addr, "200ms");
+    let data = tempfile::tempdir().unwrap();
+    let (old_server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
+    let edge = start_edge(addr, "200ms", HOST);
     wait_for("a few samples", || async {
         host(addr)
             .await
@@ -222,7 +150,7 @@ async fn server_restart_loses_no_sample() {
     edge.signal("-CONT");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let listen = addr.to_string();
-    let (_new_server, new_addr) = start_server(&listen, &[]).await;
+    let (_new_server, new_addr) = start_server(&listen, data.path(), &[]).await;
     assert_eq!(new_addr, addr);
 
     let new = wait_for("edge replayed to the new server", || async {
@@ -246,7 +174,8 @@ async fn server_restart_loses_no_sample() {
 
 #[tokio::test]
 async fn sigterm_closes_edges_with_going_away_and_exits_zero() {
-    let (mut server, addr) = start_server("127.0.0.1:0", &[]).await;
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
     let mut ws = connect(&format!("ws://{addr}/ws/edge"), None).await;
     send_text(&mut ws, hello_text("term", "r1")).await;
     send_text(&mut ws, sample_text(1)).await;
@@ -286,12 +215,14 @@ async fn bad_token_file_is_a_clear_startup_error() {
 
 #[tokio::test]
 async fn edge_with_token_file_is_accepted() {
+    let data = tempfile::tempdir().unwrap();
     let dir = std::env::temp_dir().join(format!("utizmon-e2e-auth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let token = dir.join("token");
     std::fs::write(&token, "e2e-secret\n").unwrap();
     let token = token.to_str().unwrap();
-    let (_server, addr) = start_server("127.0.0.1:0", &["--edge-token-file", token]).await;
+    let (_server, addr) =
+        start_server("127.0.0.1:0", data.path(), &["--edge-token-file", token]).await;
     let _edge = Proc {
         child: Command::new(binary("utizmon-edge"))
             .args(["--master", &format!("ws://{addr}/ws/edge")])

@@ -61,10 +61,12 @@ async fn openmetrics_scrape_is_strictly_valid_and_complete() {
         "utizmon_server_samples_rejected_total",
         "utizmon_server_edges_connected",
         "utizmon_server_dashboard_clients",
+        "utizmon_server_store_errors_total",
+        "utizmon_server_store_size_bytes",
     ] {
         assert!(names.contains(name), "missing {name}");
     }
-    assert_eq!(names.len(), 22, "unexpected series: {names:?}");
+    assert_eq!(names.len(), 24, "unexpected series: {names:?}");
 
     // Hostile names come back exactly after unescaping.
     let hosts: BTreeSet<&str> = samples
@@ -201,7 +203,7 @@ async fn history_api_buckets_and_validates() {
         .await;
     let points = bucketed["points"].as_array().unwrap();
     assert!(points.len() <= 2, "{bucketed}");
-    assert_eq!(points[0]["mem_total_bytes"], 8_000_000_000u64);
+    assert_eq!(points[0]["mem_total_bytes"].as_f64(), Some(8e9));
     assert_eq!(
         server
             .get("/api/v1/hosts/h/samples?from=10&to=5")

@@ -75,7 +75,7 @@ impl StoreConfig {
 pub enum StoreError {
     #[error("data directory {dir}: {why}")]
     Directory { dir: PathBuf, why: String },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Sql {
         context: String,
         #[source]
@@ -137,6 +137,14 @@ pub struct Store {
     errors: Arc<AtomicU64>,
     path: Arc<Path>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -267,7 +275,12 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         // ack can go out; the writer batches many samples per commit to pay that once.
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| StoreError::sql(format!("{}: not a utizmon database?", what()), e))?;
+            .map_err(|e| {
+                StoreError::sql(
+                    format!("{}: the file is corrupt or not a database", what()),
+                    e,
+                )
+            })?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(%mode, "SQLite refused WAL mode; writes will be slower");
         }

@@ -10,6 +10,9 @@ use crate::{StoreError, StoredHost};
 
 const MINUTE_MS: u64 = 60_000;
 
+/// Minutes at the end of a rollup query that are read from raw samples instead.
+const FRESH_MINUTES: u64 = 3;
+
 /// Points of `host` in `from_ms..=to_ms`, oldest first, bucketed by `step_ms`.
 pub fn points(
     conn: &Connection,
@@ -30,7 +33,7 @@ pub fn points(
     let points = if step_ms < MINUTE_MS {
         raw_points(conn, host_id, from_ms, to_ms)?
     } else {
-        rollup_points(conn, host_id, from_ms, to_ms)?
+        minutes(conn, host_id, from_ms, to_ms)?
     };
     // Raw steps at or below the sampling interval return samples as they are.
     let finest = points
@@ -43,6 +46,27 @@ pub fn points(
         return Ok(points);
     }
     Ok(bucketize(points, step_ms))
+}
+
+/// Per-minute points: rollups, except for the last few minutes of the range, which are
+/// built from raw samples because their rollups may not have caught up yet (they are
+/// rebuilt at each maintenance pass).
+fn minutes(
+    conn: &Connection,
+    host_id: i64,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Vec<Point>, StoreError> {
+    let mut points = rollup_points(conn, host_id, from_ms, to_ms)?;
+    let fresh_from = from_ms.max(to_ms.saturating_sub(FRESH_MINUTES * MINUTE_MS));
+    let fresh_from = fresh_from - fresh_from % MINUTE_MS;
+    let fresh = bucketize(raw_points(conn, host_id, fresh_from, to_ms)?, MINUTE_MS);
+    if !fresh.is_empty() {
+        points.retain(|p| !fresh.iter().any(|f| f.ts_ms == p.ts_ms));
+        points.extend(fresh);
+        points.sort_by_key(|p| p.ts_ms);
+    }
+    Ok(points)
 }
 
 /// Raw samples of one host between two instants, oldest first.

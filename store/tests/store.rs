@@ -221,9 +221,7 @@ async fn wide_steps_average_rollups() {
 fn a_corrupt_database_is_a_clear_start_up_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(utizmon_store::DB_FILE), vec![0x42u8; 8192]).unwrap();
-    let err = Store::open(StoreConfig::new(dir.path()))
-        .err()
-        .expect("refused");
+    let err = Store::open(StoreConfig::new(dir.path())).expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("utizmon.sqlite3"), "{text}");
     assert!(text.contains("not a database"), "{text}");
@@ -235,9 +233,7 @@ fn a_newer_schema_is_refused() {
     let conn = rusqlite_conn(dir.path());
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let err = Store::open(StoreConfig::new(dir.path()))
-        .err()
-        .expect("refused");
+    let err = Store::open(StoreConfig::new(dir.path())).expect_err("refused");
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
@@ -274,9 +270,7 @@ fn a_read_only_data_dir_is_a_clear_start_up_error() {
     let Some(mount) = Mount::tmpfs("ro,size=1m") else {
         return;
     };
-    let err = Store::open(StoreConfig::new(mount.0.path()))
-        .err()
-        .expect("refused");
+    let err = Store::open(StoreConfig::new(mount.0.path())).expect_err("refused");
     let text = err.to_string();
     assert!(text.contains("not writable"), "{text}");
     assert!(
@@ -319,5 +313,27 @@ async fn a_full_disk_fails_commits_and_counts_errors() {
     // Space comes back: writes succeed again.
     std::fs::remove_file(&ballast).unwrap();
     append_all(&store, vec![record("h", "r2", 1, T0, 0.5)]).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn recent_minutes_are_served_before_their_rollup_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 + 5_000));
+    let store = Store::open(config(dir.path(), clock)).unwrap();
+    append_all(
+        &store,
+        vec![
+            record("h", "r", 1, T0 + 1_000, 0.2),
+            record("h", "r", 2, T0 + 2_000, 0.4),
+        ],
+    )
+    .await;
+    // No maintenance yet: the minute comes from raw samples.
+    let minutes = store.query("h", T0, T0 + 60_000, 60_000).unwrap();
+    assert_eq!(minutes.len(), 1);
+    assert!((minutes[0].cpu_ratio - 0.3).abs() < 1e-9);
+    store.maintain().await.unwrap();
+    assert_eq!(store.query("h", T0, T0 + 60_000, 60_000).unwrap(), minutes);
     store.close().await;
 }

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{HistoryPoint, HistoryQuery};
+use utizmon_store::Point;
+
+use crate::history::{self, HistoryQuery};
 use crate::http::{ApiError, AppState};
 use crate::metrics::{self, Format};
 use crate::state::{now_ms, HostView};
@@ -43,7 +45,7 @@ pub struct SamplesResponse {
     pub to_ms: u64,
     /// Bucket width; the edge interval when raw samples are returned.
     pub step_ms: u64,
-    pub points: Vec<HistoryPoint>,
+    pub points: Vec<Point>,
 }
 
 /// Every known host, sorted by name.
@@ -73,15 +75,13 @@ pub async fn samples(
     params: Result<Query<SamplesParams>, QueryRejection>,
 ) -> Result<Json<SamplesResponse>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let interval_ms = state
-        .fleet
-        .interval_ms(&host)
-        .ok_or(ApiError::NotFound("host not found"))?;
+    if state.fleet.view(&host).is_none() {
+        return Err(ApiError::NotFound("host not found"));
+    }
+    // A host restored from the store has no live run yet; assume the default interval.
+    let interval_ms = state.fleet.interval_ms(&host).unwrap_or(1000);
     let query = resolve(&params, now_ms(), interval_ms)?;
-    let points = state
-        .fleet
-        .history(&host, &query)
-        .ok_or(ApiError::NotFound("host not found"))?;
+    let points = history::query(&state.store, Arc::from(host.as_str()), query).await?;
     Ok(Json(SamplesResponse {
         host,
         from_ms: query.from_ms,

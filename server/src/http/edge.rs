@@ -33,6 +33,7 @@ pub async fn upgrade(
     };
     let context = IngestContext {
         fleet: state.fleet.clone(),
+        store: state.store.clone(),
         offline_after: state.offline_after,
         shutdown: state.shutdown.clone(),
     };

@@ -19,6 +19,8 @@ use tokio_util::task::TaskTracker;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use utizmon_store::Store;
+
 use crate::config::EdgeToken;
 use crate::state::Fleet;
 
@@ -30,6 +32,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 pub struct AppState {
     /// The state of every host.
     pub fleet: Fleet,
+    /// Durable history.
+    pub store: Store,
     /// Built once; its collector reads `fleet` at scrape time.
     pub registry: Arc<Registry>,
     /// Token edges must present, if configured.

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 pub mod openmetrics;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +33,8 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A server running inside the test process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's own history directory, removed when the test ends.
+    pub data_dir: tempfile::TempDir,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -39,7 +42,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `run` with these extra flags on an ephemeral port.
     pub async fn start(extra: &[&str]) -> TestServer {
-        let mut args = vec!["utizmon-server", "--listen", "127.0.0.1:0"];
+        let data_dir = tempfile::tempdir().unwrap();
+        let dir = data_dir.path().to_str().unwrap().to_owned();
+        let mut args = vec![
+            "utizmon-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &dir,
+        ];
         args.extend_from_slice(extra);
         let config = Config::parse_from(args);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,6 +59,7 @@ impl TestServer {
         let handle = tokio::spawn(utizmon_server::run(config, listener, shutdown.clone()));
         TestServer {
             addr,
+            data_dir,
             shutdown,
             handle: Some(handle),
         }
