@@ -200,6 +200,10 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
         .map(|h| h["edge"]["gaps"].as_u64().unwrap_or(0))
         .sum();
     let received = scrape_value(addr, "utizmon_server_samples_received_total").await? as u64;
+    let db_bytes = scrape_value(addr, "utizmon_server_store_size_bytes").await?;
+    // One host at 1 Hz stores 86,400 samples a day (plus 1,440 rollups, included here
+    // in proportion since the run's rollups are in the file too).
+    let per_host_day = db_bytes / (received.max(1) as f64) * 86_400.0;
 
     let mut delays = delays.lock().map(|d| d.clone()).unwrap_or_default();
     delays.sort_by(f64::total_cmp);
@@ -233,6 +237,16 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
         row(&scenario, "RSS", mib(server_rss), ""),
         row(
             &scenario,
+            "history database growth per host and day",
+            format!(
+                "{} ({:.0} bytes per sample)",
+                mib(per_host_day as u64),
+                db_bytes / received.max(1) as f64
+            ),
+            "",
+        ),
+        row(
+            &scenario,
             "sample to dashboard delay p50 / p99",
             format!(
                 "{:.0} ms / {:.0} ms ({} deliveries)",
@@ -257,7 +271,7 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Polls `/api/v1/hosts` until `n` hosts are online, or fails at the deadline.
-async fn wait_online(addr: SocketAddr, n: usize, deadline: Duration) -> anyhow::Result<()> {
+pub async fn wait_online(addr: SocketAddr, n: usize, deadline: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let body = http::get(addr, "/api/v1/hosts").await?;
@@ -301,7 +315,7 @@ async fn watch_delay(url: String, delays: Arc<Mutex<Vec<f64>>>) -> anyhow::Resul
 }
 
 /// The value of the unlabelled series `name` in the classic `/metrics` text.
-async fn scrape_value(addr: SocketAddr, name: &str) -> anyhow::Result<f64> {
+pub async fn scrape_value(addr: SocketAddr, name: &str) -> anyhow::Result<f64> {
     let body = http::get(addr, "/metrics").await?;
     body.lines()
         .find_map(|line| {
@@ -311,7 +325,7 @@ async fn scrape_value(addr: SocketAddr, name: &str) -> anyhow::Result<f64> {
         .with_context(|| format!("{name} not in /metrics"))
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -319,15 +333,15 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn pct(share: f64) -> String {
+pub fn pct(share: f64) -> String {
     format!("{:.2} %", share * 100.0)
 }
 
-fn mib(bytes: u64) -> String {
+pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn row(scenario: &str, metric: &str, value: String, target: &str) -> Row {
+pub fn row(scenario: &str, metric: &str, value: String, target: &str) -> Row {
     Row {
         scenario: scenario.to_string(),
         metric: metric.to_string(),

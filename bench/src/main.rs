@@ -3,9 +3,12 @@
 //! Two scenarios, each measured side by side within one run so a noisy shared machine
 //! skews both sides alike: the edge against Prometheus' node_exporter at 1 Hz, and the
 //! server under a simulated fleet (received = sent, CPU per sample, delay to the
-//! dashboard, `/metrics` scrape time). Numbers are reported, not asserted.
+//! dashboard, `/metrics` scrape time, history database growth), then the history store
+//! alone (ingest capacity with every sample committed, 24 h and 30 d query times).
+//! Numbers are reported, not asserted.
 
 mod fleet;
+mod history;
 mod http;
 mod process;
 mod procfs;
@@ -66,6 +69,8 @@ fn main() -> anyhow::Result<()> {
     let rows = runtime.block_on(async {
         let mut rows = fleet::edge_vs_node_exporter(&config).await?;
         rows.extend(fleet::server_under_fleet(&config).await?);
+        rows.extend(history::ingest_capacity(&config).await?);
+        rows.extend(history::history_queries(&config).await?);
         anyhow::Ok(rows)
     })?;
     let table = render(&config, &rows);
