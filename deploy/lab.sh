@@ -242,12 +242,17 @@ playbook() {
   return "${PIPESTATUS[0]}"
 }
 
-deploy() {
-  need_root
-  local t0 b
+need_binaries() {
+  local b
   for b in utizmon-server utizmon-edge; do
     [ -x "${UTIZMON_BINARY_DIR:-$ROOT/target/release}/$b" ] || die "no $b binary: run 'make release' first"
   done
+}
+
+deploy() {
+  need_root
+  need_binaries
+  local t0
   t0=$(now)
   playbook "$RUN/play1.log" || die "playbook failed (log: $RUN/play1.log)"
   timing "playbook (first run)" $(($(now) - t0))
@@ -423,6 +428,7 @@ down() {
 test_all() {
   need_root
   need_tools
+  need_binaries
   local t0
   t0=$(now)
   # a namespace left by a run that was killed hard (SIGKILL): ours by name, clean it first
