@@ -351,7 +351,12 @@ check() {
   forward_up
   # from the host, through the loopback forward: dashboard, API, metrics
   page=$(curl -fsS --max-time 10 "http://127.0.0.1:$FWD_PORT/") || die "dashboard / not reachable from the host"
-  echo "$page" | grep -qi '<html' || die "dashboard / did not return an HTML page"
+  echo "$page" | grep -qiE '<title>[^<]*utizmon' || die "dashboard / did not return the utizmon page"
+  # the page's own assets are served too (embedded in the binary, no CDN)
+  local asset
+  asset=$(echo "$page" | grep -oE '/static/[^"?]+' | head -1)
+  [ -z "$asset" ] || curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$FWD_PORT$asset" ||
+    die "dashboard asset $asset not reachable from the host"
   metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$FWD_PORT/metrics") || die "/metrics not reachable from the host"
   for e in "${EDGES[@]}"; do
     echo "$metrics" | grep -qE "^utizmon_edge_connected\{[^}]*host=\"$e\"[^}]*\} 1(\.0)?$" ||
