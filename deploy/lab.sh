@@ -442,7 +442,10 @@ test_all() {
     down
   fi
   rm -rf "$RUN"
-  mkdir -p "$RUN"
+  mkdir -p "$RUN/bin"
+  # both playbook runs deploy this snapshot, even if target/release is rebuilt meanwhile
+  cp "${UTIZMON_BINARY_DIR:-$ROOT/target/release}"/utizmon-{server,edge} "$RUN/bin/"
+  export UTIZMON_BINARY_DIR=$RUN/bin
   trap 'rc=$?; down; exit $rc' EXIT
   trap 'exit 130' INT TERM
   image
