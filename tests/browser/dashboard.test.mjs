@@ -206,6 +206,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
         assert.equal(await detail.page.textContent('#host-name'), name);
         assert.equal(await detail.page.title(), `${name} · utizmon`);
         await waitFor('the host info of the hostile host', async () => (await detail.page.textContent('dd[data-field="agent_version"]')) !== '\u2013', 10000);
+        // History and live points arrive under the encoded name too (e.g. `/` as %2F).
+        await waitFor('chart points of the hostile host', () => detail.page.evaluate(() => window.utzHost.points().length >= 2), 10000);
         assert.equal(await detail.page.evaluate(() => document.querySelectorAll('main img, main script').length), 0);
         assert.deepEqual(detail.seen.dialogs, []);
         await detail.page.close();
