@@ -23,6 +23,8 @@
   var sortKey = 'host';
   var sortDir = 1;
   var filterText = '';
+  /** '' (all), 'online' or 'offline': the pressed status chip. */
+  var statusFilter = '';
   var orderDirty = true;
   var flushScheduled = false;
   var lastFlush = 0;
@@ -338,7 +340,9 @@
     ctx.globalAlpha = 1;
   }
 
-  function matches(name) {
+  function matches(name, summary) {
+    if (statusFilter === 'online' && summary.status !== 'online') return false;
+    if (statusFilter === 'offline' && summary.status === 'online') return false;
     return filterText === '' || name.toLowerCase().indexOf(filterText) !== -1;
   }
 
@@ -373,7 +377,7 @@
         renderRow(entry);
         entry.dirty = false;
       }
-      var show = matches(name);
+      var show = matches(name, entry.s);
       if (entry.row.tr.hidden === show) entry.row.tr.hidden = !show;
       if (show) shown++;
       if (entry.sparkDirty && onScreen) sparks.push(entry);
@@ -405,7 +409,7 @@
     emptyConnecting.hidden = haveSnapshot;
     emptyNone.hidden = !haveSnapshot || total > 0;
     emptyFilter.hidden = !haveSnapshot || total === 0 || shown > 0;
-    if (filterText && shown > 0) {
+    if ((filterText || statusFilter) && shown > 0) {
       foot.hidden = false;
       U.setText(foot, 'Showing ' + shown + ' of ' + total + ' hosts');
     } else {
@@ -461,6 +465,20 @@
       scheduleFlush();
     });
     filterText = filter.value.trim().toLowerCase();
+
+    var chips = document.querySelectorAll('.counts button[data-status]');
+    for (var c = 0; c < chips.length; c++) {
+      chips[c].addEventListener('click', function (ev) {
+        var wanted = ev.currentTarget.getAttribute('data-status') || '';
+        // Pressing the active status chip again shows every host.
+        statusFilter = wanted === statusFilter ? '' : wanted;
+        for (var k = 0; k < chips.length; k++) {
+          var mine = (chips[k].getAttribute('data-status') || '') === statusFilter;
+          chips[k].setAttribute('aria-pressed', mine ? 'true' : 'false');
+        }
+        scheduleFlush();
+      });
+    }
 
     if ('IntersectionObserver' in window) {
       // Tracks which rows are on screen (with a margin), so only those are kept current.

@@ -294,7 +294,21 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
         REAL
       );
       assert.match(sub, /^last seen /);
-      assert.ok(Number(await page.textContent('#count-offline')) >= 1);
+      assert.equal(await page.textContent('#count-offline'), '1');
+
+      // The offline chip shows only offline hosts; pressing it again shows all.
+      await page.click('button[data-status="offline"]');
+      assert.equal(await page.getAttribute('button[data-status="offline"]', 'aria-pressed'), 'true');
+      await waitFor(
+        'only the offline host visible',
+        async () => {
+          const visible = (await rowsOf(page)).filter((r) => !r.hidden).map((r) => r.host);
+          return visible.length === 1 && visible[0] === REAL;
+        },
+        5000
+      );
+      await page.click('button[data-status="offline"]');
+      await waitFor('every host visible again', async () => (await rowsOf(page)).filter((r) => !r.hidden).length === ALL_HOSTS.length, 5000);
     }));
 
   test('restarting the server shows the banner, then live data again', () =>
