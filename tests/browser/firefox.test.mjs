@@ -67,6 +67,7 @@ describe('dashboard in Firefox', { skip, timeout: 120000 }, () => {
   let dataDir;
   let edge;
   let firefox;
+  let firefoxExited;
   let profile;
   let bidi;
   let context;
@@ -86,6 +87,7 @@ describe('dashboard in Firefox', { skip, timeout: 120000 }, () => {
     firefox = spawn(FIREFOX, ['--headless', '--no-remote', '--profile', profile, '--remote-debugging-port', '0'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    firefoxExited = new Promise((resolve) => firefox.once('exit', resolve));
     const url = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('Firefox did not start its BiDi server within 60 s')), 60000);
       readline.createInterface({ input: firefox.stderr }).on('line', (line) => {
@@ -110,10 +112,12 @@ describe('dashboard in Firefox', { skip, timeout: 120000 }, () => {
 
   after(async () => {
     if (bidi) await bidi.send('browser.close', {}).catch(() => {});
-    if (firefox && firefox.exitCode === null) {
-      const exited = new Promise((r) => firefox.once('exit', r));
-      const late = setTimeout(() => firefox.kill('SIGKILL'), 5000);
-      await exited;
+    if (firefox) {
+      // browser.close normally ends it; otherwise it is killed by PID after 5 s.
+      const late = setTimeout(() => {
+        if (firefox.exitCode === null && firefox.signalCode === null) firefox.kill('SIGKILL');
+      }, 5000);
+      await firefoxExited;
       clearTimeout(late);
     }
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
