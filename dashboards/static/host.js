@@ -86,20 +86,30 @@
 
   var DEFS = {
     cpu: function (pal) {
-      return {
+      var pct = function (field) {
+        return column(function (p) {
+          return U.isNum(p[field]) ? p[field] * 100 : null;
+        });
+      };
+      var def = {
         shape: 'cpu',
         yRange: [0, 100],
         axisFmt: function (v) {
           return v + '%';
         },
         series: [{ label: 'CPU', stroke: pal[0], fill: withAlpha(pal[0], 0.15), width: 1.5, value: pctValue }],
-        data: [
-          tsColumn(),
-          column(function (p) {
-            return U.isNum(p.cpu_ratio) ? p.cpu_ratio * 100 : null;
-          }),
-        ],
+        data: [tsColumn(), pct('cpu_ratio')],
       };
+      // Bucketed ranges average each bucket; a min..max band shows the spikes it hides.
+      if (stepMs > intervalMs) {
+        def.shape = 'cpu:band';
+        def.series.push({ label: 'max', stroke: withAlpha(pal[0], 0.45), width: 1, value: pctValue });
+        def.series.push({ label: 'min', stroke: withAlpha(pal[0], 0.45), width: 1, value: pctValue });
+        def.data.push(pct('cpu_ratio_max'), pct('cpu_ratio_min'));
+        def.bands = [{ series: [2, 3], fill: withAlpha(pal[0], 0.12) }];
+        def.series[0].fill = undefined;
+      }
+      return def;
     },
     cores: function (pal) {
       var n = 0;
@@ -293,6 +303,7 @@
         },
       ],
       series: series,
+      bands: def.bands,
     };
   }
 
@@ -366,6 +377,8 @@
     return {
       ts_ms: l.ts_ms,
       cpu_ratio: cpu.usage_ratio,
+      cpu_ratio_min: cpu.usage_ratio,
+      cpu_ratio_max: cpu.usage_ratio,
       cores: Array.isArray(cpu.cores) ? cpu.cores : [],
       mem_used_bytes: mem.used_bytes,
       mem_total_bytes: mem.total_bytes,
@@ -390,6 +403,10 @@
         bucket[k] = avg(bucket[k], p[k]);
       }
     );
+    if (U.isNum(p.cpu_ratio)) {
+      bucket.cpu_ratio_max = U.isNum(bucket.cpu_ratio_max) ? Math.max(bucket.cpu_ratio_max, p.cpu_ratio) : p.cpu_ratio;
+      bucket.cpu_ratio_min = U.isNum(bucket.cpu_ratio_min) ? Math.min(bucket.cpu_ratio_min, p.cpu_ratio) : p.cpu_ratio;
+    }
     if (Array.isArray(p.cores)) {
       var cores = Array.isArray(bucket.cores) ? bucket.cores.slice() : [];
       for (var i = 0; i < p.cores.length; i++) cores[i] = avg(cores[i], p.cores[i]);
