@@ -200,9 +200,13 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
         .map(|h| h["edge"]["gaps"].as_u64().unwrap_or(0))
         .sum();
     let received = scrape_value(addr, "utizmon_server_samples_received_total").await? as u64;
-    let db_bytes = scrape_value(addr, "utizmon_server_store_size_bytes").await?;
-    // One host at 1 Hz stores 86,400 samples a day (plus 1,440 rollups, included here
-    // in proportion since the run's rollups are in the file too).
+    // Stop the server so its write-ahead log is checkpointed into the database file, then
+    // size it: one host at 1 Hz stores 86,400 samples a day (plus 1,440 rollups, in the
+    // file in proportion).
+    server.terminate(Duration::from_secs(20)).await?;
+    let db_bytes = std::fs::metadata(data.join("utizmon.sqlite3"))
+        .context("sizing the history database")?
+        .len() as f64;
     let per_host_day = db_bytes / (received.max(1) as f64) * 86_400.0;
 
     let mut delays = delays.lock().map(|d| d.clone()).unwrap_or_default();

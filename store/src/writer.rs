@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::point::{Bucket, Point};
 use crate::{query, Record, StoreConfig, StoreError};
 
+/// Longest a sample waits for others to share its transaction. Bounds the ack delay this
+/// adds, and turns a thousand small commits a second into a few dozen.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+
 /// Most samples written in one transaction.
 const MAX_BATCH: usize = 5_000;
 
@@ -56,20 +60,60 @@ struct Writer {
     errors: Arc<AtomicU64>,
     host_ids: HashMap<Arc<str>, i64>,
     run_ids: HashMap<(i64, Arc<str>), i64>,
-    /// (host id, minute start) whose rollup must be rebuilt.
+    /// Rollups being accumulated in memory as samples are written, by (host id, minute).
+    open: HashMap<(i64, u64), OpenMinute>,
+    /// Per host: the newest minute written, and the newest minute whose rollup was flushed.
+    minutes: HashMap<i64, HostMinutes>,
+    /// (host id, minute start) whose rollup must be rebuilt from raw rows: a late sample
+    /// arrived after the minute was flushed.
     dirty: BTreeSet<(i64, u64)>,
+    /// Minute in which this writer started; earlier minutes may hold rows written before.
+    start_minute: u64,
+    /// Per host: the last sample and when the host row was last updated with one.
+    latest: HashMap<i64, Latest>,
     last_maintenance: Instant,
 }
 
+/// A minute's rollup built from the samples this writer inserted.
+struct OpenMinute {
+    bucket: Bucket,
+    /// The minute may also hold rows this writer did not insert (it began before the
+    /// writer started): its rollup is rebuilt from the table instead.
+    rebuild: bool,
+}
+
+#[derive(Default)]
+struct HostMinutes {
+    newest: u64,
+    flushed_through: Option<u64>,
+}
+
+/// The newest sample of a host and whether the `hosts` row has it yet.
+struct Latest {
+    record: Box<Record>,
+    /// When the host row was last written; `None`: never by this writer.
+    written_at: Option<Instant>,
+    /// `record` is newer than the host row.
+    unwritten: bool,
+}
+
+/// How often at most a host's row (last sample, for listing after a restart) is rewritten.
+const HOST_ROW_EVERY: Duration = Duration::from_secs(30);
+
 impl Writer {
     fn new(conn: Connection, config: StoreConfig, errors: Arc<AtomicU64>) -> Writer {
+        let start_minute = minute_of((config.clock)());
         Writer {
             conn,
             config,
             errors,
             host_ids: HashMap::new(),
             run_ids: HashMap::new(),
+            open: HashMap::new(),
+            minutes: HashMap::new(),
             dirty: BTreeSet::new(),
+            start_minute,
+            latest: HashMap::new(),
             last_maintenance: Instant::now(),
         }
     }
@@ -96,6 +140,7 @@ impl Writer {
             let mut stop = None;
             let mut maintain = Vec::new();
             let mut next = first;
+            let window_end = Instant::now() + BATCH_WINDOW;
             while let Some(cmd) = next.take() {
                 match cmd {
                     Command::Append(record, done) => batch.push((record, done)),
@@ -105,9 +150,19 @@ impl Writer {
                         break;
                     }
                 }
-                // Take whatever else is already queued, up to one batch.
-                if batch.len() < MAX_BATCH {
-                    next = rx.try_recv().ok();
+                if batch.len() >= MAX_BATCH {
+                    break;
+                }
+                // Take whatever else is queued; once samples are waiting, keep collecting
+                // until the batch window closes, so one commit (and one fsync) covers many.
+                next = rx.try_recv().ok();
+                if next.is_none() && !batch.is_empty() {
+                    let left = window_end.saturating_duration_since(Instant::now());
+                    if !left.is_zero() {
+                        if let Recv::Command(cmd) = recv_timeout(&runtime, &mut rx, left) {
+                            next = Some(cmd);
+                        }
+                    }
                 }
             }
             if !batch.is_empty() {
@@ -126,6 +181,13 @@ impl Writer {
                 }
             }
             if let Some(done) = stop {
+                // Persist what only lives in memory: open rollups and unwritten host rows.
+                if let Err(e) = self
+                    .flush_minutes(true)
+                    .and_then(|()| self.write_hosts(true))
+                {
+                    self.failed("saving history at shutdown", &e);
+                }
                 let _ = done.send(());
                 break;
             }
@@ -135,7 +197,7 @@ impl Writer {
 
     /// Writes a batch in one transaction and answers every waiter.
     fn commit_batch(&mut self, batch: &mut Vec<(Box<Record>, Done)>) {
-        let result = self.write(batch.iter().map(|(r, _)| r.as_ref()));
+        let result = self.write(batch);
         let result = match result {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -156,12 +218,13 @@ impl Writer {
         tracing::error!(error = %e, "{what} failed; edges keep unacknowledged samples");
     }
 
-    fn write<'a>(&mut self, records: impl Iterator<Item = &'a Record>) -> Result<(), StoreError> {
+    fn write(&mut self, batch: &[(Box<Record>, Done)]) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction()
             .map_err(|e| StoreError::sql("starting a transaction", e))?;
-        let mut latest: HashMap<i64, &Record> = HashMap::new();
+        // What this batch adds to the in-memory rollups, applied only after the commit.
+        let mut inserted: Vec<(i64, usize)> = Vec::with_capacity(batch.len());
         {
             let mut insert = tx
                 .prepare_cached(
@@ -170,11 +233,11 @@ impl Writer {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .map_err(|e| StoreError::sql("preparing the sample insert", e))?;
-            for record in records {
+            for (i, (record, _)) in batch.iter().enumerate() {
                 let host_id = host_id(&tx, &mut self.host_ids, &record.host)?;
                 let run = run_id(&tx, &mut self.run_ids, host_id, &record.run_id)?;
                 let p = &record.point;
-                insert
+                let added = insert
                     .execute(params![
                         run,
                         record.sample.seq as i64,
@@ -192,21 +255,87 @@ impl Writer {
                         serde_json::to_string(&p.networks)?,
                     ])
                     .map_err(|e| StoreError::sql("inserting a sample", e))?;
-                self.dirty.insert((host_id, p.ts_ms - p.ts_ms % MINUTE_MS));
-                let newer = latest
-                    .get(&host_id)
-                    .is_none_or(|prev| prev.point.ts_ms <= p.ts_ms);
-                if newer {
-                    latest.insert(host_id, record);
+                // A duplicate (already stored) changes nothing and must not count twice.
+                if added == 1 {
+                    inserted.push((host_id, i));
                 }
             }
+        }
+        tx.commit()
+            .map_err(|e| StoreError::sql("committing samples", e))?;
+        for (host_id, i) in inserted {
+            self.account(host_id, &batch[i].0);
+        }
+        self.write_hosts(false)
+    }
+
+    /// Adds a committed sample to its minute's rollup and remembers it as the host's latest.
+    fn account(&mut self, host_id: i64, record: &Record) {
+        let p = &record.point;
+        let minute = minute_of(p.ts_ms);
+        let minutes = self.minutes.entry(host_id).or_default();
+        minutes.newest = minutes.newest.max(minute);
+        if minutes.flushed_through.is_some_and(|f| f >= minute) {
+            // Late: the minute's rollup is already written; rebuild it from the table.
+            self.dirty.insert((host_id, minute));
+        } else {
+            let start_minute = self.start_minute;
+            self.open
+                .entry((host_id, minute))
+                .or_insert_with(|| OpenMinute {
+                    bucket: Bucket::new(minute),
+                    rebuild: minute <= start_minute,
+                })
+                .bucket
+                .add(p);
+        }
+        let newer = self
+            .latest
+            .get(&host_id)
+            .is_none_or(|l| l.record.point.ts_ms <= p.ts_ms);
+        if newer {
+            let written_at = self.latest.get(&host_id).and_then(|l| l.written_at);
+            self.latest.insert(
+                host_id,
+                Latest {
+                    record: Box::new(record.clone()),
+                    written_at,
+                    unwritten: true,
+                },
+            );
+        }
+    }
+
+    /// Writes the `hosts` rows (last sample and info, for listing hosts after a restart):
+    /// a host's first sample at once, then at most every [`HOST_ROW_EVERY`]; all when `all`.
+    fn write_hosts(&mut self, all: bool) -> Result<(), StoreError> {
+        let due: Vec<i64> = self
+            .latest
+            .iter()
+            .filter(|(_, l)| {
+                l.unwritten && (all || l.written_at.is_none_or(|t| t.elapsed() >= HOST_ROW_EVERY))
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| StoreError::sql("starting the host update", e))?;
+        {
             let mut update = tx
                 .prepare_cached(
                     "UPDATE hosts SET info = ?2, latest = ?3, interval_ms = ?4,
                      last_seen_ms = max(coalesce(last_seen_ms, 0), ?5) WHERE id = ?1",
                 )
                 .map_err(|e| StoreError::sql("preparing the host update", e))?;
-            for (host_id, record) in latest {
+            for host_id in &due {
+                let Some(latest) = self.latest.get(host_id) else {
+                    continue;
+                };
+                let record = &latest.record;
                 let info = match &record.info {
                     Some(info) => Some(serde_json::to_string(info.as_ref())?),
                     None => None,
@@ -223,15 +352,80 @@ impl Writer {
             }
         }
         tx.commit()
-            .map_err(|e| StoreError::sql("committing samples", e))
+            .map_err(|e| StoreError::sql("committing host updates", e))?;
+        let now = Instant::now();
+        for host_id in due {
+            if let Some(latest) = self.latest.get_mut(&host_id) {
+                latest.written_at = Some(now);
+                latest.unwritten = false;
+            }
+        }
+        Ok(())
     }
 
-    /// Rebuilds dirty rollups, then deletes expired rows.
+    /// Writes finished rollups, rebuilds dirty ones, then deletes expired rows.
     fn maintain(&mut self) -> Result<(), StoreError> {
+        self.flush_minutes(false)?;
         self.rebuild_rollups()?;
+        self.write_hosts(false)?;
         self.prune()
     }
 
+    /// Writes the rollups of finished minutes from memory (`all`: every open minute). A
+    /// minute is finished once its host has sent a sample of a later minute, or two
+    /// minutes after it ended (a host that went quiet). Queries read the last minutes
+    /// from raw samples, so a minute still open is never missing from history.
+    fn flush_minutes(&mut self, all: bool) -> Result<(), StoreError> {
+        let now_minute = minute_of((self.config.clock)());
+        let finished: Vec<(i64, u64)> = self
+            .open
+            .keys()
+            .filter(|&&(host_id, minute)| {
+                all || self
+                    .minutes
+                    .get(&host_id)
+                    .is_some_and(|m| m.newest > minute)
+                    || now_minute >= minute + 2 * MINUTE_MS
+            })
+            .copied()
+            .collect();
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let mut rollups = Vec::with_capacity(finished.len());
+        for key in &finished {
+            let Some(open) = self.open.remove(key) else {
+                continue;
+            };
+            let minutes = self.minutes.entry(key.0).or_default();
+            minutes.flushed_through = Some(minutes.flushed_through.map_or(key.1, |f| f.max(key.1)));
+            match open.bucket.finish() {
+                Some(rollup) if !open.rebuild => rollups.push((key.0, rollup)),
+                _ => {
+                    self.dirty.insert(*key);
+                }
+            }
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| StoreError::sql("starting the rollup transaction", e))?;
+            for (host_id, rollup) in &rollups {
+                upsert_rollup(&tx, *host_id, rollup)?;
+            }
+            tx.commit()
+                .map_err(|e| StoreError::sql("committing rollups", e))
+        })();
+        if result.is_err() {
+            // The raw rows are committed: rebuild these minutes from them next time.
+            self.dirty
+                .extend(rollups.iter().map(|(host_id, r)| (*host_id, r.ts_ms)));
+        }
+        result
+    }
+
+    /// Rebuilds the rollups of dirty minutes from the raw rows.
     fn rebuild_rollups(&mut self) -> Result<(), StoreError> {
         if self.dirty.is_empty() {
             return Ok(());
@@ -377,6 +571,11 @@ fn run_id(
     };
     cache.insert(key, id);
     Ok(id)
+}
+
+/// Start of the minute holding `ts_ms`.
+fn minute_of(ts_ms: u64) -> u64 {
+    ts_ms - ts_ms % MINUTE_MS
 }
 
 enum Recv {

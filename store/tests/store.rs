@@ -337,3 +337,37 @@ async fn recent_minutes_are_served_before_their_rollup_is_rebuilt() {
     assert_eq!(store.query("h", T0, T0 + 60_000, 60_000).unwrap(), minutes);
     store.close().await;
 }
+
+#[tokio::test]
+async fn rollups_built_in_memory_match_the_raw_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    // The writer starts before these minutes, so it builds their rollups in memory.
+    let clock = Arc::new(AtomicU64::new(T0 - 600_000));
+    let store = Store::open(config(dir.path(), clock.clone())).unwrap();
+    let records = (0..180u64)
+        .map(|i| record("h", "r", i + 1, T0 + i * 1000, (i % 60) as f64 / 100.0))
+        .collect();
+    append_all(&store, records).await;
+    // A duplicate replay must not count twice.
+    append_all(&store, vec![record("h", "r", 5, T0 + 4_000, 0.04)]).await;
+    clock.store(T0 + 10 * 60_000, Ordering::Relaxed);
+    store.maintain().await.unwrap();
+    let conn = rusqlite_conn(dir.path());
+    let rows: Vec<(i64, i64, f64, f64, f64)> = conn
+        .prepare("SELECT minute_ms, n, cpu, cpu_min, cpu_max FROM rollups ORDER BY minute_ms")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    for (i, (minute, n, cpu, min, max)) in rows.into_iter().enumerate() {
+        assert_eq!(minute as u64, T0 + i as u64 * 60_000);
+        assert_eq!(n, 60);
+        assert!((cpu - 0.295).abs() < 1e-9, "{cpu}");
+        assert_eq!((min, max), (0.0, 0.59));
+    }
+    store.close().await;
+}
