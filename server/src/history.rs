@@ -42,12 +42,14 @@ impl CpuRing {
         }
     }
 
-    /// Appends one ratio, dropping the oldest when full.
+    /// Appends one ratio (kept to 0.1 % steps, all a sparkline can show), dropping the
+    /// oldest when full.
     pub fn push(&mut self, ratio: f64) {
         if self.values.len() == self.capacity {
             self.values.pop_front();
         }
-        self.values.push_back(ratio as f32);
+        self.values
+            .push_back(((ratio * 1000.0).round() / 1000.0) as f32);
     }
 
     /// Every value, oldest first.

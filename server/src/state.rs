@@ -592,17 +592,28 @@ fn summary(name: &Arc<str>, state: &HostState, with_history: bool) -> HostSummar
             .as_ref()
             .map(|i| format!("{} {}", i.os_name, i.os_version).trim().to_owned()),
         cores: state.info.as_ref().map(|i| i.cores),
-        uptime_seconds: latest.map(|s| s.uptime_seconds),
-        cpu_ratio: latest.map(|s| s.cpu.usage_ratio),
-        mem_ratio: latest.and_then(|s| ratio(s.memory.used_bytes, s.memory.total_bytes)),
-        swap_ratio: latest.and_then(|s| ratio(s.memory.swap_used_bytes, s.memory.swap_total_bytes)),
-        load1: latest.map(|s| s.load.load1),
-        fs_max_ratio: fs_max.map(|(r, _)| r),
+        uptime_seconds: latest.map(|s| s.uptime_seconds.round()),
+        cpu_ratio: latest.map(|s| round(s.cpu.usage_ratio, 4)),
+        mem_ratio: latest
+            .and_then(|s| ratio(s.memory.used_bytes, s.memory.total_bytes))
+            .map(|r| round(r, 4)),
+        swap_ratio: latest
+            .and_then(|s| ratio(s.memory.swap_used_bytes, s.memory.swap_total_bytes))
+            .map(|r| round(r, 4)),
+        load1: latest.map(|s| round(s.load.load1, 2)),
+        fs_max_ratio: fs_max.map(|(r, _)| round(r, 4)),
         fs_max_mountpoint: fs_max.map(|(_, fs)| fs.mountpoint.clone()),
-        rx_bytes_per_second: state.rates.as_ref().map(|r| r.rx_bytes_per_second),
-        tx_bytes_per_second: state.rates.as_ref().map(|r| r.tx_bytes_per_second),
+        rx_bytes_per_second: state.rates.as_ref().map(|r| r.rx_bytes_per_second.round()),
+        tx_bytes_per_second: state.rates.as_ref().map(|r| r.tx_bytes_per_second.round()),
         cpu_history: with_history.then(|| state.cpu.to_vec()),
     }
+}
+
+/// `value` rounded to `digits` decimals: the overview shows percentages with one decimal,
+/// and 17-digit floats would triple the bytes each browser receives.
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
 }
 
 fn arc_opt<T: Serialize, S: Serializer>(value: &Option<Arc<T>>, s: S) -> Result<S::Ok, S::Error> {

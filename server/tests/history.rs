@@ -249,8 +249,11 @@ async fn history_api_serves_the_past_after_a_restart() {
     edge.signal("-TERM");
     let mut edge = edge;
     let _ = tokio::time::timeout(DEADLINE, edge.child.wait()).await;
+    // A clean stop writes every host's last sample (a kill -9 leaves it up to 30 s old).
     server.signal("-TERM");
-    drop(server);
+    let mut server = server;
+    let status = tokio::time::timeout(DEADLINE, server.child.wait()).await;
+    assert!(matches!(status, Ok(Ok(s)) if s.success()), "server exit: {status:?}");
 
     let (_server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
     let view: Value =
