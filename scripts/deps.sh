@@ -10,6 +10,7 @@ declare -A pkg_of=(
   [promtool]=prometheus
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [firefox-esr]=firefox-esr
   [node]=nodejs
   [npm]=npm
   [vagrant]=vagrant
@@ -23,7 +24,8 @@ declare -A pkg_of=(
 )
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
-  test) cmds=(promtool chromium chromedriver node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
+  # firefox-esr: the dashboard's Firefox smoke test (tests/browser/firefox.test.mjs)
+  test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat) ;;
@@ -56,7 +58,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # One index refresh per hour is plenty, however many make targets ask for packages.
+  stamp=target/.apt-updated
+  if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
+    apt-get update -qq
+    mkdir -p target && touch "$stamp"
+  fi
   # --no-install-recommends keeps the prometheus package from pulling in a running stack
   # (and vagrant-libvirt from pulling in a libvirt daemon).
   apt-get install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
