@@ -103,8 +103,7 @@ logs: vagrant-check ## Last 100 journal lines of the server and of every edge
 ssh-master: vagrant-check ## Open a shell on the master VM
 	$(VAGRANT) ssh $(MASTER_VM)
 
-destroy-all: ## Destroy every VM of this Vagrantfile and forget the deployment's edge token
-	@command -v $(VAGRANT) >/dev/null 2>&1 || { echo "error: vagrant is not installed" >&2; exit 1; }
+destroy-all: vagrant-check ## Destroy every VM of this Vagrantfile and forget the deployment's edge token
 	$(VAGRANT) destroy -f
 	rm -f .secrets/edge-token
 
