@@ -199,16 +199,7 @@ async fn bad_token_file_is_a_clear_startup_error() {
     std::fs::write(&empty, "  \n").unwrap();
     let missing = dir.join("missing");
     for (path, words) in [(&empty, "is empty"), (&missing, "reading edge token file")] {
-        let output = Command::new(binary("utizmon-server"))
-            .args(["--listen", "127.0.0.1:0", "--edge-token-file"])
-            .arg(path)
-            .output()
-            .await
-            .unwrap();
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(words), "{stderr}");
-        assert!(output.stdout.is_empty(), "must fail before listening");
+        assert_startup_error(&["--edge-token-file".as_ref(), path.as_os_str()], words).await;
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -253,7 +253,10 @@ async fn history_api_serves_the_past_after_a_restart() {
     server.signal("-TERM");
     let mut server = server;
     let status = tokio::time::timeout(DEADLINE, server.child.wait()).await;
-    assert!(matches!(status, Ok(Ok(s)) if s.success()), "server exit: {status:?}");
+    assert!(
+        matches!(status, Ok(Ok(s)) if s.success()),
+        "server exit: {status:?}"
+    );
 
     let (_server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
     let view: Value =
@@ -293,15 +296,6 @@ async fn unusable_data_dirs_fail_the_start_up_clearly() {
         (&file, "cannot create it"),
         (&corrupt, "corrupt or not a database"),
     ] {
-        let output = tokio::process::Command::new(binary("utizmon-server"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .output()
-            .await
-            .unwrap();
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(words), "{stderr}");
-        assert!(output.stdout.is_empty(), "must fail before listening");
+        assert_startup_error(&["--data-dir".as_ref(), dir.as_os_str()], words).await;
     }
 }

@@ -86,3 +86,21 @@ pub fn start_edge(addr: SocketAddr, interval: &str, host: &str) -> Proc {
         .unwrap();
     Proc { child }
 }
+
+/// Runs the server with `flags` expecting it to refuse to start: non-zero exit, nothing on
+/// stdout (it never listened). Returns its stderr, which must say `words`.
+pub async fn assert_startup_error(flags: &[&std::ffi::OsStr], words: &str) {
+    let output = Command::new(binary("utizmon-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(flags)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "the server started with {flags:?}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(words), "expected {words:?} in: {stderr}");
+    assert!(output.stdout.is_empty(), "must fail before listening");
+}
