@@ -8,5 +8,7 @@ cargo build --release --locked -p utizmon-bench
 target/release/utizmon-bench "$@"
 # The dashboard under a simulated fleet, measured in headless Chromium.
 if [ -f tests/browser/bench.mjs ]; then
-  node tests/browser/bench.mjs | tee -a docs/benchmarks.md
+  { echo; echo "## Dashboard in headless Chromium"; echo; } >> docs/benchmarks.md
+  UTIZMON_BIN_DIR=target/release node --experimental-websocket tests/browser/bench.mjs \
+    | tee -a docs/benchmarks.md
 fi
