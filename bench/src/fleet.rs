@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::process::{free_port, scratch_dir, start_server, Proc};
+use crate::process::{free_port, scratch_dir, start_fleet, start_server, Proc};
 use crate::{http, procfs, Config, Row};
 
 /// Edge at 1 Hz and node_exporter (same five collectors, scraped every second), measured
@@ -133,23 +133,8 @@ pub async fn edge_vs_node_exporter(config: &Config) -> anyhow::Result<Vec<Row>> 
 pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
     let data = scratch_dir("fleet")?;
     let (server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
-    let master = format!("ws://{addr}/ws/edge");
-    let n = config.fleet.to_string();
-    let fleet = Proc::spawn(
-        &config.bin_dir.join("utizmon-edge"),
-        &[
-            "--master",
-            &master,
-            "--interval",
-            "1s",
-            "--simulate",
-            &n,
-            "--simulate-prefix",
-            "bench",
-        ],
-    )?;
-    eprintln!("bench: waiting for {} simulated edges", config.fleet);
-    wait_online(addr, config.fleet, Duration::from_secs(120)).await?;
+    eprintln!("bench: starting {} simulated edges", config.fleet);
+    let fleet = start_fleet(&config.bin_dir, addr, config.fleet, "1s", "bench").await?;
 
     // Dashboard delay: a few detail streams, each timing sample ts -> delivery.
     let delays = Arc::new(Mutex::new(Vec::<f64>::new()));

@@ -7,8 +7,8 @@ use anyhow::Context;
 use utizmon_protocol::{HostInfo, Sample};
 use utizmon_store::{NetRate, Point, Record, Store, StoreConfig};
 
-use crate::fleet::{mib, pct, quantile, row, scrape_value, wait_online};
-use crate::process::{scratch_dir, start_server, Proc};
+use crate::fleet::{mib, pct, quantile, row, scrape_value};
+use crate::process::{scratch_dir, start_fleet, start_server};
 use crate::{http, procfs, Config, Row};
 
 /// Offered loads, as sampling intervals of 1,000 simulated edges: 2,000 to 10,000
@@ -25,23 +25,9 @@ pub async fn ingest_capacity(config: &Config) -> anyhow::Result<Vec<Row>> {
         let offered = EDGES as f64 * 1000.0 / interval_ms as f64;
         let data = scratch_dir(&format!("ingest-{interval_ms}"))?;
         let (server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
-        let master = format!("ws://{addr}/ws/edge");
-        let interval = format!("{interval_ms}ms");
-        let fleet = Proc::spawn(
-            &config.bin_dir.join("utizmon-edge"),
-            &[
-                "--master",
-                &master,
-                "--interval",
-                &interval,
-                "--simulate",
-                &EDGES.to_string(),
-                "--simulate-prefix",
-                "load",
-            ],
-        )?;
         eprintln!("bench: offering {offered:.0} samples/s");
-        wait_online(addr, EDGES, Duration::from_secs(120)).await?;
+        let interval = format!("{interval_ms}ms");
+        let fleet = start_fleet(&config.bin_dir, addr, EDGES, &interval, "load").await?;
         let received0 = scrape_value(addr, "utizmon_server_samples_received_total").await?;
         let cpu0 = procfs::cpu_time(server.pid)?;
         let started = Instant::now();

@@ -108,3 +108,31 @@ pub fn scratch_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
+
+/// Starts `utizmon-edge --simulate n` against the server at `addr` and waits (up to two
+/// minutes) until all `n` simulated hosts are online there.
+pub async fn start_fleet(
+    bin_dir: &Path,
+    addr: SocketAddr,
+    n: usize,
+    interval: &str,
+    prefix: &str,
+) -> anyhow::Result<Proc> {
+    let master = format!("ws://{addr}/ws/edge");
+    let n_text = n.to_string();
+    let fleet = Proc::spawn(
+        &bin_dir.join("utizmon-edge"),
+        &[
+            "--master",
+            &master,
+            "--interval",
+            interval,
+            "--simulate",
+            &n_text,
+            "--simulate-prefix",
+            prefix,
+        ],
+    )?;
+    crate::fleet::wait_online(addr, n, Duration::from_secs(120)).await?;
+    Ok(fleet)
+}

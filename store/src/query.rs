@@ -76,21 +76,14 @@ pub fn raw_points(
     from_ms: u64,
     to_ms: u64,
 ) -> Result<Vec<Point>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used, swap_total,
-             load1, load5, load15, networks, 1
-             FROM samples WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms",
-        )
-        .map_err(|e| StoreError::sql("preparing the sample query", e))?;
-    let rows = stmt
-        .query_map(
-            params![host_id, from_ms as i64, to_ms as i64],
-            point_from_row,
-        )
-        .map_err(|e| StoreError::sql("querying samples", e))?;
-    rows.collect::<Result<_, _>>()
-        .map_err(|e| StoreError::sql("reading samples", e))
+    select_points(
+        conn,
+        "samples",
+        "SELECT ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used, swap_total,
+         load1, load5, load15, networks, 1
+         FROM samples WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms",
+        (host_id, from_ms, to_ms),
+    )
 }
 
 /// Per-minute rollups of one host between two instants, oldest first.
@@ -100,22 +93,34 @@ fn rollup_points(
     from_ms: u64,
     to_ms: u64,
 ) -> Result<Vec<Point>, StoreError> {
+    select_points(
+        conn,
+        "rollups",
+        "SELECT minute_ms, cpu, cpu_min, cpu_max, cores, mem_used, mem_total, swap_used,
+         swap_total, load1, load5, load15, networks, n
+         FROM rollups WHERE host_id = ?1 AND minute_ms BETWEEN ?2 AND ?3 ORDER BY minute_ms",
+        (host_id, from_ms - from_ms % MINUTE_MS, to_ms),
+    )
+}
+
+/// Runs a point query (columns in [`point_from_row`] order) for `(host, from, to)`.
+fn select_points(
+    conn: &Connection,
+    table: &str,
+    sql: &str,
+    (host_id, from_ms, to_ms): (i64, u64, u64),
+) -> Result<Vec<Point>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT minute_ms, cpu, cpu_min, cpu_max, cores, mem_used, mem_total, swap_used,
-             swap_total, load1, load5, load15, networks, n
-             FROM rollups WHERE host_id = ?1 AND minute_ms BETWEEN ?2 AND ?3 ORDER BY minute_ms",
-        )
-        .map_err(|e| StoreError::sql("preparing the rollup query", e))?;
-    let from_minute = from_ms - from_ms % MINUTE_MS;
+        .prepare_cached(sql)
+        .map_err(|e| StoreError::sql(format!("preparing the {table} query"), e))?;
     let rows = stmt
         .query_map(
-            params![host_id, from_minute as i64, to_ms as i64],
+            params![host_id, from_ms as i64, to_ms as i64],
             point_from_row,
         )
-        .map_err(|e| StoreError::sql("querying rollups", e))?;
+        .map_err(|e| StoreError::sql(format!("querying {table}"), e))?;
     rows.collect::<Result<_, _>>()
-        .map_err(|e| StoreError::sql("reading rollups", e))
+        .map_err(|e| StoreError::sql(format!("reading {table}"), e))
 }
 
 fn point_from_row(row: &Row<'_>) -> rusqlite::Result<Point> {
