@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -22,6 +23,22 @@ struct Edge {
 }
 
 impl Edge {
+    /// An edge sampling every 100 ms as `host` for the test master at `addr`, plus `extra`
+    /// flags.
+    fn at(addr: SocketAddr, host: &str, extra: &[&str]) -> Edge {
+        let master = master_url(addr);
+        let mut args = vec![
+            "--master",
+            &master,
+            "--interval",
+            "100ms",
+            "--host-name",
+            host,
+        ];
+        args.extend_from_slice(extra);
+        Edge::start(&args)
+    }
+
     fn start(args: &[&str]) -> Edge {
         let config =
             Config::parse_from(std::iter::once("utizmon-edge").chain(args.iter().copied()));
@@ -53,15 +70,7 @@ impl Drop for Edge {
 #[tokio::test]
 async fn sends_a_valid_hello_then_consecutive_samples_and_closes_on_shutdown() {
     let (listener, addr) = bind().await;
-    let master = master_url(addr);
-    let edge = Edge::start(&[
-        "--master",
-        &master,
-        "--interval",
-        "100ms",
-        "--host-name",
-        "it-1",
-    ]);
+    let edge = Edge::at(addr, "it-1", &[]);
 
     let mut conn = accept(&listener).await;
     assert_eq!(conn.path, "/ws/edge");
@@ -94,15 +103,7 @@ async fn sends_a_valid_hello_then_consecutive_samples_and_closes_on_shutdown() {
 #[tokio::test]
 async fn replays_every_unacknowledged_sample_in_order_after_reconnecting() {
     let (listener, addr) = bind().await;
-    let master = master_url(addr);
-    let edge = Edge::start(&[
-        "--master",
-        &master,
-        "--interval",
-        "100ms",
-        "--host-name",
-        "it-2",
-    ]);
+    let edge = Edge::at(addr, "it-2", &[]);
 
     // First connection: four samples, no ack, then the server vanishes (listener too).
     let mut conn = accept(&listener).await;
@@ -136,15 +137,7 @@ async fn replays_every_unacknowledged_sample_in_order_after_reconnecting() {
 #[tokio::test]
 async fn keeps_retrying_after_an_unauthorized_close() {
     let (listener, addr) = bind().await;
-    let master = master_url(addr);
-    let edge = Edge::start(&[
-        "--master",
-        &master,
-        "--interval",
-        "100ms",
-        "--host-name",
-        "it-3",
-    ]);
+    let edge = Edge::at(addr, "it-3", &[]);
     let mut conn = accept(&listener).await;
     conn.hello().await;
     conn.close(4401, "unauthorized: missing or wrong token")
@@ -164,17 +157,7 @@ async fn sends_the_token_as_a_bearer_header_and_rereads_it_on_reconnect() {
     let path = std::env::temp_dir().join(format!("utizmon-edge-it-token-{}", std::process::id()));
     std::fs::write(&path, "  s3cret-token \n").unwrap();
     let (listener, addr) = bind().await;
-    let master = master_url(addr);
-    let edge = Edge::start(&[
-        "--master",
-        &master,
-        "--interval",
-        "100ms",
-        "--host-name",
-        "it-4",
-        "--token-file",
-        path.to_str().unwrap(),
-    ]);
+    let edge = Edge::at(addr, "it-4", &["--token-file", path.to_str().unwrap()]);
     let mut conn = accept(&listener).await;
     assert_eq!(conn.authorization.as_deref(), Some("Bearer s3cret-token"));
     conn.hello().await;
@@ -198,17 +181,7 @@ async fn sends_the_token_as_a_bearer_header_and_rereads_it_on_reconnect() {
 #[tokio::test]
 async fn a_full_buffer_drops_the_oldest_samples() {
     let (listener, addr) = bind().await;
-    let master = master_url(addr);
-    let edge = Edge::start(&[
-        "--master",
-        &master,
-        "--interval",
-        "100ms",
-        "--host-name",
-        "it-5",
-        "--buffer",
-        "3",
-    ]);
+    let edge = Edge::at(addr, "it-5", &["--buffer", "3"]);
     // Six samples in flight and none acked: the buffer (3) has already dropped 1..=3.
     let mut conn = accept(&listener).await;
     conn.hello().await;
@@ -230,15 +203,7 @@ async fn a_full_buffer_drops_the_oldest_samples() {
 async fn shutdown_without_a_master_returns_promptly() {
     let (listener, addr) = bind().await;
     drop(listener);
-    let master = master_url(addr);
-    let edge = Edge::start(&[
-        "--master",
-        &master,
-        "--interval",
-        "100ms",
-        "--host-name",
-        "it-6",
-    ]);
+    let edge = Edge::at(addr, "it-6", &[]);
     let started = std::time::Instant::now();
     edge.stop().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(3));
