@@ -136,14 +136,7 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
     eprintln!("bench: starting {} simulated edges", config.fleet);
     let fleet = start_fleet(&config.bin_dir, addr, config.fleet, "1s", "bench").await?;
 
-    // Dashboard delay: a few detail streams, each timing sample ts -> delivery.
-    let delays = Arc::new(Mutex::new(Vec::<f64>::new()));
-    let mut watchers = Vec::new();
-    for i in (1..=config.fleet).step_by((config.fleet / 20).max(1)) {
-        let url = format!("ws://{addr}/ws/dashboard?host=bench-{i:04}");
-        watchers.push(tokio::spawn(watch_delay(url, delays.clone())));
-    }
-
+    // Ingest alone first: no browser connected, so the CPU is what edges cost.
     eprintln!(
         "bench: measuring the server for {:?}",
         config.fleet_duration
@@ -158,6 +151,21 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
     let (server_rss, _) = procfs::rss(server.pid)?;
     let per_second = (received1 - received0) / window;
     let per_sample_us = cpu / (received1 - received0).max(1.0) * 1e6;
+
+    // Then the dashboard: a few detail streams, each timing sample ts -> delivery, and what
+    // they add to the server's CPU.
+    let delays = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let mut watchers = Vec::new();
+    for i in (1..=config.fleet).step_by((config.fleet / 20).max(1)) {
+        let url = format!("ws://{addr}/ws/dashboard?host=bench-{i:04}");
+        watchers.push(tokio::spawn(watch_delay(url, delays.clone())));
+    }
+    let n_watchers = watchers.len();
+    let cpu0 = procfs::cpu_time(server.pid)?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let watched_share =
+        (procfs::cpu_time(server.pid)? - cpu0).as_secs_f64() / started.elapsed().as_secs_f64();
 
     // /metrics with the whole fleet.
     let mut scrape_ms = Vec::new();
@@ -222,6 +230,12 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
             "CPU per sample",
             format!("{per_sample_us:.1} µs"),
             "<= 100 µs",
+        ),
+        row(
+            &scenario,
+            &format!("CPU with {n_watchers} dashboard detail streams open"),
+            pct(watched_share),
+            "",
         ),
         row(&scenario, "RSS", mib(server_rss), ""),
         row(
