@@ -198,19 +198,31 @@ impl Writer {
 
     /// Writes a batch in one transaction and answers every waiter.
     fn commit_batch(&mut self, batch: &mut Vec<(Box<Record>, Done)>) {
-        let result = self.write(batch);
-        let result = match result {
-            Ok(()) => Ok(()),
+        let inserted = match self.write(batch) {
+            Ok(inserted) => inserted,
             Err(e) => {
                 // The transaction rolled back: forget ids it may have created.
                 self.host_ids.clear();
                 self.run_ids.clear();
                 self.failed("writing samples", &e);
-                Err(Arc::new(e))
+                let e = Arc::new(e);
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(e.clone()));
+                }
+                return;
             }
         };
-        for (_, done) in batch.drain(..) {
-            let _ = done.send(result.clone());
+        // Committed: answer every waiter, then move the new samples into the rollups.
+        let mut inserted = inserted.into_iter().peekable();
+        for (i, (record, done)) in batch.drain(..).enumerate() {
+            let _ = done.send(Ok(()));
+            if let Some((host_id, _)) = inserted.next_if(|&(_, at)| at == i) {
+                self.account(host_id, record);
+            }
+        }
+        // The samples are safe whatever happens here; a failure only delays the host rows.
+        if let Err(e) = self.write_hosts(false) {
+            self.failed("updating host rows", &e);
         }
     }
 
@@ -219,7 +231,9 @@ impl Writer {
         tracing::error!(error = %e, "{what} failed; edges keep unacknowledged samples");
     }
 
-    fn write(&mut self, batch: &[(Box<Record>, Done)]) -> Result<(), StoreError> {
+    /// Writes a batch in one transaction; returns `(host id, index in batch)` of the samples
+    /// that were new (not duplicates), in batch order.
+    fn write(&mut self, batch: &[(Box<Record>, Done)]) -> Result<Vec<(i64, usize)>, StoreError> {
         let tx = self
             .conn
             .transaction()
@@ -264,14 +278,11 @@ impl Writer {
         }
         tx.commit()
             .map_err(|e| StoreError::sql("committing samples", e))?;
-        for (host_id, i) in inserted {
-            self.account(host_id, &batch[i].0);
-        }
-        self.write_hosts(false)
+        Ok(inserted)
     }
 
     /// Adds a committed sample to its minute's rollup and remembers it as the host's latest.
-    fn account(&mut self, host_id: i64, record: &Record) {
+    fn account(&mut self, host_id: i64, record: Box<Record>) {
         let p = &record.point;
         let minute = minute_of(p.ts_ms);
         let minutes = self.minutes.entry(host_id).or_default();
@@ -299,7 +310,7 @@ impl Writer {
             self.latest.insert(
                 host_id,
                 Latest {
-                    record: Box::new(record.clone()),
+                    record,
                     written_at,
                     unwritten: true,
                 },
