@@ -61,12 +61,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   # One index refresh per hour is plenty, however many make targets ask for packages.
   stamp=target/.apt-updated
   if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     mkdir -p target && touch "$stamp"
   fi
   # --no-install-recommends keeps the prometheus package from pulling in a running stack
   # (and vagrant-libvirt from pulling in a libvirt daemon).
-  apt-get install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
+  # Several make targets (or sessions) may install at once: wait for apt's lock, do not fail.
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
   # The prometheus and node-exporter packages start services; tests start their own.
   for svc in prometheus prometheus-node-exporter; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
