@@ -26,8 +26,8 @@ const DEFAULT_SIMULATED_BUFFER_SPAN: Duration = Duration::from_secs(5 * 60);
     about = "utizmon edge agent: samples this host and pushes it to the master over WebSocket"
 )]
 pub struct Config {
-    /// WebSocket URL of the master's edge endpoint (ws:// only; put a TLS proxy in front
-    /// for wss).
+    /// WebSocket URL of the master's edge endpoint: `ws://` or `wss://` (TLS, verified
+    /// against the system's CAs or only against `--ca-file`).
     #[arg(
         long,
         env = "UTIZMON_MASTER",
@@ -48,6 +48,11 @@ pub struct Config {
     /// every reconnect, so a rotated token needs no restart.
     #[arg(long, value_name = "PATH", env = "UTIZMON_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// PEM file of the CA(s) that signed the master's certificate: with `wss://`, trust
+    /// only these instead of the system's CAs (pin a deployment CA).
+    #[arg(long, value_name = "PATH", env = "UTIZMON_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 
     /// Samples kept while the master is unreachable or has not acknowledged them; when
     /// full the oldest is dropped. A sample costs about 1 KiB (more with many cores or
@@ -106,12 +111,9 @@ impl Config {
                 humantime::format_duration(max)
             );
         }
-        if !self.master.starts_with("ws://") {
-            if self.master.starts_with("wss://") {
-                bail!("--master {}: wss:// is not supported by this build; use ws:// (terminate TLS in a proxy next to the master)", self.master);
-            }
+        if !self.master.starts_with("ws://") && !self.master.starts_with("wss://") {
             bail!(
-                "--master {:?} must be a ws:// URL such as ws://127.0.0.1:5000/ws/edge",
+                "--master {:?} must be a ws:// or wss:// URL such as ws://127.0.0.1:5000/ws/edge",
                 self.master
             );
         }
@@ -133,6 +135,15 @@ impl Config {
         };
         validate_host_name(&name).with_context(|| format!("--host-name {name:?}"))?;
         Ok(name)
+    }
+
+    /// TLS settings for a `wss://` master (`None` for `ws://`); a bad `--ca-file` is an
+    /// error here, at start-up.
+    pub fn tls(&self) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
+        if !self.master.starts_with("wss://") {
+            return Ok(None);
+        }
+        crate::transport::tls::client_config(self.ca_file.as_deref()).map(Some)
     }
 
     /// The token from `--token-file`, trimmed; `None` without the flag.
@@ -207,7 +218,6 @@ mod tests {
             &["--interval", "10ms"][..],
             &["--interval", "2h"],
             &["--master", "http://x/ws/edge"],
-            &["--master", "wss://x/ws/edge"],
         ] {
             let err = parse(args).validate().unwrap_err();
             assert!(!err.to_string().is_empty(), "{args:?}");

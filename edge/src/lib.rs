@@ -51,10 +51,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     if let Some(n) = config.simulate {
         return simulate::run(&config, n, token, shutdown).await;
     }
+    let tls = config.tls()?;
     let host_name = config.host_name()?;
-    let run_id = new_run_id();
+    let run = RunIdentity::new();
     let link = Link {
         master: config.master.clone(),
+        tls,
+        ca_file: config.ca_file.clone(),
         token,
         token_file: config.token_file.clone(),
         host_name: host_name.clone(),
@@ -63,7 +66,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     transport::request(&link)?;
     let interval_ms = config.interval_ms();
-    let hello = move || encode_hello(&run_id, interval_ms, collect::host::host_info(&host_name));
+    let hello = move || encode_hello(&run, interval_ms, collect::host::host_info(&host_name));
     let first = hello();
     utizmon_protocol::decode_edge(&first).context("building the hello frame")?;
 
@@ -130,7 +133,7 @@ async fn once(config: &Config) -> anyhow::Result<()> {
     sample.seq = 1;
     sample.ts_ms = now_ms();
     let hello = hello(
-        &new_run_id(),
+        &RunIdentity::new(),
         config.interval_ms(),
         collect::host::host_info(&host_name),
     );
@@ -231,24 +234,60 @@ pub fn encode_sample(sample: &mut Sample) -> String {
     }
 }
 
-/// Encodes the hello frame of one connection.
-pub fn encode_hello(run_id: &str, interval_ms: u64, host: HostInfo) -> String {
-    serde_json::to_string(&FrameRef::Hello(&hello(run_id, interval_ms, host))).unwrap_or_default()
+/// Who one run of the edge is: its public id and the secret that proves a reconnection
+/// comes from the same process (the server keeps only a hash of it).
+#[derive(Clone)]
+pub struct RunIdentity {
+    /// 16 hex digits, different on every process start; shown to logged-in users.
+    pub id: String,
+    /// 64 hex digits (256 random bits); never logged.
+    secret: String,
 }
 
-fn hello(run_id: &str, interval_ms: u64, host: HostInfo) -> Hello {
-    Hello {
-        version: PROTOCOL_VERSION,
-        minor: PROTOCOL_MINOR,
-        run_id: run_id.to_owned(),
-        interval_ms,
-        host,
+impl RunIdentity {
+    /// A fresh random id and secret.
+    pub fn new() -> RunIdentity {
+        RunIdentity::with_id(&format!("{:016x}", rand::random::<u64>()))
+    }
+
+    /// A fresh secret for a given run id (tests replaying a known run).
+    pub fn with_id(id: &str) -> RunIdentity {
+        let secret: [u8; 32] = rand::random();
+        RunIdentity {
+            id: id.to_owned(),
+            secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
+        }
     }
 }
 
-/// A fresh random run id: 16 hex digits, different on every process start.
-pub fn new_run_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+impl Default for RunIdentity {
+    fn default() -> RunIdentity {
+        RunIdentity::new()
+    }
+}
+
+impl std::fmt::Debug for RunIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunIdentity")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Encodes the hello frame of one connection.
+pub fn encode_hello(run: &RunIdentity, interval_ms: u64, host: HostInfo) -> String {
+    serde_json::to_string(&FrameRef::Hello(&hello(run, interval_ms, host))).unwrap_or_default()
+}
+
+fn hello(run: &RunIdentity, interval_ms: u64, host: HostInfo) -> Hello {
+    Hello {
+        version: PROTOCOL_VERSION,
+        minor: PROTOCOL_MINOR,
+        run_id: run.id.clone(),
+        run_secret: Some(run.secret.clone()),
+        interval_ms,
+        host,
+    }
 }
 
 /// Wall-clock time in Unix milliseconds (0 if the clock is before 1970).
@@ -274,7 +313,7 @@ mod tests {
         let text = encode_sample(&mut sample);
         assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample)));
         let text = encode_hello(
-            "abc",
+            &RunIdentity::with_id("abc"),
             1000,
             HostInfo {
                 host_name: "h".into(),
@@ -305,9 +344,17 @@ mod tests {
     }
 
     #[test]
-    fn run_ids_are_valid_and_differ() {
-        let (a, b) = (new_run_id(), new_run_id());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 16);
+    fn run_identities_are_valid_and_differ() {
+        let (a, b) = (RunIdentity::new(), RunIdentity::new());
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.secret, b.secret);
+        assert_eq!(a.id.len(), 16);
+        let host = HostInfo {
+            host_name: "h".into(),
+            ..HostInfo::default()
+        };
+        let hello = super::hello(&a, 1000, host);
+        hello.validate().unwrap();
+        assert!(!format!("{a:?}").contains(&a.secret));
     }
 }

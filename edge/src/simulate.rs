@@ -20,7 +20,7 @@ use utizmon_protocol::{
 
 use crate::collect::Source;
 use crate::transport::{self, Link, Outbox};
-use crate::{encode_hello, new_run_id, now_ms, sample_loop, Config};
+use crate::{encode_hello, now_ms, sample_loop, Config, RunIdentity};
 
 const GIB: u64 = 1 << 30;
 
@@ -62,12 +62,15 @@ pub async fn run(
     );
     let tasks = TaskTracker::new();
     let start = Instant::now();
+    let tls = config.tls()?;
     for index in 1..=n {
         let name = host_name(&config.simulate_prefix, index);
         let offset = start_offset(config.interval, index, n);
         let sim = SimHost::new(index);
         let link = Link {
             master: config.master.clone(),
+            tls: tls.clone(),
+            ca_file: config.ca_file.clone(),
             token: token.clone(),
             // Read once for the whole fleet rather than by a thousand edges per reconnect.
             token_file: None,
@@ -78,10 +81,10 @@ pub async fn run(
         };
         transport::request(&link)?;
         let outbox = Outbox::new(capacity);
-        let run_id = new_run_id();
+        let run = RunIdentity::new();
         let interval_ms = config.interval_ms();
         let info = sim.host_info(&name);
-        let hello = move || encode_hello(&run_id, interval_ms, info.clone());
+        let hello = move || encode_hello(&run, interval_ms, info.clone());
         tasks.spawn(sample_loop(
             sim,
             config.interval,

@@ -230,6 +230,8 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
     let (listener, addr) = bind().await;
     let link = Link {
         master: master_url(addr),
+        tls: None,
+        ca_file: None,
         token: None,
         token_file: None,
         host_name: "it-7".into(),
@@ -249,7 +251,7 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
             host_name: "it-7".into(),
             ..HostInfo::default()
         };
-        utizmon_edge::encode_hello("run7", 1000, host)
+        utizmon_edge::encode_hello(&utizmon_edge::RunIdentity::with_id("run7"), 1000, host)
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(deliver(link, hello, outbox.clone(), shutdown.clone()));

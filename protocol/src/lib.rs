@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u16 = 1;
 
 /// Minor protocol version: additions that old peers may ignore.
-pub const PROTOCOL_MINOR: u16 = 0;
+pub const PROTOCOL_MINOR: u16 = 1;
 
 /// Largest text frame either side accepts, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -67,6 +67,12 @@ pub struct Hello {
     /// Identifies one run of the edge process; changes on every restart, so sequence
     /// numbers are unique per `(host, run_id)`. 1..=64 bytes of `[A-Za-z0-9_-]`.
     pub run_id: String,
+    /// Proves that a later connection of this run comes from the process that started it
+    /// (minor 1): 32..=128 bytes of `[A-Za-z0-9_-]`, random per run, sent in every hello
+    /// of the run. The server keeps only a hash; a hello for a known run with another
+    /// secret is refused (`forbidden`). Absent: the run is protected only by its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_secret: Option<String>,
     /// Sampling interval the edge uses, in milliseconds (100..=3_600_000).
     pub interval_ms: u64,
     /// What the edge runs on.
@@ -254,11 +260,12 @@ pub enum RejectReason {
     Unauthorized,
     Protocol,
     HostConflict,
+    Forbidden,
 }
 
 impl RejectReason {
     /// Every reason, so counters can be exported at zero before the first reject.
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::TooLarge,
         RejectReason::Binary,
         RejectReason::Malformed,
@@ -270,6 +277,7 @@ impl RejectReason {
         RejectReason::Unauthorized,
         RejectReason::Protocol,
         RejectReason::HostConflict,
+        RejectReason::Forbidden,
     ];
 
     /// Stable snake_case name, used as metric label and in [`ErrorFrame::code`].
@@ -286,6 +294,7 @@ impl RejectReason {
             RejectReason::Unauthorized => "unauthorized",
             RejectReason::Protocol => "protocol",
             RejectReason::HostConflict => "host_conflict",
+            RejectReason::Forbidden => "forbidden",
         }
     }
 
@@ -304,6 +313,7 @@ impl RejectReason {
             RejectReason::Unauthorized => 4401,
             RejectReason::Version => 4426,
             RejectReason::HostConflict => 4409,
+            RejectReason::Forbidden => 4403,
         }
     }
 }
@@ -407,6 +417,18 @@ impl Hello {
                 field: "run_id",
                 why: "must be 1..=64 bytes of [A-Za-z0-9_-]".into(),
             });
+        }
+        if let Some(secret) = &self.run_secret {
+            if !(32..=128).contains(&secret.len())
+                || !secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(DecodeError::Invalid {
+                    field: "run_secret",
+                    why: "must be 32..=128 bytes of [A-Za-z0-9_-]".into(),
+                });
+            }
         }
         if !(100..=3_600_000).contains(&self.interval_ms) {
             return Err(DecodeError::Invalid {
@@ -587,6 +609,7 @@ mod tests {
             version,
             minor: 0,
             run_id: "r1".into(),
+            run_secret: None,
             interval_ms: 1000,
             host: HostInfo {
                 host_name: host.into(),

@@ -45,6 +45,55 @@ pub struct Config {
     #[arg(long, env = "UTIZMON_ROLLUP_RETENTION", value_parser = humantime::parse_duration,
           default_value = "30days")]
     pub rollup_retention: Duration,
+
+    /// PEM certificate chain (leaf first): serve HTTPS and WSS on `--listen` instead of
+    /// plain HTTP. Needs `--tls-key`. Both files are read again on SIGHUP.
+    #[arg(long, env = "UTIZMON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "UTIZMON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Longest a client may take for its TLS handshake and a request's headers (e.g. `10s`).
+    #[arg(long, env = "UTIZMON_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "10s")]
+    pub header_read_timeout: Duration,
+
+    /// An HTTP connection with no request in progress and no traffic for this long is
+    /// closed (WebSockets have their own timers).
+    #[arg(long, env = "UTIZMON_IDLE_TIMEOUT", value_parser = humantime::parse_duration,
+          default_value = "60s")]
+    pub idle_timeout: Duration,
+
+    /// Most connections that have not yet sent a complete request; past it the oldest is
+    /// closed, so slow or silent sockets cannot use up the server's file descriptors.
+    #[arg(long, env = "UTIZMON_MAX_PENDING_CONNECTIONS", default_value_t = 256)]
+    pub max_pending_connections: usize,
+
+    /// File of per-host edge tokens (`utizmon-server edge-token add`), re-read when it
+    /// changes: an edge is admitted only with the token of the host its hello names.
+    #[arg(long, env = "UTIZMON_EDGE_TOKENS_FILE")]
+    pub edge_tokens_file: Option<PathBuf>,
+
+    /// File of dashboard users (`utizmon-server user add`): every page, the API and
+    /// `/metrics` then need a login.
+    #[arg(long, env = "UTIZMON_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+
+    /// File holding a token `/metrics` also accepts as `Authorization: Bearer <token>`.
+    #[arg(long, env = "UTIZMON_METRICS_TOKEN_FILE")]
+    pub metrics_token_file: Option<PathBuf>,
+
+    /// Serve the dashboard, the read-only API and `/metrics` without a login, run ids
+    /// hidden (the opt-out from the generated `admin` user on a non-loopback address).
+    #[arg(long, env = "UTIZMON_PUBLIC_DASHBOARD")]
+    pub public_dashboard: bool,
+
+    /// How long a login lasts (e.g. `12h`).
+    #[arg(long, env = "UTIZMON_SESSION_TTL", value_parser = humantime::parse_duration,
+          default_value = "12h")]
+    pub session_ttl: Duration,
 }
 
 impl Config {

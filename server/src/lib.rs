@@ -8,11 +8,11 @@ pub mod config;
 pub mod history;
 pub mod http;
 pub mod ingest;
+pub mod listen;
 pub mod metrics;
 pub mod render;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -23,6 +23,8 @@ use utizmon_store::{Store, StoreConfig};
 
 pub use crate::config::Config;
 use crate::http::AppState;
+use crate::listen::tls::TlsAcceptor;
+use crate::listen::ListenOptions;
 use crate::state::Fleet;
 
 /// Serves until `shutdown` is cancelled, then closes every WebSocket ("going away") and
@@ -74,12 +76,15 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    tracing::info!(%addr, "serving");
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    let options = listen_options(&config)?;
+    if let Some(acceptor) = &options.tls {
+        tasks.spawn(listen::tls::reload_on_sighup(
+            acceptor.clone(),
+            shutdown.clone(),
+        ));
+    }
+    tracing::info!(%addr, tls = options.tls.is_some(), "serving");
+    listen::serve(listener, http::router(state), options, shutdown.clone()).await;
     tracing::info!("shutting down: closing WebSockets");
     tasks.close(); // Nothing new is tracked after this point.
     tasks.wait().await;
@@ -87,6 +92,20 @@ pub async fn serve(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The connection limits and TLS of `config`; unreadable TLS files fail the start-up.
+pub fn listen_options(config: &Config) -> anyhow::Result<ListenOptions> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsAcceptor::load(cert, key)?),
+        _ => None,
+    };
+    Ok(ListenOptions {
+        header_read_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+        max_pending: config.max_pending_connections,
+        tls,
+    })
 }
 
 /// Opens the history store; a missing, unwritable or corrupt data directory fails the

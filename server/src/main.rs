@@ -38,6 +38,11 @@ async fn serve() -> anyhow::Result<()> {
     let config = Config::parse();
     // Fail before binding on an unreadable token file or an unusable data directory.
     config.edge_token()?;
+    utizmon_server::listen_options(&config)?;
+    match utizmon_server::listen::raise_fd_limit() {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "raising the open file limit failed"),
+    }
     let store = utizmon_server::open_store(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await

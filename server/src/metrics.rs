@@ -370,6 +370,7 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 minor: 0,
                 run_id: "r1".into(),
+                run_secret: None,
                 interval_ms: 1000,
                 host: HostInfo {
                     host_name: host.into(),
@@ -494,6 +495,7 @@ mod tests {
                     version: PROTOCOL_VERSION,
                     minor: 0,
                     run_id: "r1".into(),
+                    run_secret: None,
                     interval_ms: 1000,
                     host: HostInfo {
                         host_name: format!("host-{i:04}"),

@@ -648,6 +648,7 @@ mod tests {
             version: PROTOCOL_VERSION,
             minor: 0,
             run_id: run_id.into(),
+            run_secret: None,
             interval_ms: 1000,
             host: HostInfo {
                 host_name: host.into(),

@@ -178,6 +178,7 @@ mod tests {
             version: utizmon_protocol::PROTOCOL_VERSION,
             minor: 0,
             run_id: "r".into(),
+            run_secret: None,
             interval_ms: 1000,
             host: info,
         };

@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod replay;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -72,8 +73,12 @@ pub struct Outbox {
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
 pub struct Link {
-    /// `ws://HOST:PORT/ws/edge`.
+    /// `ws://HOST:PORT/ws/edge` or `wss://...`.
     pub master: String,
+    /// Whom to trust for `wss://` (see [`tls::client_config`]); `None` for `ws://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// `--ca-file`, named in TLS error messages.
+    pub ca_file: Option<PathBuf>,
     /// Sent as `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
     /// Where `token` came from; re-read before every connection attempt so a rotated token
@@ -280,8 +285,13 @@ fn socket_config() -> WebSocketConfig {
 
 async fn connect(link: &Link) -> anyhow::Result<Socket> {
     let request = request(link)?;
-    let connecting =
-        tokio_tungstenite::connect_async_with_config(request, Some(socket_config()), true);
+    let connector = link.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(socket_config()),
+        true,
+        connector,
+    );
     let (socket, _response) = timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| anyhow!("timed out after {CONNECT_TIMEOUT:?}"))?
@@ -289,11 +299,23 @@ async fn connect(link: &Link) -> anyhow::Result<Socket> {
             tokio_tungstenite::tungstenite::Error::Http(response) => {
                 anyhow!("upgrade refused with HTTP {}", response.status())
             }
+            tokio_tungstenite::tungstenite::Error::Tls(
+                tokio_tungstenite::tungstenite::error::TlsError::Rustls(e),
+            ) => anyhow!(tls::explain(&e, link.ca_file.as_deref())),
+            tokio_tungstenite::tungstenite::Error::Io(e) => match tls_cause(&e) {
+                Some(tls_error) => anyhow!(tls::explain(tls_error, link.ca_file.as_deref())),
+                None => anyhow!("{e}"),
+            },
             // tungstenite's Display already includes its source; avoid printing it twice.
             other => anyhow!("{other}"),
         })
         .with_context(|| format!("connecting to {}", link.master))?;
     Ok(socket)
+}
+
+/// The rustls error inside an I/O error, as tokio-rustls reports a failed handshake.
+fn tls_cause(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 /// One connection: hello, replay, live samples, acks, until it ends.

@@ -236,6 +236,7 @@ pub fn hello(host: &str, run_id: &str) -> Hello {
         version: PROTOCOL_VERSION,
         minor: 0,
         run_id: run_id.into(),
+        run_secret: None,
         interval_ms: 1000,
         host: HostInfo {
             host_name: host.into(),
