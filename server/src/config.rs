@@ -150,14 +150,12 @@ impl EdgeToken {
     /// Whether `presented` equals the token. Takes the same time for every presented
     /// value of a given length, so the token cannot be guessed byte by byte.
     pub fn matches(&self, presented: &str) -> bool {
-        let a = self.0.as_bytes();
-        let b = presented.as_bytes();
-        let mut diff = a.len() ^ b.len();
-        for (i, &x) in a.iter().enumerate() {
-            let y = b.get(i).copied().unwrap_or(0);
-            diff |= usize::from(x ^ y);
-        }
-        diff == 0
+        crate::auth::secret::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
+    }
+
+    /// The token itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

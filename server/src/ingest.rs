@@ -25,6 +25,7 @@ use utizmon_protocol::{
 
 use utizmon_store::{Commit, Store};
 
+use crate::auth::edge::Admission;
 use crate::state::{offline_after, EdgeSession, Fleet, Taken};
 
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
@@ -66,6 +67,8 @@ struct Refusal {
 }
 
 /// What reading the next frame gave.
+// One value lives at a time, on the stack; boxing the frame would allocate per sample.
+#[allow(clippy::large_enum_variant)]
 enum Incoming {
     Frame(EdgeFrame),
     Closed,
@@ -78,10 +81,10 @@ pub async fn serve_edge(
     mut socket: WebSocket,
     peer: SocketAddr,
     context: IngestContext,
-    authorized: bool,
+    admission: Admission,
 ) {
     let fleet = &context.fleet;
-    if !authorized {
+    if let Admission::Unauthorized = admission {
         let refusal = Refusal::new(RejectReason::Unauthorized, "missing or wrong bearer token");
         return refuse(&mut socket, fleet, refusal).await;
     }
@@ -101,12 +104,19 @@ pub async fn serve_edge(
             Ok(Incoming::Refused(refusal)) => return refuse(&mut socket, fleet, refusal).await,
         },
     };
+    if !admission.allows_host(&hello.host.host_name) {
+        let refusal = Refusal::new(
+            RejectReason::Forbidden,
+            "the token does not belong to the host this hello names",
+        );
+        return refuse(&mut socket, fleet, refusal).await;
+    }
     let silence = offline_after(context.offline_after, hello.interval_ms);
     let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
     let session = match fleet.connect(hello) {
         Ok(session) => session,
         Err(conflict) => {
-            let refusal = Refusal::new(RejectReason::HostConflict, conflict.to_string());
+            let refusal = Refusal::new(conflict.reason(), conflict.to_string());
             return refuse(&mut socket, fleet, refusal).await;
         }
     };

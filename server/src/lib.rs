@@ -4,6 +4,8 @@
 //! [`run`] wires everything; `main.rs` only parses flags, binds and handles signals, so
 //! tests can call [`run`] directly. Read `ingest.rs` and `state.rs` next.
 
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod history;
 pub mod http;
@@ -21,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use utizmon_store::{Store, StoreConfig};
 
+use crate::auth::edge::EdgeCredentials;
+use crate::auth::edge_tokens::EdgeTokens;
+use crate::auth::watched::Watched;
+use crate::auth::Auth;
 pub use crate::config::Config;
 use crate::http::AppState;
 use crate::listen::tls::TlsAcceptor;
@@ -46,10 +52,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let edge_token = config.edge_token()?;
-    if edge_token.is_none() {
-        tracing::warn!("no --edge-token-file: every edge is accepted without authentication");
+    let edge_credentials = edge_credentials(&config)?;
+    if !edge_credentials.is_configured() {
+        tracing::warn!(
+            "no --edge-token-file or --edge-tokens-file: every edge is accepted without authentication"
+        );
     }
+    let listen_addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let auth = Auth::from_config(&config, listen_addr, &config.data_dir()?)?;
     let fleet = Fleet::new();
     let known = {
         let store = store.clone();
@@ -68,7 +80,8 @@ pub async fn serve(
         fleet,
         store: store.clone(),
         registry,
-        edge_token,
+        edge_credentials,
+        auth,
         offline_after: config.offline_after,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
@@ -92,6 +105,20 @@ pub async fn serve(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The edge credentials of `config`; unreadable files fail the start-up.
+pub fn edge_credentials(config: &Config) -> anyhow::Result<EdgeCredentials> {
+    let per_host = config
+        .edge_tokens_file
+        .as_deref()
+        .map(|path| Watched::open(path, EdgeTokens::parse))
+        .transpose()
+        .context("reading --edge-tokens-file")?;
+    Ok(EdgeCredentials {
+        shared: config.edge_token()?,
+        per_host,
+    })
 }
 
 /// The connection limits and TLS of `config`; unreadable TLS files fail the start-up.

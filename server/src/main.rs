@@ -11,6 +11,10 @@ use tracing_subscriber::EnvFilter;
 use utizmon_server::Config;
 
 fn main() -> std::process::ExitCode {
+    let args: Vec<_> = std::env::args_os().collect();
+    if let Some(code) = utizmon_server::cli::run(&args) {
+        return code;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
 
 /// Every embedded template, by the name `{% extends %}` uses.
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 4] = [
     (
         "base.html",
         include_str!("../../dashboards/templates/base.html"),
@@ -22,6 +22,10 @@ const TEMPLATES: [(&str, &str); 3] = [
     (
         "host.html",
         include_str!("../../dashboards/templates/host.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../dashboards/templates/login.html"),
     ),
 ];
 
@@ -41,15 +45,32 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 /// The fleet overview page (`/`).
 ///
 /// `asset_version` goes into every `/static/...?v=` URL so browsers may cache assets forever.
-pub fn overview(asset_version: &str) -> Result<String, minijinja::Error> {
+/// `user` (the logged-in user, if any) shows the logout button.
+pub fn overview(asset_version: &str, user: Option<&str>) -> Result<String, minijinja::Error> {
     ENV.get_template("overview.html")?
-        .render(context! { v => asset_version, nav => "fleet" })
+        .render(context! { v => asset_version, nav => "fleet", user => user })
 }
 
 /// The detail page of one host (`/hosts/{host}`); `host` is untrusted and rendered escaped.
-pub fn host(host: &str, asset_version: &str) -> Result<String, minijinja::Error> {
+pub fn host(
+    host: &str,
+    asset_version: &str,
+    user: Option<&str>,
+) -> Result<String, minijinja::Error> {
     ENV.get_template("host.html")?
-        .render(context! { v => asset_version, nav => "host", host => host })
+        .render(context! { v => asset_version, nav => "host", host => host, user => user })
+}
+
+/// The login page; `error` is shown above the form, `next` is where to go after logging in.
+pub fn login(
+    asset_version: &str,
+    has_users: bool,
+    error: Option<&str>,
+    next: &str,
+) -> Result<String, minijinja::Error> {
+    ENV.get_template("login.html")?.render(context! {
+        v => asset_version, nav => "login", has_users => has_users, error => error, next => next
+    })
 }
 
 #[cfg(test)]
@@ -64,7 +85,8 @@ mod tests {
 
     #[test]
     fn overview_renders_with_versioned_assets() {
-        let html = overview("abc123").unwrap();
+        let html = overview("abc123", Some("alice")).unwrap();
+        assert!(html.contains(r#"<form class="logout-form" method="post" action="/logout">"#));
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains(r#"<link rel="stylesheet" href="/static/app.css?v=abc123">"#));
         assert!(html.contains(r#"<script src="/static/overview.js?v=abc123"></script>"#));
@@ -76,7 +98,8 @@ mod tests {
     #[test]
     fn host_page_escapes_hostile_names() {
         let name = r#"<img src=x onerror=alert(1)>"'\</script>"#;
-        let html = host(name, "v1").unwrap();
+        let html = host(name, "v1", None).unwrap();
+        assert!(!html.contains("Log out"));
         assert!(!html.contains("<img src=x"));
         assert!(!html.contains("</script>\""));
         let escaped = "&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;\\&lt;&#x2f;script&gt;";
@@ -85,5 +108,16 @@ mod tests {
         assert!(html.contains(&format!(r#"<h1 id="host-name">{escaped}</h1>"#)));
         assert!(scripts_all_external(&html));
         assert!(!html.contains(" style="));
+    }
+
+    #[test]
+    fn login_page_escapes_and_has_no_inline_code() {
+        let html = login("v1", true, Some("Wrong <b>"), "/hosts/\"x").unwrap();
+        assert!(html.contains(r#"<form class="login-form" method="post" action="/login">"#));
+        assert!(html.contains("Wrong &lt;b&gt;"));
+        assert!(html.contains(r#"value="&#x2f;hosts&#x2f;&quot;x""#));
+        assert!(scripts_all_external(&html));
+        assert!(!html.contains(" style="));
+        assert!(!html.contains("Log out"));
     }
 }

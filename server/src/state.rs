@@ -17,6 +17,7 @@ use utizmon_protocol::{Hello, HostInfo, RejectReason, Sample};
 
 use utizmon_store::{Record, StoredHost};
 
+use crate::auth::secret::{constant_time_eq, sha256, Digest256};
 use crate::history::{self, CpuRing};
 
 /// Number of CPU ratios sent with each host in a dashboard snapshot.
@@ -46,8 +47,23 @@ pub struct EdgeSession {
 /// Why [`Fleet::connect`] refused a hello.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
-    #[error("host name {host:?} already connected (run {run_id})")]
-    HostConflict { host: String, run_id: String },
+    /// Another run of the host is live. The message names no run id: run ids are shown
+    /// only to logged-in users.
+    #[error("host name {host:?} already connected by another edge run")]
+    HostConflict { host: String },
+    /// The hello names a run whose secret it does not present.
+    #[error("this run of host {host:?} was started by another connection (run secret mismatch)")]
+    NotYourRun { host: String },
+}
+
+impl ConnectError {
+    /// The refusal reason (and close code) for this error.
+    pub fn reason(&self) -> RejectReason {
+        match self {
+            ConnectError::HostConflict { .. } => RejectReason::HostConflict,
+            ConnectError::NotYourRun { .. } => RejectReason::Forbidden,
+        }
+    }
 }
 
 /// What [`Fleet::take`] did with a sample; both variants carry the cumulative ack.
@@ -81,6 +97,8 @@ pub struct NetworkRate {
 /// Delivery statistics of the current (or last) run of a host's edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EdgeRun {
+    /// Shown only to logged-in users; `null` (empty here) otherwise, see [`EdgeRun::hide_run_id`].
+    #[serde(serialize_with = "empty_as_null")]
     pub run_id: String,
     pub interval_ms: u64,
     /// First sequence number this server received in this run; `null` before any.
@@ -93,6 +111,28 @@ pub struct EdgeRun {
     pub duplicates: u64,
     /// Sequence numbers skipped between `first_seq` and `last_seq`, never received.
     pub gaps: u64,
+    /// SHA-256 of the run secret its first hello presented; later hellos of the run must
+    /// present the same one. `None`: an edge older than protocol minor 1.
+    #[serde(skip)]
+    pub secret_hash: Option<Digest256>,
+}
+
+impl HostView {
+    /// Blanks the run id (served as `null`): knowing it was half of hijacking a run.
+    pub fn hide_run_id(mut self) -> HostView {
+        if let Some(edge) = &mut self.edge {
+            edge.run_id.clear();
+        }
+        self
+    }
+}
+
+fn empty_as_null<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if text.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serializer.serialize_str(text)
+    }
 }
 
 /// `"online"` or `"offline"`, as in the API.
@@ -220,18 +260,22 @@ impl Fleet {
         let conn_id = self.0.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let superseded = CancellationToken::new();
         let run_id: Arc<str> = Arc::from(hello.run_id.as_str());
+        let secret_hash = hello.run_secret.as_deref().map(sha256);
         {
             let mut state = lock(&slot.state);
+            let same_run = state.run.as_ref().filter(|r| r.run_id == hello.run_id);
+            if let Some(expected) = same_run.and_then(|r| r.secret_hash.as_ref()) {
+                // Only the process that started the run knows its secret.
+                if !secret_hash.is_some_and(|h| constant_time_eq(&h, expected)) {
+                    return Err(ConnectError::NotYourRun {
+                        host: hello.host.host_name,
+                    });
+                }
+            }
             if let Some(live) = &state.live {
-                let same_run = state.run.as_ref().is_some_and(|r| r.run_id == hello.run_id);
-                if !same_run {
+                if same_run.is_none() {
                     return Err(ConnectError::HostConflict {
                         host: hello.host.host_name,
-                        run_id: state
-                            .run
-                            .as_ref()
-                            .map(|r| r.run_id.clone())
-                            .unwrap_or_default(),
                     });
                 }
                 live.superseded.cancel();
@@ -253,6 +297,7 @@ impl Fleet {
                         received: 0,
                         duplicates: 0,
                         gaps: 0,
+                        secret_hash,
                     })
                 }
             }

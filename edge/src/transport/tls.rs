@@ -38,7 +38,9 @@ pub fn client_config(ca_file: Option<&Path>) -> anyhow::Result<Arc<ClientConfig>
             }
             let (added, _ignored) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
-                bail!("no system CA certificates found (install ca-certificates, or pass --ca-file)");
+                bail!(
+                    "no system CA certificates found (install ca-certificates, or pass --ca-file)"
+                );
             }
         }
     }
@@ -73,13 +75,19 @@ mod tests {
     #[test]
     fn a_missing_or_empty_ca_file_is_an_error_naming_it() {
         let err = client_config(Some(Path::new("/nonexistent/ca.pem"))).unwrap_err();
-        assert!(format!("{err:#}").contains("/nonexistent/ca.pem"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("/nonexistent/ca.pem"),
+            "{err:#}"
+        );
         let dir = std::env::temp_dir().join(format!("utizmon-ca-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "").unwrap();
         let err = client_config(Some(&empty)).unwrap_err();
-        assert!(format!("{err:#}").contains("holds no certificate"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("holds no certificate"),
+            "{err:#}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

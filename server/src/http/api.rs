@@ -7,13 +7,14 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use utizmon_store::Point;
 
+use crate::auth::Viewer;
 use crate::history::{self, HistoryQuery};
-use crate::http::{ApiError, AppState};
+use crate::http::{shows_run_ids, ApiError, AppState};
 use crate::metrics::{self, Format};
 use crate::state::{now_ms, HostView};
 
@@ -49,10 +50,19 @@ pub struct SamplesResponse {
 }
 
 /// Every known host, sorted by name.
-pub async fn hosts(State(state): State<AppState>) -> Json<HostsResponse> {
+pub async fn hosts(
+    State(state): State<AppState>,
+    viewer: Option<Extension<Viewer>>,
+) -> Json<HostsResponse> {
+    let show = shows_run_ids(viewer.as_deref());
     Json(HostsResponse {
         server_time_ms: now_ms(),
-        hosts: state.fleet.views(),
+        hosts: state
+            .fleet
+            .views()
+            .into_iter()
+            .map(|view| if show { view } else { view.hide_run_id() })
+            .collect(),
     })
 }
 
@@ -60,11 +70,13 @@ pub async fn hosts(State(state): State<AppState>) -> Json<HostsResponse> {
 pub async fn host(
     State(state): State<AppState>,
     Path(host): Path<String>,
+    viewer: Option<Extension<Viewer>>,
 ) -> Result<Json<HostView>, ApiError> {
+    let show = shows_run_ids(viewer.as_deref());
     state
         .fleet
         .view(&host)
-        .map(Json)
+        .map(|view| Json(if show { view } else { view.hide_run_id() }))
         .ok_or(ApiError::NotFound("host not found"))
 }
 

@@ -1,4 +1,4 @@
-//! `GET /ws/edge`: checks the bearer token and hands the upgraded socket to `ingest`.
+//! `GET /ws/edge`: checks the bearer token (`auth::edge`) and hands the upgraded socket to `ingest`.
 //!
 //! A wrong or missing token is not refused at the HTTP level: the upgrade goes through so
 //! the edge gets an error frame and a 4401 close it can log (see `docs/protocol.md`).
@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::http::AppState;
@@ -23,14 +23,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let authorized = match &state.edge_token {
-        None => true,
-        Some(token) => headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|presented| token.matches(presented.trim())),
-    };
+    let admission = state.edge_credentials.admit(&headers);
     let context = IngestContext {
         fleet: state.fleet.clone(),
         store: state.store.clone(),
@@ -44,6 +37,6 @@ pub async fn upgrade(
         .max_message_size(MAX_WIRE_BYTES)
         .max_frame_size(MAX_WIRE_BYTES)
         .on_upgrade(move |socket| {
-            tasks.track_future(ingest::serve_edge(socket, peer, context, authorized))
+            tasks.track_future(ingest::serve_edge(socket, peer, context, admission))
         })
 }

@@ -11,10 +11,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
+use axum::Extension;
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
-use crate::http::AppState;
+use crate::auth::Viewer;
+use crate::http::{shows_run_ids, AppState};
 use crate::state::{now_ms, Fleet};
 
 /// Shortest time between two messages to one client.
@@ -45,24 +47,33 @@ struct LiveMessage<T> {
 pub async fn upgrade(
     State(state): State<AppState>,
     Query(params): Query<LiveParams>,
+    viewer: Option<Extension<Viewer>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let tasks = state.tasks.clone();
+    let show_run_ids = shows_run_ids(viewer.as_deref());
     ws.read_buffer_size(MAX_BROWSER_MESSAGE)
         .max_message_size(MAX_BROWSER_MESSAGE)
         .max_frame_size(MAX_BROWSER_MESSAGE)
-        .on_upgrade(move |socket| tasks.track_future(serve_dashboard(socket, state, params.host)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(serve_dashboard(socket, state, params.host, show_run_ids))
+        })
 }
 
 #[tracing::instrument(skip_all, fields(host = detail.as_deref().unwrap_or("*")))]
-async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<String>) {
+async fn serve_dashboard(
+    mut socket: WebSocket,
+    state: AppState,
+    detail: Option<String>,
+    show_run_ids: bool,
+) {
     let fleet = &state.fleet;
     let _client = fleet.dashboard_client();
     tracing::debug!("dashboard client connected");
     let mut changed = Box::pin(fleet.changed());
     changed.as_mut().enable();
     let mut seen = fleet.version();
-    let Some(first) = message(fleet, detail.as_deref(), None) else {
+    let Some(first) = message(fleet, detail.as_deref(), None, show_run_ids) else {
         return;
     };
     if !send(&mut socket, first).await {
@@ -93,7 +104,7 @@ async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<
         changed.set(fleet.changed());
         changed.as_mut().enable();
         let now = fleet.version();
-        let update = message(fleet, detail.as_deref(), Some(seen));
+        let update = message(fleet, detail.as_deref(), Some(seen), show_run_ids);
         seen = now;
         let Some(update) = update else { continue };
         if !send(&mut socket, update).await {
@@ -104,7 +115,12 @@ async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<
 }
 
 /// The snapshot (`since == None`) or the update since version `since`; `None` if empty.
-fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<String> {
+fn message(
+    fleet: &Fleet,
+    detail: Option<&str>,
+    since: Option<u64>,
+    show_run_ids: bool,
+) -> Option<String> {
     let kind = if since.is_some() {
         "update"
     } else {
@@ -113,10 +129,20 @@ fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<St
     let server_time_ms = now_ms();
     let json = match detail {
         Some(host) => {
-            let hosts: Vec<_> = match since {
-                None => fleet.view(host).into_iter().collect(),
-                Some(v) => fleet.view_changed_since(host, v).into_iter().collect(),
+            let view = match since {
+                None => fleet.view(host),
+                Some(v) => fleet.view_changed_since(host, v),
             };
+            let hosts: Vec<_> = view
+                .map(|view| {
+                    if show_run_ids {
+                        view
+                    } else {
+                        view.hide_run_id()
+                    }
+                })
+                .into_iter()
+                .collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
             }

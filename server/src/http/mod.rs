@@ -4,14 +4,17 @@
 pub mod api;
 pub mod edge;
 pub mod live;
+pub mod login;
 pub mod pages;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +24,8 @@ use tower_http::trace::TraceLayer;
 
 use utizmon_store::Store;
 
-use crate::config::EdgeToken;
+use crate::auth::edge::EdgeCredentials;
+use crate::auth::{self, Auth};
 use crate::state::Fleet;
 
 /// `Content-Security-Policy` of every response: nothing from other origins, no inline code.
@@ -36,8 +40,10 @@ pub struct AppState {
     pub store: Store,
     /// Built once; its collector reads `fleet` at scrape time.
     pub registry: Arc<Registry>,
-    /// Token edges must present, if configured.
-    pub edge_token: Option<EdgeToken>,
+    /// Credentials edges must present, if configured.
+    pub edge_credentials: EdgeCredentials,
+    /// Who may see and change what (logins, sessions, the metrics token).
+    pub auth: Auth,
     /// `--offline-after`; `None` means three edge intervals.
     pub offline_after: Option<Duration>,
     /// Cancelled on SIGINT/SIGTERM; every WebSocket task watches it.
@@ -56,8 +62,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts/{host}/samples", get(api::samples))
         .route("/ws/dashboard", get(live::upgrade))
         .route(utizmon_protocol::EDGE_PATH, get(edge::upgrade))
+        .route("/login", get(login::page).post(login::submit))
+        .route("/logout", post(login::logout))
         .merge(pages::routes::<AppState>())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::guard,
+        ))
         .with_state(state)
         .layer(TraceLayer::new_for_http())
         .layer(header_layer(
@@ -67,6 +79,17 @@ pub fn router(state: AppState) -> Router {
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+}
+
+/// Whether run ids may be shown: only to a logged-in user (see `auth::Viewer`).
+pub fn shows_run_ids(viewer: Option<&auth::Viewer>) -> bool {
+    viewer.is_some_and(auth::Viewer::is_logged_in)
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Auth {
+        state.auth.clone()
+    }
 }
 
 /// A handler error: logged in full when internal, shown to the client as JSON.

@@ -131,7 +131,10 @@ async fn serve_connection(
     };
     match handshake {
         Ok(Ok(stream)) => {
-            serve_http(stream, peer, true, app, ticket, &options, deadline, shutdown).await
+            serve_http(
+                stream, peer, true, app, ticket, &options, deadline, shutdown,
+            )
+            .await
         }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS connection refused"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),

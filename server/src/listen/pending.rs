@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-
 /// Connections that have not sent a complete request yet; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PendingSet(Arc<Inner>);
@@ -136,7 +135,9 @@ impl Drop for PendingTicket {
 
 /// Locks, tolerating poison: the set stays consistent after every statement.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
