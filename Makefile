@@ -1,7 +1,7 @@
 # utizmon: `make demo` runs it, `make test` proves it works. Bare `make` prints this help.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help deps build release demo test lint unit promtool browser bench \
+.PHONY: help deps build release demo test lint unit promtool browser bench scripts-test \
         test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check
 
 CARGO ?= cargo
@@ -36,7 +36,10 @@ promtool: build ## promtool check metrics on a live /metrics
 browser: build ## Headless Chromium (and Firefox when installed) drive the real server and edges
 	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs firefox.test.mjs
 
-test: deps lint lint-deploy unit promtool browser ## Everything that proves it works
+scripts-test: ## The deployment scripts' own tests (mirror choice, binary choice, packages; no VMs)
+	bash tests/scripts/run.sh
+
+test: deps lint lint-deploy scripts-test unit promtool browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 
 bench: release ## Benchmarks; prints a table and writes docs/benchmarks.md
