@@ -2,7 +2,8 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 .PHONY: help deps build release demo test lint unit promtool browser bench scripts-test \
-        test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check
+        test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check \
+        dist test-dist
 
 CARGO ?= cargo
 # Where `make demo` keeps its state; under target/ so git ignores it.
@@ -69,14 +70,17 @@ create-all: vagrant-check ## Create and boot the master and edge VMs (UTIZMON_ED
 	$(VAGRANT) up --no-provision
 	$(VAGRANT) provision '/^utizmon-edge-/'
 
-run: vagrant-check ## Deploy with site.yml (builds the binaries first), then print the dashboard URLs
-	@if command -v $(CARGO) >/dev/null 2>&1; then \
-	  echo "+ $(CARGO) build --workspace --release --locked"; $(CARGO) build --workspace --release --locked; \
-	else \
-	  echo "note: no cargo here: deploying the prebuilt binaries in target/release (docs/deploy.md)"; \
-	fi
-	$(VAGRANT) up --no-provision
-	$(VAGRANT) provision $(MASTER_VM)
+run: vagrant-check ## Deploy with site.yml (picks or builds Linux binaries first), then print the dashboard URLs
+	@# scripts/pick-binaries.sh says which binaries and why: a release URL, a cargo build,
+	@# dist/, prebuilt target/release, or (opt-in) a build in the master VM
+	@choice=$$(bash scripts/pick-binaries.sh) || exit 1; \
+	set -- $$choice; \
+	case "$$1" in \
+	  binary_dir) export UTIZMON_BINARY_DIR="$$2" UTIZMON_RELEASE_URL= ;; \
+	  release_url) export UTIZMON_RELEASE_URL="$$2" UTIZMON_BINARY_DIR= ;; \
+	esac; \
+	echo "+ $(VAGRANT) up --no-provision && $(VAGRANT) provision $(MASTER_VM)"; \
+	$(VAGRANT) up --no-provision && $(VAGRANT) provision $(MASTER_VM)
 	@echo
 	@echo "utizmon is deployed:"
 	@echo "  dashboard  http://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/   (forwarded port on this host)"
@@ -119,6 +123,13 @@ lint-deploy: ## vagrant validate (libvirt, VirtualBox, both provisioners), ansib
 	ansible-lint --offline --profile production site.yml roles/
 	ansible-playbook -i inventory/lab.yml --syntax-check site.yml
 	bash -n deploy/lab.sh
+
+dist: release ## Release artefacts in dist/: versioned tarball, utizmon-server/-edge .debs, SHA256SUMS
+	bash scripts/dist.sh
+
+test-dist: dist ## Root: lintian, then install and purge the .debs in a Debian 12 chroot (lab image)
+	bash scripts/deps.sh deploy
+	$(SUDO) bash scripts/test-dist.sh
 
 test-deploy: release ## Real VMs: QEMU master + 2 edges in a network namespace, deployed by site.yml (~10 min)
 	bash scripts/deps.sh deploy
