@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .PHONY: help deps build release demo test lint unit promtool browser bench scripts-test \
         test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check \
-        dist test-dist
+        dist test-dist test-vagrant
 
 CARGO ?= cargo
 # Where `make demo` keeps its state; under target/ so git ignores it.
@@ -122,7 +122,7 @@ lint-deploy: ## vagrant validate (libvirt, VirtualBox, both provisioners), ansib
 	UTIZMON_PROVISIONER=ansible_local UTIZMON_EDGE_ISOLATION=1 UTIZMON_EDGES=3 $(VAGRANT) validate
 	ansible-lint --offline --profile production site.yml roles/
 	ansible-playbook -i inventory/lab.yml --syntax-check site.yml
-	bash -n deploy/lab.sh
+	for f in deploy/*.sh scripts/*.sh scripts/lib/*.sh packaging/debian/*; do bash -n "$$f" || exit 1; done
 
 dist: release ## Release artefacts in dist/: versioned tarball, utizmon-server/-edge .debs, SHA256SUMS
 	bash scripts/dist.sh
@@ -130,6 +130,10 @@ dist: release ## Release artefacts in dist/: versioned tarball, utizmon-server/-
 test-dist: dist ## Root: lintian, then install and purge the .debs in a Debian 12 chroot (lab image)
 	bash scripts/deps.sh deploy
 	$(SUDO) bash scripts/test-dist.sh
+
+test-vagrant: dist ## Root: the user's Vagrant commands on libvirt VMs in a namespace, both provisioners (~25 min)
+	bash scripts/deps.sh vagrant
+	$(SUDO) deploy/vagrant-lab.sh test
 
 test-deploy: release ## Real VMs: QEMU master + 2 edges in a network namespace, deployed by site.yml (~10 min)
 	bash scripts/deps.sh deploy
