@@ -86,6 +86,10 @@ box() {
   rm -f "$r"/etc/systemd/network/10-lab-*.network
   printf '[Match]\nName=en* eth*\n[Network]\nDHCP=ipv4\n' >"$r/etc/systemd/network/99-vagrant-dhcp.network"
   printf '127.0.0.1 localhost\n' >"$r/etc/hosts"
+  # under emulation on a busy host, units like systemd-networkd can need more than the
+  # default 90 s to start; a timeout there would leave the VM without an address
+  mkdir -p "$r/etc/systemd/system.conf.d"
+  printf '[Manager]\nDefaultTimeoutStartSec=600s\n' >"$r/etc/systemd/system.conf.d/lab-slow-boot.conf"
   install -m 600 "$(insecure_key)" "$r/home/vagrant/.ssh/authorized_keys"
   chroot "$r" chown -R vagrant:vagrant /home/vagrant/.ssh
   truncate -s 8G "$VD/box/box.raw"

@@ -99,8 +99,8 @@ build_deb() {
     # on a host that is also the master, the edge uses the master's own token
     token_setup='if [ ! -e /etc/utizmon/edge.token ] && [ -s /etc/utizmon/server.token ]; then cp /etc/utizmon/server.token /etc/utizmon/edge.token; fi; if [ -e /etc/utizmon/edge.token ]; then chown root:utizmon /etc/utizmon/edge.token; chmod 0640 /etc/utizmon/edge.token; fi'
     purge_files=/etc/utizmon/edge.token
-    purge_dirs=:
-    purge_what='nothing else'
+    purge_dirs='rm -rf /var/lib/utizmon-edge'
+    purge_what='the disk buffer in /var/lib/utizmon-edge'
   fi
   # @NAME@ placeholders from SUB_NAME variables (python: the snippets contain | and &)
   for s in postinst prerm postrm; do

@@ -67,8 +67,10 @@ in_root dpkg -i /tmp/server.deb >"$WORK/install2.log" 2>&1 || { cat "$WORK/insta
 [ "$(cat "$R/etc/utizmon/server.token")" = "$tok" ] || die "reinstalling replaced the token"
 
 log "dpkg --purge utizmon-edge (the server still needs the account)"
+mkdir -p "$R/var/lib/utizmon-edge" && echo segment >"$R/var/lib/utizmon-edge/0001.seg"
 in_root dpkg --purge utizmon-edge >"$WORK/purge1.log" 2>&1 || { cat "$WORK/purge1.log"; die "purge of utizmon-edge failed"; }
 [ ! -e "$R/etc/utizmon/edge.token" ] && [ ! -e "$R/etc/utizmon/edge.env" ] || die "the edge's configuration survived its purge"
+[ ! -e "$R/var/lib/utizmon-edge" ] || die "the edge's disk buffer survived its purge"
 [ ! -e "$R/etc/systemd/system/multi-user.target.wants/utizmon-edge.service" ] || die "utizmon-edge is still enabled"
 in_root getent passwd utizmon >/dev/null || die "purging the edge removed the account the server still uses"
 [ -e "$R/etc/utizmon/server.token" ] || die "purging the edge removed the server's token"
