@@ -31,6 +31,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/netns.sh
+. "$ROOT/scripts/lib/netns.sh"
 LAB_DIR=${UTIZMON_LAB_DIR:-$ROOT/.vm-lab}
 IMG=$LAB_DIR/image
 RUN=$LAB_DIR/run
@@ -446,15 +448,7 @@ down() {
     esac
     rm -f "$f"
   done
-  if ns_exists; then
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    local i
-    for i in $(seq 1 50); do
-      [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
-      sleep 0.1
-    done
-    ip netns del "$NS"
-  fi
+  netns_teardown "$NS"
   rm -f "$RUN"/*.qcow2 "$RUN/socat.port"
   log "down: VMs stopped, namespace $NS deleted (image cache kept in $IMG)"
 }

@@ -22,6 +22,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/netns.sh
+. "$ROOT/scripts/lib/netns.sh"
 LAB_DIR=${UTIZMON_LAB_DIR:-$ROOT/.vm-lab}
 IMG=$LAB_DIR/image
 VD=$LAB_DIR/vagrant
@@ -276,24 +278,9 @@ down() {
       qemu-system-x86 | dnsmasq | libvirtd | python3) kill "$pid" 2>/dev/null || true ;;
     esac
   done
-  if ns_exists; then
-    # vagrant's own helpers (ssh port forwards) that a failed run left inside the namespace
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do
-      [ "$pid" = "$(cat "$RUN/holder.pid" 2>/dev/null)" ] || kill "$pid" 2>/dev/null || true
-    done
-    sleep 1
-  fi
-  pid=$(cat "$RUN/holder.pid" 2>/dev/null || true)
-  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] && kill "$pid" 2>/dev/null || true
+  # then vagrant's own helpers (ssh port forwards) a failed run left, and the holder
+  netns_teardown "$NS"
   rm -f "$RUN/holder.pid"
-  if ns_exists; then
-    local i
-    for i in $(seq 1 50); do
-      [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
-      sleep 0.1
-    done
-    ip netns del "$NS"
-  fi
   rm -rf "$ROOT/.vagrant/machines"
   log "down: libvirtd, VMs and namespace $NS gone (box cache kept in $VD)"
 }
