@@ -49,9 +49,11 @@ log "dpkg -i utizmon-server utizmon-edge"
 in_root dpkg -i /tmp/server.deb /tmp/edge.deb >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; die "dpkg -i failed"; }
 in_root getent passwd utizmon | grep -q ':/nonexistent:/usr/sbin/nologin$' || die "no utizmon system user with nologin"
 [ "$(in_root id -u utizmon)" -lt 1000 ] || die "utizmon is not a system user"
-[ "$(stat -c '%a %U %G' "$R/etc/utizmon")" = "750 root utizmon" ] || die "/etc/utizmon is $(stat -c '%a %U %G' "$R/etc/utizmon")"
+# numeric ids: names would be resolved with this host's /etc/group, not the chroot's
+gid=$(in_root getent group utizmon | cut -d: -f3)
+[ "$(stat -c '%a %u %g' "$R/etc/utizmon")" = "750 0 $gid" ] || die "/etc/utizmon is $(stat -c '%a %u %g' "$R/etc/utizmon") (want 750 0 $gid)"
 for f in server.env edge.env server.token edge.token; do
-  [ "$(stat -c '%a %U %G' "$R/etc/utizmon/$f")" = "640 root utizmon" ] || die "/etc/utizmon/$f is $(stat -c '%a %U %G' "$R/etc/utizmon/$f")"
+  [ "$(stat -c '%a %u %g' "$R/etc/utizmon/$f")" = "640 0 $gid" ] || die "/etc/utizmon/$f is $(stat -c '%a %u %g' "$R/etc/utizmon/$f") (want 640 0 $gid)"
 done
 [ "$(wc -c <"$R/etc/utizmon/server.token")" -eq 48 ] || die "server.token is not 48 characters"
 cmp -s "$R/etc/utizmon/server.token" "$R/etc/utizmon/edge.token" || die "the edge on the master does not use the master's token"
