@@ -5,6 +5,7 @@ pub mod api;
 pub mod edge;
 pub mod live;
 pub mod pages;
+pub mod samples;
 
 use std::sync::Arc;
 use std::time::Duration;
