@@ -2,6 +2,7 @@
 //! `metrics`. Shapes are fixed by `docs/api.md`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
@@ -13,8 +14,11 @@ use utizmon_store::Point;
 
 use crate::history;
 use crate::http::{samples, ApiError, AppState};
-use crate::metrics::{self, Format};
+use crate::metrics::Format;
 use crate::state::{now_ms, HostView};
+
+/// Longest a history request waits for a turn before it gets 503.
+pub const HISTORY_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// `GET /api/v1/hosts`.
 #[derive(Debug, Serialize)]
@@ -67,6 +71,15 @@ pub async fn samples(
     let interval_ms = state.fleet.interval_ms(&host).unwrap_or(1000);
     let query = samples::parse(raw.as_deref().unwrap_or(""), now_ms(), interval_ms)
         .map_err(|e| ApiError::BadRequest(e.0))?;
+    // Each query holds a blocking thread and the store's read connection: a bounded
+    // number run at once, the rest wait their turn for a while and then are told to retry.
+    let Ok(Ok(_turn)) =
+        tokio::time::timeout(HISTORY_QUEUE_WAIT, state.history_slots.acquire()).await
+    else {
+        return Err(ApiError::Busy(
+            "too many history queries at once; retry shortly",
+        ));
+    };
     let points = history::query(&state.store, Arc::from(host.as_str()), query).await?;
     Ok(Json(SamplesResponse {
         host,
@@ -82,13 +95,13 @@ pub async fn samples(
 }
 
 /// `/metrics` in OpenMetrics or classic Prometheus text, by the `Accept` header.
-pub async fn metrics(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let registry = Arc::clone(&state.registry);
-    let body = metrics::encode(&registry, format)?;
-    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+    // Encoded off the runtime and streamed: a large fleet's scrape never stalls ingest.
+    let body = state
+        .scrapes
+        .body(Arc::clone(&state.registry), format)
+        .await;
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }

@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn a_tiny_step_over_a_long_range_is_raised_to_the_cap() {
-        let two_days = 48 * 3_600_000;
+        let two_days: u64 = 48 * 3_600_000;
         let q = parse(&format!("from=0&to={two_days}&step=1"), 0, 1000).unwrap();
         assert_eq!(q.step_ms, (two_days + 1).div_ceil(MAX_RESPONSE_POINTS));
         assert!(two_days / q.step_ms <= MAX_RESPONSE_POINTS);
