@@ -82,11 +82,11 @@ mod tests {
         assert!(DashboardLimits::new(0).admit().is_none());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn the_send_budget_makes_later_messages_wait() {
         let limits = DashboardLimits::new(10);
         let stalled = limits.share(SEND_BUDGET_BYTES).await;
-        let waiting = tokio::time::timeout(Duration::from_secs(5), limits.share(10)).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), limits.share(10)).await;
         assert!(waiting.is_err(), "the budget is used up");
         drop(stalled);
         let _small = limits.share(10).await;
