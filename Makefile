@@ -43,6 +43,12 @@ browser: build ## Headless Chromium (and Firefox when installed) drive the real 
 scripts-test: ## The deployment scripts' own tests (mirror choice, binary choice, packages; no VMs)
 	bash tests/scripts/run.sh
 
+# Seconds each fuzz target runs in `make fuzz` (`make test` runs them for 2 s each).
+FUZZ_SECONDS ?= 60
+
+fuzz: ## Fuzz the edge frame decoder and the history query parameters (FUZZ_SECONDS each, default 60)
+	UTIZMON_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p utizmon-fuzz --release --locked --test decode_edge --test samples_query -- --nocapture
+
 test: deps lint lint-deploy scripts-test unit promtool js browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 
