@@ -54,8 +54,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let tls = config.tls()?;
     let host_name = config.host_name()?;
     let run = RunIdentity::new();
+    let masters = config.masters();
     let link = Link {
-        master: config.master.clone(),
+        master: masters[0].clone(),
+        masters,
         tls,
         ca_file: config.ca_file.clone(),
         token,
@@ -66,19 +68,32 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     transport::request(&link)?;
     let interval_ms = config.interval_ms();
-    let hello = move || encode_hello(&run, interval_ms, collect::host::host_info(&host_name));
+    let hello = {
+        let run = run.clone();
+        move || encode_hello(&run, interval_ms, collect::host::host_info(&host_name))
+    };
     let first = hello();
     utizmon_protocol::decode_edge(&first).context("building the hello frame")?;
 
     let capacity = config.buffer_capacity();
     tracing::info!(
         host = %link.host_name,
-        master = %link.master,
+        master = %config.master,
         interval = %humantime::format_duration(config.interval),
         buffer = capacity,
+        buffer_dir = ?config.buffer_dir,
         "utizmon-edge starting"
     );
-    let outbox = Outbox::new(capacity);
+    let outbox = match &config.buffer_dir {
+        None => Outbox::new(capacity),
+        Some(dir) => {
+            let limits = transport::DiskLimits {
+                max_bytes: config.buffer_max_bytes,
+                max_age: config.buffer_max_age,
+            };
+            Outbox::on_disk(transport::DiskQueue::open(dir, limits, &run.id, &first)?)
+        }
+    };
     let tasks = TaskTracker::new();
     tasks.spawn(sample_loop(
         Collector::default(),
@@ -183,7 +198,7 @@ pub(crate) async fn sample_loop(
         sample.ts_ms = now_ms();
         let frame = encode_sample(&mut sample);
         tracing::debug!(seq, bytes = frame.len(), "sample taken");
-        if let Some(dropped) = outbox.push(seq, frame) {
+        if let Some(dropped) = outbox.push(seq, sample.ts_ms, frame) {
             if let Some(suppressed) = drops.allow(std::time::Instant::now()) {
                 let total = outbox.n_dropped();
                 if quiet {

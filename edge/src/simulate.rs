@@ -67,8 +67,10 @@ pub async fn run(
         let name = host_name(&config.simulate_prefix, index);
         let offset = start_offset(config.interval, index, n);
         let sim = SimHost::new(index);
+        let masters = config.masters();
         let link = Link {
-            master: config.master.clone(),
+            master: masters[0].clone(),
+            masters,
             tls: tls.clone(),
             ca_file: config.ca_file.clone(),
             token: token.clone(),

@@ -232,6 +232,7 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
         master: master_url(addr),
         tls: None,
         ca_file: None,
+        masters: Vec::new(),
         token: None,
         token_file: None,
         host_name: "it-7".into(),
@@ -244,7 +245,7 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
             seq,
             ..Sample::default()
         };
-        outbox.push(seq, utizmon_edge::encode_sample(&mut sample));
+        outbox.push(seq, 0, utizmon_edge::encode_sample(&mut sample));
     }
     let hello = || {
         let host = HostInfo {

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod listen;
 pub mod metrics;
 pub mod render;
+pub mod scrape;
 pub mod state;
 
 use std::sync::Arc;
@@ -62,7 +63,7 @@ pub async fn serve(
         .local_addr()
         .context("reading the listen address")?;
     let auth = Auth::from_config(&config, listen_addr, &config.data_dir()?)?;
-    let fleet = Fleet::new();
+    let fleet = Fleet::with_max_hosts(config.max_hosts);
     let known = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.hosts())
@@ -80,6 +81,11 @@ pub async fn serve(
         fleet,
         store: store.clone(),
         registry,
+        scrapes: scrape::Scrapes::default(),
+        history_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.max_history_queries.max(1),
+        )),
+        dashboard: http::clients::DashboardLimits::new(config.max_dashboard_clients),
         edge_credentials,
         auth,
         offline_after: config.offline_after,

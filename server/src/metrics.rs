@@ -62,13 +62,20 @@ impl Format {
 /// Encodes the registry in `format`.
 pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
     let mut out = String::with_capacity(64 * 1024);
-    match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
-        Format::Prometheus => {
-            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
-        }
-    }
+    encode_to(&mut out, registry, format)?;
     Ok(out)
+}
+
+/// Encodes the registry in `format` into any writer (`scrape` streams it in chunks).
+pub fn encode_to(
+    out: &mut impl std::fmt::Write,
+    registry: &Registry,
+    format: Format,
+) -> Result<(), std::fmt::Error> {
+    match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, registry),
+        Format::Prometheus => prometheus_client::encoding::prometheus_text::encode(out, registry),
+    }
 }
 
 /// Name, help and value of one series read from a `T`.
@@ -366,23 +373,27 @@ mod tests {
     fn fleet_with(host: &str) -> Fleet {
         let fleet = Fleet::new();
         let session = fleet
-            .connect(Hello {
-                version: PROTOCOL_VERSION,
-                minor: 0,
-                run_id: "r1".into(),
-                run_secret: None,
-                interval_ms: 1000,
-                host: HostInfo {
-                    host_name: host.into(),
-                    os_name: "Debian GNU/Linux".into(),
-                    os_version: "12".into(),
-                    kernel: "6.1.0".into(),
-                    arch: "x86_64".into(),
-                    agent_version: "0.1.0".into(),
-                    cores: 2,
-                    ..HostInfo::default()
+            .connect(
+                Hello {
+                    version: PROTOCOL_VERSION,
+                    minor: 0,
+                    run_id: "r1".into(),
+                    run_secret: None,
+                    interval_ms: 1000,
+                    host: HostInfo {
+                        host_name: host.into(),
+                        os_name: "Debian GNU/Linux".into(),
+                        os_version: "12".into(),
+                        kernel: "6.1.0".into(),
+                        arch: "x86_64".into(),
+                        agent_version: "0.1.0".into(),
+                        cores: 2,
+                        ..HostInfo::default()
+                    },
                 },
-            })
+                std::time::Instant::now(),
+                std::time::Duration::from_secs(3),
+            )
             .unwrap();
         let fs = Filesystem {
             mountpoint: "/".into(),
@@ -491,18 +502,22 @@ mod tests {
         let fleet = Fleet::new();
         for i in 0..1000 {
             let session = fleet
-                .connect(Hello {
-                    version: PROTOCOL_VERSION,
-                    minor: 0,
-                    run_id: "r1".into(),
-                    run_secret: None,
-                    interval_ms: 1000,
-                    host: HostInfo {
-                        host_name: format!("host-{i:04}"),
-                        os_name: "Debian GNU/Linux".into(),
-                        ..HostInfo::default()
+                .connect(
+                    Hello {
+                        version: PROTOCOL_VERSION,
+                        minor: 0,
+                        run_id: "r1".into(),
+                        run_secret: None,
+                        interval_ms: 1000,
+                        host: HostInfo {
+                            host_name: format!("host-{i:04}"),
+                            os_name: "Debian GNU/Linux".into(),
+                            ..HostInfo::default()
+                        },
                     },
-                })
+                    std::time::Instant::now(),
+                    std::time::Duration::from_secs(3),
+                )
                 .unwrap();
             let sample = Sample {
                 seq: 1,

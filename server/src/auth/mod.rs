@@ -350,11 +350,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// The token of an `Authorization: Bearer` header (scheme case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
+    crate::http::edge::bearer_token(value)
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {

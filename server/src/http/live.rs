@@ -4,18 +4,22 @@
 //! notification and sends, at most every [`MIN_UPDATE_GAP`], the hosts changed since its
 //! previous message. It never queues samples: a slow browser just sees fewer, fresher
 //! updates, and one whose send stalls for [`SEND_TIMEOUT`] is dropped. Ingest never waits
-//! for a browser: it only bumps a version and wakes waiters.
+//! for a browser: it only bumps a version and wakes waiters. Clients are capped and every
+//! send first takes a share of a global byte budget (`clients.rs`), so clients that never
+//! read cost bounded memory until they are dropped.
 
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
 use crate::auth::Viewer;
+use crate::http::clients::{ClientSlot, DashboardLimits};
 use crate::http::{shows_run_ids, AppState};
 use crate::state::{now_ms, Fleet};
 
@@ -50,13 +54,28 @@ pub async fn upgrade(
     viewer: Option<Extension<Viewer>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let Some(slot) = state.dashboard.admit() else {
+        tracing::warn!("dashboard client refused: --max-dashboard-clients reached");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "10")],
+            "too many dashboard clients",
+        )
+            .into_response();
+    };
     let tasks = state.tasks.clone();
     let show_run_ids = shows_run_ids(viewer.as_deref());
     ws.read_buffer_size(MAX_BROWSER_MESSAGE)
         .max_message_size(MAX_BROWSER_MESSAGE)
         .max_frame_size(MAX_BROWSER_MESSAGE)
         .on_upgrade(move |socket| {
-            tasks.track_future(serve_dashboard(socket, state, params.host, show_run_ids))
+            tasks.track_future(serve_dashboard(
+                socket,
+                state,
+                params.host,
+                slot,
+                show_run_ids,
+            ))
         })
 }
 
@@ -65,9 +84,11 @@ async fn serve_dashboard(
     mut socket: WebSocket,
     state: AppState,
     detail: Option<String>,
+    _slot: ClientSlot,
     show_run_ids: bool,
 ) {
     let fleet = &state.fleet;
+    let limits = &state.dashboard;
     let _client = fleet.dashboard_client();
     tracing::debug!("dashboard client connected");
     let mut changed = Box::pin(fleet.changed());
@@ -76,7 +97,7 @@ async fn serve_dashboard(
     let Some(first) = message(fleet, detail.as_deref(), None, show_run_ids) else {
         return;
     };
-    if !send(&mut socket, first).await {
+    if !send(&mut socket, limits, first).await {
         return;
     }
     let mut last_sent = Instant::now();
@@ -107,7 +128,7 @@ async fn serve_dashboard(
         let update = message(fleet, detail.as_deref(), Some(seen), show_run_ids);
         seen = now;
         let Some(update) = update else { continue };
-        if !send(&mut socket, update).await {
+        if !send(&mut socket, limits, update).await {
             return;
         }
         last_sent = Instant::now();
@@ -173,8 +194,13 @@ fn message(
     }
 }
 
-/// Sends one message; `false` when the client is gone or too slow.
-async fn send(socket: &mut WebSocket, text: String) -> bool {
+/// Sends one message within the send budget; `false` when the client is gone or too slow
+/// (including waiting [`SEND_TIMEOUT`] for a share of the budget).
+async fn send(socket: &mut WebSocket, limits: &DashboardLimits, text: String) -> bool {
+    let Ok(_share) = timeout(SEND_TIMEOUT, limits.share(text.len())).await else {
+        tracing::warn!("dashboard send budget used up by slow clients, dropping this one");
+        return false;
+    };
     match timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {
