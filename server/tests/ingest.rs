@@ -83,7 +83,8 @@ async fn valid_edge_appears_in_api_and_metrics() {
     assert_eq!(host["info"]["os_name"], "Debian GNU/Linux");
     assert_eq!(host["latest"]["seq"], 2);
     assert_eq!(host["latest"]["cpu"]["usage_ratio"], 0.25);
-    assert_eq!(host["edge"]["run_id"], "good-run");
+    // Nobody is logged in on an open loopback server: run ids are not shown (issue 10).
+    assert!(host["edge"]["run_id"].is_null());
     assert_eq!(host["edge"]["first_seq"], 1);
     assert_eq!(host["edge"]["received"], 2);
     assert!(host["rates"]["networks"].is_array());
