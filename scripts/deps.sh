@@ -8,6 +8,8 @@ want=${1:-test}
 # command -> Debian package that provides it
 declare -A pkg_of=(
   [promtool]=prometheus
+  [prometheus]=prometheus
+  [victoria-metrics]=victoria-metrics
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [firefox-esr]=firefox-esr
@@ -25,7 +27,8 @@ declare -A pkg_of=(
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
   # firefox-esr: the dashboard's Firefox smoke test (tests/browser/firefox.test.mjs)
-  test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
+  # prometheus + victoria-metrics: remote-write receivers of server/tests/remote_write.rs
+  test) cmds=(promtool prometheus victoria-metrics chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat) ;;
@@ -69,7 +72,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Several make targets (or sessions) may install at once: wait for apt's lock, do not fail.
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
   # The prometheus and node-exporter packages start services; tests start their own.
-  for svc in prometheus prometheus-node-exporter; do
+  for svc in prometheus prometheus-node-exporter victoria-metrics; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi
