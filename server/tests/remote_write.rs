@@ -11,7 +11,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::process::*;
-use common::stored::*;
 use common::*;
 use serde_json::Value;
 use tokio::process::Command;

@@ -202,3 +202,61 @@ pub(crate) fn prune(
         .map_err(what)?;
     Ok(delivered + expired)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn ids(conn: &Connection) -> Vec<i64> {
+        let mut stmt = conn
+            .prepare("SELECT id FROM commit_log ORDER BY id")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn cursors_only_move_forward_and_pruning_keeps_what_a_receiver_still_needs() {
+        let conn = db();
+        for seq in 1..=5 {
+            log(&conn, 1, seq, 1000 * seq).unwrap();
+        }
+        let set = |remote: &str, delivered| CursorChange::Set {
+            remote: remote.into(),
+            delivered,
+        };
+        set("a", 4).apply(&conn).unwrap();
+        set("a", 2).apply(&conn).unwrap();
+        set("b", 2).apply(&conn).unwrap();
+        let cursor: i64 = conn
+            .query_row(
+                "SELECT delivered FROM remote_cursors WHERE remote = 'a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cursor, 4, "an older position never moves a cursor back");
+        // "b" is at 2: rows 3..5 stay even though "a" has them.
+        assert_eq!(prune(&conn, true, 0, 100).unwrap(), 2);
+        assert_eq!(ids(&conn), [3, 4, 5]);
+        // Forgetting "b" lets the log shrink to what "a" still needs.
+        CursorChange::Retain(vec!["a".into()]).apply(&conn).unwrap();
+        prune(&conn, true, 0, 100).unwrap();
+        assert_eq!(ids(&conn), [5]);
+        // Rows older than raw retention go whatever the cursors say.
+        prune(&conn, true, 10_000, 100).unwrap();
+        assert!(ids(&conn).is_empty());
+        // Ids are never reused, so a cursor never skips a new row.
+        log(&conn, 1, 6, 6000).unwrap();
+        assert_eq!(ids(&conn), [6]);
+        // Without remote write the log is emptied.
+        prune(&conn, false, 0, 100).unwrap();
+        assert!(ids(&conn).is_empty());
+    }
+}

@@ -44,7 +44,10 @@ pub struct Sample {
 }
 
 /// The series sent per sample, by `/metrics` name (without the per-core one).
-const HOST_SERIES: [(&str, fn(&LoggedSample) -> f64); 8] = [
+type Series = (&'static str, fn(&LoggedSample) -> f64);
+
+/// The series sent per sample (see above).
+const HOST_SERIES: [Series; 8] = [
     ("utizmon_cpu_usage_ratio", |s| s.cpu),
     ("utizmon_memory_used_bytes", |s| s.mem_used),
     ("utizmon_memory_total_bytes", |s| s.mem_total),

@@ -114,18 +114,7 @@ impl Sender {
         };
         loop {
             let after = cursor;
-            match self.blocking(move |r| r.pending(after)).await {
-                Ok((pending, oldest)) => {
-                    self.stats.pending.store(pending, Ordering::Relaxed);
-                    let lag = oldest.map_or(0, |ts| {
-                        now_ms().saturating_sub(u64::try_from(ts).unwrap_or(0))
-                    });
-                    self.stats.lag_ms.store(lag, Ordering::Relaxed);
-                }
-                Err(err) => {
-                    tracing::warn!(remote = %name, error = %format!("{err:#}"), "cannot count pending samples")
-                }
-            }
+            self.refresh_stats(after).await;
             let rows = match self.blocking(move |r| r.after(after, BATCH_ROWS)).await {
                 Ok(rows) => rows,
                 Err(err) => {
@@ -138,7 +127,7 @@ impl Sender {
                 tokio::time::sleep(IDLE_POLL).await;
                 continue;
             };
-            self.send_batch(&rows).await;
+            self.send_batch(&rows, after).await;
             cursor = last;
             let change = CursorChange::Set {
                 remote: name.clone(),
@@ -151,8 +140,25 @@ impl Sender {
         }
     }
 
-    /// Sends `rows` until the receiver takes or refuses them, backing off on failures.
-    async fn send_batch(&self, rows: &[LoggedSample]) {
+    /// Updates the pending and lag gauges from the log after `cursor`.
+    async fn refresh_stats(&self, cursor: i64) {
+        match self.blocking(move |r| r.pending(cursor)).await {
+            Ok((pending, oldest)) => {
+                self.stats.pending.store(pending, Ordering::Relaxed);
+                let lag = oldest.map_or(0, |ts| {
+                    now_ms().saturating_sub(u64::try_from(ts).unwrap_or(0))
+                });
+                self.stats.lag_ms.store(lag, Ordering::Relaxed);
+            }
+            Err(err) => {
+                tracing::warn!(remote = %self.stats.name, error = %format!("{err:#}"), "cannot count pending samples")
+            }
+        }
+    }
+
+    /// Sends `rows` (the log after `cursor`) until the receiver takes or refuses them,
+    /// backing off on failures.
+    async fn send_batch(&self, rows: &[LoggedSample], cursor: i64) {
         let name = &self.stats.name;
         let values: u64 = rows.iter().map(|r| proto::values_per_row(r) as u64).sum();
         let body = match proto::encode(&proto::write_request(rows)) {
@@ -186,6 +192,8 @@ impl Sender {
                     if failures.is_power_of_two() {
                         tracing::warn!(remote = %name, failures, retry_in = ?backoff, %why, "remote write failed; retrying");
                     }
+                    // The gauges keep telling how far behind the receiver falls meanwhile.
+                    self.refresh_stats(cursor).await;
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
