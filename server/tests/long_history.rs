@@ -6,9 +6,6 @@ mod common;
 
 use std::sync::Arc;
 
-use clap::Parser;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{Filesystem, HostInfo, Network};
 use utizmon_store::{Point, Record, Store, StoreConfig};
 
@@ -73,30 +70,6 @@ async fn fill(dir: &std::path::Path, records: impl Iterator<Item = Record>) {
     store.close().await;
 }
 
-/// Starts the server on a data directory the test filled.
-async fn serve(data_dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
-    let dir = data_dir.path().to_str().unwrap().to_owned();
-    let mut args = vec![
-        "utizmon-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &dir,
-    ];
-    args.extend_from_slice(extra);
-    let config = utizmon_server::Config::parse_from(args);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(utizmon_server::run(config, listener, shutdown.clone()));
-    TestServer {
-        addr,
-        data_dir,
-        shutdown,
-        handle: Some(handle),
-    }
-}
-
 /// The replay (`step=1` over 48 h of raw samples returned 307 MB) over 12 h of
 /// raw samples, so filling the store stays within a test's time: at most 2,000 points come
 /// back, bucketed, and the response is small, for two such queries at once.
@@ -111,7 +84,7 @@ async fn a_step_1_query_over_hours_of_raw_samples_is_capped() {
         (1..=n).map(|i| record("big", i, now - range + i * 1000, 1)),
     )
     .await;
-    let server = serve(data_dir, &[]).await;
+    let server = TestServer::start_in(data_dir, &[]).await;
     let everything = format!("/api/v1/hosts/big/samples?from=0&to={now}&step=1");
     let from = now - range;
     let hours = format!("/api/v1/hosts/big/samples?from={from}&to={now}&step=1");
