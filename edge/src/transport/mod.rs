@@ -9,11 +9,12 @@ pub mod backoff;
 pub mod replay;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
@@ -28,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{decode_server, RejectReason, ServerFrame, MAX_FRAME_BYTES};
 
 use crate::collect::WarnLimiter;
-use crate::config::read_token_file;
+use crate::config::TOKEN_FILE_FLAG;
 
 pub use backoff::Backoff;
 pub use replay::ReplayBuffer;
@@ -114,29 +115,24 @@ impl Outbox {
     pub fn push(&self, seq: u64, mut frame: String) -> Option<u64> {
         // The frame may sit here for minutes: do not keep the encoder's spare capacity.
         frame.shrink_to_fit();
-        let dropped = self.lock().push(seq, Utf8Bytes::from(frame));
+        let dropped = self.buffer.lock().push(seq, Utf8Bytes::from(frame));
         self.wake.notify_one();
         dropped
     }
 
     /// Samples held, sent or not, but not acknowledged.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.buffer.lock().len()
     }
 
     /// Whether every sample taken so far was acknowledged (or dropped).
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.buffer.lock().is_empty()
     }
 
     /// Samples dropped because the buffer was full.
     pub fn n_dropped(&self) -> u64 {
-        self.lock().n_dropped()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, ReplayBuffer<Utf8Bytes>> {
-        // The buffer stays consistent even if a holder panicked: every method leaves it valid.
-        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+        self.buffer.lock().n_dropped()
     }
 }
 
@@ -249,7 +245,7 @@ impl Link {
         let Some(path) = &self.token_file else {
             return;
         };
-        match read_token_file(path) {
+        match utizmon_protocol::read_token_file(TOKEN_FILE_FLAG, path) {
             Ok(token) => self.token = Some(token),
             Err(err) => {
                 if warning.allow(std::time::Instant::now()).is_some() {
@@ -308,7 +304,7 @@ async fn session(
     if let Err(err) = socket.send(Message::text(hello)).await {
         return Ending::Failed(anyhow!("sending hello: {err}"));
     }
-    outbox.lock().rewind();
+    outbox.buffer.lock().rewind();
     let mut flush_deadline = shutdown
         .is_cancelled()
         .then(|| Instant::now() + FLUSH_BUDGET);
@@ -316,7 +312,7 @@ async fn session(
     let mut batch = Vec::with_capacity(SEND_BATCH);
     loop {
         batch.clear();
-        outbox.lock().take_unsent(SEND_BATCH, &mut batch);
+        outbox.buffer.lock().take_unsent(SEND_BATCH, &mut batch);
         if !batch.is_empty() {
             let limit = Instant::now() + ack_timeout;
             let limit = flush_deadline.map_or(limit, |flush| flush.min(limit));
@@ -329,7 +325,7 @@ async fn session(
             ack_deadline.get_or_insert(Instant::now() + ack_timeout);
         }
         let (drained, has_unsent) = {
-            let buffer = outbox.lock();
+            let buffer = outbox.buffer.lock();
             (buffer.is_empty(), buffer.has_unsent())
         };
         if flush_deadline.is_some() && drained {
@@ -354,7 +350,7 @@ async fn session(
                 Some(Ok(Message::Close(frame))) => return Ending::Closed(frame),
                 Some(Ok(Message::Text(text))) => match decode_server(&text) {
                     Ok(ServerFrame::Ack(ack)) => {
-                        let mut buffer = outbox.lock();
+                        let mut buffer = outbox.buffer.lock();
                         let freed = buffer.ack(ack.seq);
                         *healthy = true;
                         if buffer.in_flight() == 0 {
