@@ -240,7 +240,9 @@ async fn stream(
                 Incoming::Frame(EdgeFrame::Sample(sample)) => {
                     silent_timer.as_mut().reset(Instant::now() + silence);
                     let seq = sample.seq;
-                    let (taken_as, record) = fleet.take(session, sample);
+                    let Ok((taken_as, record)) = fleet.take(session, sample) else {
+                        return End::Superseded;
+                    };
                     if let Taken::Duplicate { .. } = taken_as {
                         tracing::debug!(seq, "duplicate sample");
                     }

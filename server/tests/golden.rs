@@ -86,10 +86,16 @@ async fn api_and_stream_json_is_unchanged() {
     let mut record = |name: &str, text: String| {
         recorded.push(format!("== {name}\n{}\n", normalize(&text, base)));
     };
-    record("overview snapshot, no sample", next_text(&mut overview).await);
+    record(
+        "overview snapshot, no sample",
+        next_text(&mut overview).await,
+    );
     record("detail snapshot, no sample", next_text(&mut detail).await);
     send_sample(&mut edge, base).await;
-    record("overview update, one sample", next_text(&mut overview).await);
+    record(
+        "overview update, one sample",
+        next_text(&mut overview).await,
+    );
     record("detail update, one sample", next_text(&mut detail).await);
     send_sample(&mut edge, base).await;
     send_sample(&mut edge, base).await;
@@ -111,20 +117,27 @@ async fn api_and_stream_json_is_unchanged() {
         record(&format!("GET {path} -> {}", res.status), res.body);
     }
     let mut overview = connect(&format!("ws://{}/ws/dashboard", server.addr), None).await;
-    record("overview snapshot, three samples", next_text(&mut overview).await);
+    record(
+        "overview snapshot, three samples",
+        next_text(&mut overview).await,
+    );
     let mut detail = connect(
         &format!("ws://{}/ws/dashboard?host=golden-1", server.addr),
         None,
     )
     .await;
-    record("detail snapshot, three samples", next_text(&mut detail).await);
+    record(
+        "detail snapshot, three samples",
+        next_text(&mut detail).await,
+    );
     drop(edge);
     record("overview update, offline", next_text(&mut overview).await);
     record("detail update, offline", next_text(&mut detail).await);
 
-    let got = recorded
-        .concat()
-        .replace(&format!("from={base}&to={}", base + 10_000), "from=base&to=base+10000");
+    let got = recorded.concat().replace(
+        &format!("from={base}&to={}", base + 10_000),
+        "from=base&to=base+10000",
+    );
     if std::env::var_os("UTIZMON_UPDATE_GOLDEN").is_some() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/views.txt");
         std::fs::write(path, &got).unwrap();

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use utizmon_store::Point;
 
+use utizmon_protocol::now_ms;
+
 use crate::history::{self, HistoryQuery};
+use crate::http::views::HostView;
 use crate::http::{ApiError, AppState};
 use crate::metrics::{self, Format};
-use crate::state::{now_ms, HostView};
 
 /// Default history range when `from` is not given: five minutes before `to`.
 const DEFAULT_RANGE_MS: u64 = 5 * 60 * 1000;
@@ -52,7 +54,7 @@ pub struct SamplesResponse {
 pub async fn hosts(State(state): State<AppState>) -> Json<HostsResponse> {
     Json(HostsResponse {
         server_time_ms: now_ms(),
-        hosts: state.fleet.views(),
+        hosts: state.fleet.hosts().iter().map(HostView::from).collect(),
     })
 }
 
@@ -63,8 +65,8 @@ pub async fn host(
 ) -> Result<Json<HostView>, ApiError> {
     state
         .fleet
-        .view(&host)
-        .map(Json)
+        .host(&host)
+        .map(|h| Json(HostView::from(&h)))
         .ok_or(ApiError::NotFound("host not found"))
 }
 
@@ -75,10 +77,11 @@ pub async fn samples(
     params: Result<Query<SamplesParams>, QueryRejection>,
 ) -> Result<Json<SamplesResponse>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if state.fleet.view(&host).is_none() {
+    if state.fleet.host(&host).is_none() {
         return Err(ApiError::NotFound("host not found"));
     }
-    // A host restored from the store has no live run yet; assume the default interval.
+    // Known hosts have an interval (from the hello or the store); a host stored before
+    // intervals were recorded gets the edge's default.
     let interval_ms = state.fleet.interval_ms(&host).unwrap_or(1000);
     let query = resolve(&params, now_ms(), interval_ms)?;
     let points = history::query(&state.store, Arc::from(host.as_str()), query).await?;

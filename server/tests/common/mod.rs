@@ -7,7 +7,7 @@ pub mod openmetrics;
 pub mod process;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -23,6 +23,7 @@ use utizmon_protocol::{
     decode_server, encode, Cpu, CpuSeconds, EdgeFrame, Filesystem, Hello, HostInfo, Load, Memory,
     Network, Sample, ServerFrame, PROTOCOL_VERSION,
 };
+pub use utizmon_protocol::now_ms;
 use utizmon_server::Config;
 
 /// How long any single wait in a test may take.
@@ -222,13 +223,6 @@ where
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 pub fn hello(host: &str, run_id: &str) -> Hello {
