@@ -19,11 +19,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
+pub use utizmon_protocol::now_ms;
 use utizmon_protocol::{
     decode_server, encode, Cpu, CpuSeconds, EdgeFrame, Filesystem, Hello, HostInfo, Load, Memory,
     Network, Sample, ServerFrame, PROTOCOL_VERSION,
 };
-pub use utizmon_protocol::now_ms;
 use utizmon_server::Config;
 
 /// How long any single wait in a test may take.
