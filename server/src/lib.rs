@@ -9,6 +9,7 @@ pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod rates;
 pub mod remote_write;
 pub mod render;
 pub mod scrape;

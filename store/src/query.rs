@@ -5,10 +5,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::point::{bucketize, Bucketizer, Point};
+use crate::point::{bucketize, Bucketizer, Point, MINUTE_MS};
 use crate::{StoreError, StoredHost};
-
-const MINUTE_MS: u64 = 60_000;
 
 /// Minutes at the end of a rollup query that are read from raw samples instead.
 const FRESH_MINUTES: u64 = 3;
