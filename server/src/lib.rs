@@ -4,6 +4,7 @@
 //! [`run`] wires everything; `main.rs` only parses flags, binds and handles signals, so
 //! tests can call [`run`] directly. Read `ingest.rs` and `state.rs` next.
 
+pub mod alerts;
 pub mod config;
 pub mod history;
 pub mod http;

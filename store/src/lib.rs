@@ -6,6 +6,7 @@
 //! is durable. Reads ([`Store::query`], [`Store::hosts`]) use their own connection, so they
 //! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
 
+mod alerts;
 mod point;
 mod query;
 mod schema;
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
 pub use point::{bucketize, NetRate, Point};
 pub use schema::SCHEMA_VERSION;
 use utizmon_protocol::{HostInfo, Sample};
@@ -223,6 +225,11 @@ impl Store {
         query::hosts(&conn)
     }
 
+    /// The alert and silence tables, on a connection of their own.
+    pub fn alerts(&self) -> Result<AlertStore, StoreError> {
+        AlertStore::open(&self.path)
+    }
+
     /// Failed writes so far (`utizmon_server_store_errors_total`).
     pub fn errors_total(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
@@ -258,7 +265,7 @@ impl Store {
 }
 
 /// Opens one connection with the settings every connection needs.
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
