@@ -25,6 +25,7 @@ use utizmon_protocol::{
 
 use utizmon_store::{Commit, Store};
 
+use crate::alerts::Alerts;
 use crate::state::{offline_after, EdgeSession, Fleet, Taken};
 
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
@@ -55,6 +56,8 @@ pub struct IngestContext {
     pub store: Store,
     /// `--offline-after`; `None` means three of the edge's intervals.
     pub offline_after: Option<Duration>,
+    /// Evaluates every fresh sample (a short lock, never an `.await`).
+    pub alerts: Alerts,
     pub shutdown: CancellationToken,
 }
 
@@ -241,8 +244,9 @@ async fn stream(
                     silent_timer.as_mut().reset(Instant::now() + silence);
                     let seq = sample.seq;
                     let (taken_as, record) = fleet.take(session, sample);
-                    if let Taken::Duplicate { .. } = taken_as {
-                        tracing::debug!(seq, "duplicate sample");
+                    match taken_as {
+                        Taken::Duplicate { .. } => tracing::debug!(seq, "duplicate sample"),
+                        Taken::Applied { .. } => context.alerts.observe(&record, silence),
                     }
                     let commit = context.store.append(record).await;
                     pending.push_back((seq, commit));

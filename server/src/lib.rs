@@ -5,6 +5,7 @@
 //! tests can call [`run`] directly. Read `ingest.rs` and `state.rs` next.
 
 pub mod alerts;
+pub mod cli;
 pub mod config;
 pub mod history;
 pub mod http;
@@ -58,23 +59,34 @@ pub async fn serve(
             .context("loading known hosts")?
     };
     tracing::info!(hosts = known.len(), path = %store.path().display(), "history opened");
+    let tasks = TaskTracker::new();
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let alerts = alerts::setup::start(
+        &config,
+        &store,
+        &known,
+        addr,
+        &tasks,
+        &shutdown,
+        utizmon_store::system_clock(),
+    )
+    .await?;
     for host in known {
         fleet.restore(host);
     }
-    let registry = Arc::new(metrics::registry(&fleet, &store)); // Built once, shared without a lock.
-    let tasks = TaskTracker::new();
+    let registry = Arc::new(metrics::registry(&fleet, &store, &alerts)); // Built once, shared without a lock.
     let state = AppState {
         fleet,
         store: store.clone(),
         registry,
         edge_token,
         offline_after: config.offline_after,
+        alerts,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     };
-    let addr = listener
-        .local_addr()
-        .context("reading the listen address")?;
     tracing::info!(%addr, "serving");
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -10,9 +10,11 @@
 
 pub mod eval;
 pub mod metric;
+pub mod metrics;
 pub mod notify;
 pub mod predict;
 pub mod rules;
+pub mod setup;
 pub mod silence;
 pub mod summary;
 
@@ -53,6 +55,7 @@ struct Inner {
     version: AtomicU64,
     changed: Notify,
     clock: Clock,
+    counters: Arc<notify::deliver::Counters>,
 }
 
 /// Returns "now" as Unix milliseconds; injected by tests.
@@ -70,8 +73,6 @@ pub struct AlertView {
     pub value: f64,
     pub active_since_ms: u64,
     pub summary: String,
-    /// Whether a silence mutes its notifications now.
-    pub silenced: bool,
 }
 
 impl Alerts {
@@ -124,8 +125,24 @@ impl Alerts {
             version: AtomicU64::new(1),
             changed: Notify::new(),
             clock,
+            counters: Arc::default(),
         }));
         Ok((alerts, rx, kept))
+    }
+
+    /// Built-in rules over `store`, no notifier (the change queue is dropped): for tests
+    /// of what reads alerts.
+    pub fn for_tests(store: &utizmon_store::Store) -> Alerts {
+        let store = store
+            .alerts()
+            .expect("opening the alert tables of a test store");
+        let (alerts, _, _) = Alerts::open(
+            Arc::new(RuleSet::defaults()),
+            store,
+            utizmon_store::system_clock(),
+        )
+        .expect("opening alerts on a test store");
+        alerts
     }
 
     /// Current time by this handle's clock, Unix ms.
@@ -182,8 +199,6 @@ impl Alerts {
             let engine = self.engine();
             (engine.active(), engine.rules().clone())
         };
-        let now = self.now_ms();
-        let silences = self.silences_now();
         alerts
             .iter()
             .map(|a| AlertView {
@@ -195,9 +210,6 @@ impl Alerts {
                 value: a.value,
                 active_since_ms: a.active_since_ms,
                 summary: render_summary(&rules, a),
-                silenced: silences
-                    .iter()
-                    .any(|s| silence::mutes(s, &a.alertname, &a.host, now)),
             })
             .collect()
     }
@@ -254,6 +266,11 @@ impl Alerts {
     /// The alert tables of the store.
     pub fn store(&self) -> &AlertStore {
         &self.0.store
+    }
+
+    /// `utizmon_alert_notifications_total{receiver,outcome}`.
+    pub fn notification_counters(&self) -> &Arc<notify::deliver::Counters> {
+        &self.0.counters
     }
 
     /// Changes dropped because the notifier's queue was full.
