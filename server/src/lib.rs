@@ -12,6 +12,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod render;
+pub mod scrape;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -81,6 +82,11 @@ pub async fn serve(
         fleet,
         store: store.clone(),
         registry,
+        scrapes: scrape::Scrapes::default(),
+        history_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.max_history_queries.max(1),
+        )),
+        dashboard: http::clients::DashboardLimits::new(config.max_dashboard_clients),
         edge_token,
         offline_after: config.offline_after,
         alerts,

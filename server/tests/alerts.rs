@@ -31,12 +31,15 @@ const CPU_BUSY: &str = "rules:
     summary: \"CPU on {{ host }} at {{ value | percent }}\"
 ";
 
-/// What a webhook receiver got: arrival time, bearer token, body.
+/// One POST a webhook receiver got: arrival time, `Authorization` header, body.
+type Delivery = (Instant, Option<String>, Value);
+
+/// What a webhook receiver got, in arrival order.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(Instant, Option<String>, Value)>>>);
+struct Received(Arc<Mutex<Vec<Delivery>>>);
 
 impl Received {
-    fn all(&self) -> Vec<(Instant, Option<String>, Value)> {
+    fn all(&self) -> Vec<Delivery> {
         self.0.lock().unwrap().clone()
     }
 

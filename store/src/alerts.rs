@@ -346,7 +346,7 @@ mod tests {
             })
             .unwrap();
         assert!(s.id > 0);
-        assert_eq!(alerts.silences(50).unwrap(), [s.clone()]);
+        assert_eq!(alerts.silences(50).unwrap(), std::slice::from_ref(&s));
         assert!(alerts.end_silence(s.id, 60).unwrap());
         assert!(!alerts.end_silence(s.id, 70).unwrap(), "already ended");
         assert!(alerts.silences(60).unwrap().is_empty());
