@@ -43,7 +43,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `run` with these extra flags on an ephemeral port.
     pub async fn start(extra: &[&str]) -> TestServer {
-        let data_dir = tempfile::tempdir().unwrap();
+        TestServer::start_in(tempfile::tempdir().unwrap(), extra).await
+    }
+
+    /// Starts `run` on a data directory the test prepared (for example, filled through
+    /// the store API).
+    pub async fn start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
         let dir = data_dir.path().to_str().unwrap().to_owned();
         let mut args = vec![
             "utizmon-server",
