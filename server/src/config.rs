@@ -104,6 +104,71 @@ pub struct Config {
     /// "basic_auth_password_file": "...", "ca_file": "..."}]` (all but `url` optional).
     #[arg(long, value_name = "PATH", env = "UTIZMON_REMOTE_WRITE_CONFIG")]
     pub remote_write_config: Option<PathBuf>,
+    /// Alert rules file (YAML, see docs/alerts.md); replaces the built-in rules. The
+    /// server refuses to start on a bad file. Unset: the built-in rules
+    /// (`utizmon-server alert-rules defaults` prints them).
+    #[arg(long, env = "UTIZMON_ALERT_RULES")]
+    pub alert_rules: Option<PathBuf>,
+
+    /// Alertmanager to send alerts to, e.g. `http://127.0.0.1:9093` (repeatable; the
+    /// environment variable takes a comma-separated list).
+    #[arg(long = "alertmanager-url", env = "UTIZMON_ALERTMANAGER_URL", value_delimiter = ',',
+          value_parser = http_url)]
+    pub alertmanager_urls: Vec<String>,
+
+    /// Webhook receiving one JSON POST per alert state change, in Alertmanager's webhook
+    /// format (repeatable; the environment variable takes a comma-separated list).
+    #[arg(long = "alert-webhook-url", env = "UTIZMON_ALERT_WEBHOOK_URL", value_delimiter = ',',
+          value_parser = http_url)]
+    pub alert_webhook_urls: Vec<String>,
+
+    /// File holding a token sent to the webhooks as `Authorization: Bearer <token>`.
+    #[arg(long, env = "UTIZMON_ALERT_WEBHOOK_BEARER_TOKEN_FILE")]
+    pub alert_webhook_bearer_token_file: Option<PathBuf>,
+
+    /// SMTP server for alert emails: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user@host:465`; the password comes from --smtp-password-file.
+    #[arg(long, env = "UTIZMON_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// File holding the SMTP password of the user named in --smtp-url.
+    #[arg(long, env = "UTIZMON_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// Sender address of alert emails.
+    #[arg(
+        long,
+        env = "UTIZMON_ALERT_EMAIL_FROM",
+        default_value = "utizmon@localhost"
+    )]
+    pub alert_email_from: String,
+
+    /// Recipient of alert emails (repeatable; the environment variable takes a
+    /// comma-separated list). Needs --smtp-url.
+    #[arg(
+        long = "alert-email-to",
+        env = "UTIZMON_ALERT_EMAIL_TO",
+        value_delimiter = ','
+    )]
+    pub alert_email_to: Vec<String>,
+
+    /// This server's address as people reach it, for links in notifications (e.g.
+    /// `https://monitor.example.org`). Unset: `http://<host name>:<port>`.
+    #[arg(long, env = "UTIZMON_EXTERNAL_URL", value_parser = http_url)]
+    pub external_url: Option<String>,
+
+    /// Subcommand; none: serve.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+}
+
+/// Accepts `http://` and `https://` URLs only.
+fn http_url(value: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(value).map_err(|e| format!("{value:?}: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.has_host() => Ok(value.to_owned()),
+        _ => Err(format!("{value:?}: expected an http:// or https:// URL")),
+    }
 }
 
 impl Config {
@@ -194,7 +259,32 @@ impl EdgeToken {
     }
 }
 
+/// Reads and trims a secret file (`what` names it in errors); an empty file is an error.
+pub fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
+    Ok(utizmon_protocol::read_token_file(
+        &format!("{what} file"),
+        path,
+    )?)
+}
+
 impl Config {
+    /// The alert rules: `--alert-rules`, else the built-in set. A bad file is an error
+    /// naming the file and line.
+    pub fn alert_rules(&self) -> anyhow::Result<crate::alerts::RuleSet> {
+        match &self.alert_rules {
+            Some(path) => crate::alerts::RuleSet::load(path),
+            None => Ok(crate::alerts::RuleSet::defaults()),
+        }
+    }
+
+    /// The webhook bearer token, if `--alert-webhook-bearer-token-file` is set.
+    pub fn alert_webhook_token(&self) -> anyhow::Result<Option<String>> {
+        self.alert_webhook_bearer_token_file
+            .as_deref()
+            .map(|p| read_secret(p, "webhook bearer token"))
+            .transpose()
+    }
+
     /// The edge token, if `--edge-token-file` is set.
     pub fn edge_token(&self) -> anyhow::Result<Option<EdgeToken>> {
         self.edge_token_file

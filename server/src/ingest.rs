@@ -25,6 +25,7 @@ use utizmon_protocol::{
 
 use utizmon_store::{Commit, Store};
 
+use crate::alerts::Alerts;
 use crate::state::{offline_after, ConnectError, EdgeSession, Fleet, Taken};
 
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
@@ -55,6 +56,8 @@ pub struct IngestContext {
     pub store: Store,
     /// `--offline-after`; `None` means three of the edge's intervals.
     pub offline_after: Option<Duration>,
+    /// Evaluates every fresh sample (a short lock, never an `.await`).
+    pub alerts: Alerts,
     pub shutdown: CancellationToken,
 }
 
@@ -270,6 +273,7 @@ async fn stream(
                         // must not hold the connection (and the host name) open.
                         Taken::Applied { .. } => {
                             silent_timer.as_mut().reset(Instant::now() + silence);
+                            context.alerts.observe(&record, silence);
                         }
                         Taken::Duplicate { .. } => tracing::debug!(seq, "duplicate sample"),
                     }

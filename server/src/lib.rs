@@ -4,6 +4,8 @@
 //! [`run`] wires everything; `main.rs` only parses flags, binds and handles signals, so
 //! tests can call [`run`] directly. Read `ingest.rs` and `state.rs` next.
 
+pub mod alerts;
+pub mod cli;
 pub mod config;
 pub mod history;
 pub mod http;
@@ -60,12 +62,26 @@ pub async fn serve(
             .context("loading known hosts")?
     };
     tracing::info!(hosts = known.len(), path = %store.path().display(), "history opened");
+    let tasks = TaskTracker::new();
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let alerts = alerts::setup::start(
+        &config,
+        &store,
+        &known,
+        addr,
+        &tasks,
+        &shutdown,
+        utizmon_store::system_clock(),
+    )
+    .await?;
     for host in known {
         fleet.restore(host);
     }
     let tasks = TaskTracker::new();
     let remotes = remote_write::start(config.remotes()?, &store, &tasks, &shutdown).await?;
-    let mut registry = metrics::registry(&fleet, &store);
+    let mut registry = metrics::registry(&fleet, &store, &alerts);
     registry.register_collector(Box::new(remote_write::RemoteWriteCollector(remotes)));
     let registry = Arc::new(registry); // Built once, shared without a lock.
     let state = AppState {
@@ -79,12 +95,10 @@ pub async fn serve(
         dashboard: http::clients::DashboardLimits::new(config.max_dashboard_clients),
         edge_token,
         offline_after: config.offline_after,
+        alerts,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     };
-    let addr = listener
-        .local_addr()
-        .context("reading the listen address")?;
     tracing::info!(%addr, "serving");
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -36,8 +36,13 @@ async fn serve() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
-    // Fail before binding on an unreadable token file or an unusable data directory.
+    if let Some(command) = &config.command {
+        return utizmon_server::cli::run(command);
+    }
+    // Fail before binding on an unreadable token file, a bad rules file or an unusable
+    // data directory.
     config.edge_token()?;
+    config.alert_rules()?;
     let store = utizmon_server::open_store(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await

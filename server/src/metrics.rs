@@ -13,6 +13,8 @@ use utizmon_protocol::{Filesystem, Network, RejectReason, Sample};
 
 use utizmon_store::Store;
 
+use crate::alerts::metrics::AlertCollector;
+use crate::alerts::Alerts;
 use crate::state::{Fleet, HostSnapshot};
 
 /// `Content-Type` of the OpenMetrics 1.0 text format.
@@ -22,13 +24,14 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// `Content-Type` of the classic Prometheus text format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The registry `/metrics` encodes: prefix `utizmon`, one collector over the fleet.
-pub fn registry(fleet: &Fleet, store: &Store) -> Registry {
+/// The registry `/metrics` encodes: prefix `utizmon`, collectors over the fleet and alerts.
+pub fn registry(fleet: &Fleet, store: &Store, alerts: &Alerts) -> Registry {
     let mut registry = Registry::with_prefix("utizmon");
     registry.register_collector(Box::new(FleetCollector {
         fleet: fleet.clone(),
         store: store.clone(),
     }));
+    registry.register_collector(Box::new(AlertCollector(alerts.clone())));
     registry
 }
 
@@ -370,6 +373,13 @@ mod tests {
         Store::open(utizmon_store::StoreConfig::new(dir)).unwrap()
     }
 
+    /// The registry over `fleet`, a fresh store and the built-in alert rules.
+    fn test_registry(fleet: &Fleet) -> Registry {
+        let store = test_store();
+        let alerts = Alerts::for_tests(&store);
+        registry(fleet, &store, &alerts)
+    }
+
     fn fleet_with(host: &str) -> Fleet {
         let fleet = Fleet::new();
         let session = fleet
@@ -434,7 +444,7 @@ mod tests {
     #[test]
     fn openmetrics_has_every_series_and_eof() {
         let fleet = fleet_with("web-1");
-        let text = encode(&registry(&fleet, &test_store()), Format::OpenMetrics).unwrap();
+        let text = encode(&test_registry(&fleet), Format::OpenMetrics).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for line in [
             r#"utizmon_cpu_usage_ratio{host="web-1"} 0.25"#,
@@ -464,7 +474,7 @@ mod tests {
     #[test]
     fn classic_format_names_counters_with_total_and_has_no_eof() {
         let fleet = fleet_with("web-1");
-        let text = encode(&registry(&fleet, &test_store()), Format::Prometheus).unwrap();
+        let text = encode(&test_registry(&fleet), Format::Prometheus).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"# TYPE utizmon_network_receive_bytes_total counter"));
         assert!(lines.contains(&"# TYPE utizmon_server_samples_received_total counter"));
@@ -476,7 +486,7 @@ mod tests {
     fn hostile_host_names_are_escaped() {
         let fleet = fleet_with(r#"evil"\<x>"#);
         for format in [Format::OpenMetrics, Format::Prometheus] {
-            let text = encode(&registry(&fleet, &test_store()), format).unwrap();
+            let text = encode(&test_registry(&fleet), format).unwrap();
             assert!(
                 text.lines()
                     .any(|l| l == r#"utizmon_load1{host="evil\"\\<x>"} 0.0"#
@@ -546,7 +556,7 @@ mod tests {
             };
             fleet.take(&session, sample).unwrap();
         }
-        let registry = registry(&fleet, &test_store());
+        let registry = test_registry(&fleet);
         for format in [Format::OpenMetrics, Format::Prometheus] {
             let start = std::time::Instant::now();
             let text = encode(&registry, format).unwrap();

@@ -6,6 +6,7 @@
 //! is durable. Reads ([`Store::query`], [`Store::hosts`]) use their own connection, so they
 //! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
 
+mod alerts;
 mod delivery;
 mod point;
 mod query;
@@ -21,6 +22,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
 pub use query::{min_step_ms, MAX_POINTS};
@@ -255,6 +257,11 @@ impl Store {
     pub fn hosts(&self) -> Result<Vec<StoredHost>, StoreError> {
         let conn = self.reader.lock();
         query::hosts(&conn)
+    }
+
+    /// The alert and silence tables, on a connection of their own.
+    pub fn alerts(&self) -> Result<AlertStore, StoreError> {
+        AlertStore::open(&self.path)
     }
 
     /// Failed writes so far (`utizmon_server_store_errors_total`).

@@ -1,6 +1,7 @@
 //! The HTTP router: every route of `docs/api.md`, security headers on every response, and
 //! request tracing. Handlers stay thin; the work is in `state`, `ingest` and `metrics`.
 
+pub mod alerts;
 pub mod api;
 pub mod clients;
 pub mod edge;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use utizmon_store::Store;
 
+use crate::alerts::Alerts;
 use crate::config::EdgeToken;
 use crate::state::Fleet;
 
@@ -57,6 +59,8 @@ pub struct AppState {
     pub edge_token: Option<EdgeToken>,
     /// `--offline-after`; `None` means three edge intervals.
     pub offline_after: Option<Duration>,
+    /// Alert engine, silences and notification counters.
+    pub alerts: Alerts,
     /// Cancelled on SIGINT/SIGTERM; every WebSocket task watches it.
     pub shutdown: CancellationToken,
     /// WebSocket tasks, so `run` can wait for them to say goodbye.
@@ -71,6 +75,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{host}", get(api::host).delete(api::forget))
         .route("/api/v1/hosts/{host}/samples", get(api::samples))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/alerts/history", get(alerts::history))
+        .route(
+            "/api/v1/silences",
+            get(alerts::silences).post(alerts::create_silence),
+        )
+        .route("/api/v1/silences/{id}", delete(alerts::end_silence))
         .route("/ws/dashboard", get(live::upgrade))
         .route(utizmon_protocol::EDGE_PATH, get(edge::upgrade))
         .merge(pages::routes::<AppState>())
