@@ -1,7 +1,7 @@
 # utizmon: `make demo` runs it, `make test` proves it works. Bare `make` prints this help.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help deps build release demo test lint unit promtool browser bench \
+.PHONY: help deps build release demo test lint unit promtool js browser bench \
         test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check
 
 CARGO ?= cargo
@@ -33,10 +33,13 @@ unit: build ## Unit and integration tests (real binaries on 127.0.0.1)
 promtool: build ## promtool check metrics on a live /metrics
 	bash scripts/check-metrics.sh
 
+js: ## Unit tests of the dashboards' pure JavaScript modules (tests/js/, Node's test runner)
+	node --test tests/js/*.test.mjs
+
 browser: build ## Headless Chromium (and Firefox when installed) drive the real server and edges
 	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs firefox.test.mjs
 
-test: deps lint lint-deploy unit promtool browser ## Everything that proves it works
+test: deps lint lint-deploy unit promtool js browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 
 bench: release ## Benchmarks; prints a table and writes docs/benchmarks.md

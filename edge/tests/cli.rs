@@ -225,3 +225,107 @@ async fn sigterm_flushes_closes_and_exits_zero() {
     assert_eq!((code, reason.as_str()), (1001, "edge shutting down"));
     assert_eq!(edge.wait().await, Some(0));
 }
+
+/// A hostile master floods the edge with error frames, junk frames and evil close reasons
+/// over many quick reconnects: the edge logs at most a few lines of each kind, with the
+/// master's text escaped and cut, and keeps running.
+#[tokio::test]
+async fn a_hostile_master_cannot_flood_the_edge_log() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use utizmon_protocol::{encode, ErrorFrame, ServerFrame};
+
+    let (listener, addr) = bind().await;
+    let master = master_url(addr);
+    let mut child = Command::new(EDGE)
+        .args([
+            "--master",
+            &master,
+            "--interval",
+            "100ms",
+            "--host-name",
+            "victim",
+        ])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
+    let mut edge = Proc(child);
+    let evil = format!("x\nINFO forged line \u{1b}[31m{}", "A".repeat(5000));
+    let error = encode(&ServerFrame::Error(ErrorFrame {
+        code: evil.clone(),
+        message: evil.clone(),
+    }));
+    let junk = format!(
+        "{{\"type\":\"{}\"}}",
+        evil.replace('\n', "\\n").replace('\u{1b}', "\\u001b")
+    );
+    let mut connections = 0;
+    let flood_until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < flood_until {
+        let mut conn = accept(&listener).await;
+        conn.hello().await;
+        connections += 1;
+        // An ack makes the connection look healthy, so the edge reconnects without backing off.
+        conn.ack(0).await;
+        for _ in 0..200 {
+            conn.ws.feed(Message::text(error.clone())).await.unwrap();
+            conn.ws.feed(Message::text(junk.clone())).await.unwrap();
+        }
+        conn.ws.flush().await.unwrap();
+        conn.close(4000, "evil\nreason \u{1b}[2J").await;
+    }
+    assert!(connections >= 3, "only {connections} connections");
+    edge.terminate();
+    let _ = accept_and_close(&listener).await;
+    assert_eq!(edge.wait().await, Some(0));
+    let text = log.join().unwrap();
+    let count = |what: &str| text.lines().filter(|l| l.contains(what)).count();
+    let limit = 5;
+    for what in [
+        "master reported an error",
+        "unexpected frame from the master",
+        "master closed the connection",
+        "connected to the master",
+        "disconnected",
+    ] {
+        let n = count(what);
+        assert!(n >= 1 && n <= limit, "{n} lines of {what:?}:\n{text}");
+    }
+    // 400 frames per connection arrived; at most a handful of lines in all.
+    assert!(
+        text.lines().count() <= 40,
+        "{} lines:\n{text}",
+        text.lines().count()
+    );
+    // No forged line, no terminal escape, no 5000-byte field.
+    assert!(
+        !text.lines().any(|l| l.starts_with("INFO forged")),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.lines().all(|l| l.len() < 2000), "{text}");
+    assert!(
+        text.contains("x\\nINFO forged line \\u{1b}[31mAAA"),
+        "{text}"
+    );
+    assert!(text.contains("more bytes)"), "{text}");
+}
+
+/// Accepts one more connection (the edge reconnecting during shutdown) if it comes soon.
+async fn accept_and_close(listener: &tokio::net::TcpListener) -> Option<()> {
+    let (stream, _) = tokio::time::timeout(Duration::from_millis(500), listener.accept())
+        .await
+        .ok()?
+        .ok()?;
+    drop(stream);
+    Some(())
+}

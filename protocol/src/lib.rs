@@ -48,6 +48,14 @@ pub const MAX_FAILED_UNITS: usize = 64;
 /// Most cgroups (services, containers) a sample may list (minor 1).
 pub const MAX_CGROUPS: usize = 64;
 
+/// Earliest sample time accepted: 2000-01-01T00:00:00Z, Unix ms. Anything older is a broken
+/// clock, and would be pruned at once or sort before every real sample.
+pub const MIN_TS_MS: u64 = 946_684_800_000;
+
+/// How far ahead of the server's clock a sample's `ts_ms` may be, in ms (10 minutes).
+/// Generous for clock skew; a timestamp further ahead would outlive retention.
+pub const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
+
 /// HTTP path where edges connect.
 pub const EDGE_PATH: &str = "/ws/edge";
 
@@ -478,6 +486,8 @@ pub enum DecodeError {
     },
     #[error("invalid field {field}: {why}")]
     Invalid { field: &'static str, why: String },
+    #[error("ts_ms = {ts_ms} is outside {min}..={max} (2000-01-01 to 10 minutes ahead of the server's clock)")]
+    Time { ts_ms: u64, min: u64, max: u64 },
 }
 
 /// Label values for `utizmon_server_samples_rejected_total{reason}` and close codes.
@@ -494,11 +504,13 @@ pub enum RejectReason {
     Unauthorized,
     Protocol,
     HostConflict,
+    /// A new host name while the server already tracks `--max-hosts` hosts.
+    TooManyHosts,
 }
 
 impl RejectReason {
     /// Every reason, so counters can be exported at zero before the first reject.
-    pub const ALL: [RejectReason; 11] = [
+    pub const ALL: [RejectReason; 12] = [
         RejectReason::TooLarge,
         RejectReason::Binary,
         RejectReason::Malformed,
@@ -510,6 +522,7 @@ impl RejectReason {
         RejectReason::Unauthorized,
         RejectReason::Protocol,
         RejectReason::HostConflict,
+        RejectReason::TooManyHosts,
     ];
 
     /// Stable snake_case name, used as metric label and in [`ErrorFrame::code`].
@@ -526,6 +539,7 @@ impl RejectReason {
             RejectReason::Unauthorized => "unauthorized",
             RejectReason::Protocol => "protocol",
             RejectReason::HostConflict => "host_conflict",
+            RejectReason::TooManyHosts => "too_many_hosts",
         }
     }
 
@@ -544,6 +558,7 @@ impl RejectReason {
             RejectReason::Unauthorized => 4401,
             RejectReason::Version => 4426,
             RejectReason::HostConflict => 4409,
+            RejectReason::TooManyHosts => 4429,
         }
     }
 }
@@ -558,7 +573,7 @@ impl DecodeError {
             DecodeError::Version { .. } => RejectReason::Version,
             DecodeError::HostName(_) => RejectReason::HostName,
             DecodeError::NonFinite { .. } => RejectReason::NonFinite,
-            DecodeError::OutOfRange { .. } => RejectReason::OutOfRange,
+            DecodeError::OutOfRange { .. } | DecodeError::Time { .. } => RejectReason::OutOfRange,
             DecodeError::Invalid { .. } => RejectReason::Invalid,
         }
     }
@@ -680,6 +695,21 @@ impl Hello {
 }
 
 impl Sample {
+    /// Checks `ts_ms` against the receiver's clock: not before [`MIN_TS_MS`], not more than
+    /// [`MAX_FUTURE_MS`] after `now_ms`. Kept out of [`Sample::validate`] so decoding stays
+    /// a pure function of the bytes.
+    pub fn check_time(&self, now_ms: u64) -> Result<(), DecodeError> {
+        let max = now_ms.saturating_add(MAX_FUTURE_MS);
+        if (MIN_TS_MS..=max).contains(&self.ts_ms) {
+            return Ok(());
+        }
+        Err(DecodeError::Time {
+            ts_ms: self.ts_ms,
+            min: MIN_TS_MS,
+            max,
+        })
+    }
+
     /// Checks that every number is finite and in range and every list is bounded.
     pub fn validate(&self) -> Result<(), DecodeError> {
         if self.seq == 0 {
@@ -1218,6 +1248,47 @@ mod tests {
         let mut s = sample();
         s.cpu.cores[1] = -0.1;
         assert_eq!(s.validate().unwrap_err().reason(), RejectReason::OutOfRange);
+    }
+
+    #[test]
+    fn far_future_and_ancient_timestamps_are_out_of_range() {
+        let now = 1_800_000_000_000;
+        let at = |ts_ms| Sample { ts_ms, ..sample() }.check_time(now);
+        let year_3000 = 32_503_680_000_000;
+        for ts_ms in [
+            year_3000,
+            1 << 63,
+            u64::MAX,
+            now + MAX_FUTURE_MS + 1,
+            0,
+            MIN_TS_MS - 1,
+        ] {
+            let err = at(ts_ms).unwrap_err();
+            assert_eq!(err.reason(), RejectReason::OutOfRange, "{ts_ms}");
+            assert_eq!(err.reason().close_code(), 1007);
+        }
+        for ts_ms in [MIN_TS_MS, now, now + MAX_FUTURE_MS] {
+            assert_eq!(at(ts_ms), Ok(()), "{ts_ms}");
+        }
+        // The largest u64 still parses (it is a valid number), and is refused by the clock.
+        let text = encode(&EdgeFrame::Sample(Sample {
+            ts_ms: u64::MAX,
+            ..sample()
+        }));
+        let Ok(EdgeFrame::Sample(parsed)) = decode_edge(&text) else {
+            panic!("{text}")
+        };
+        assert!(parsed.check_time(now).is_err());
+        assert_eq!(at(u64::MAX).unwrap_err().to_string(), format!(
+            "ts_ms = {} is outside {MIN_TS_MS}..={} (2000-01-01 to 10 minutes ahead of the server's clock)",
+            u64::MAX, now + MAX_FUTURE_MS
+        ));
+    }
+
+    #[test]
+    fn too_many_hosts_has_its_own_code() {
+        assert_eq!(RejectReason::TooManyHosts.as_str(), "too_many_hosts");
+        assert_eq!(RejectReason::TooManyHosts.close_code(), 4429);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-pub use point::{bucketize, NetRate, Point};
+pub use point::{bucketize, Bucketizer, NetRate, Point};
+pub use query::{min_step_ms, MAX_POINTS};
 pub use schema::SCHEMA_VERSION;
 use utizmon_protocol::{HostInfo, Sample};
 
@@ -126,6 +127,17 @@ pub struct StoredHost {
     pub last_seen_ms: Option<u64>,
 }
 
+/// What [`Store::forget`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Forgotten {
+    /// Whether the store knew the host at all.
+    pub known: bool,
+    /// Raw samples deleted (0 without `purge`).
+    pub samples: u64,
+    /// Per-minute rollups deleted (0 without `purge`).
+    pub rollups: u64,
+}
+
 /// Resolves when the transaction holding one appended sample has committed.
 pub type Commit = oneshot::Receiver<Result<(), Arc<StoreError>>>;
 
@@ -204,8 +216,27 @@ impl Store {
         rx.await.map_err(|_| Arc::new(StoreError::Closed))?
     }
 
+    /// Forgets `host`: it is no longer listed by [`Store::hosts`] (so it stays gone after a
+    /// restart) until it sends again. With `purge`, its samples, rollups and runs are deleted
+    /// too; otherwise its history stays until retention removes it. Samples appended before
+    /// this call are written first; a sample appended after it brings the host back.
+    pub async fn forget(&self, host: &str, purge: bool) -> Result<Forgotten, Arc<StoreError>> {
+        let (done, rx) = oneshot::channel();
+        let command = writer::Command::Forget {
+            host: host.to_owned(),
+            purge,
+            done,
+        };
+        self.queue
+            .send(command)
+            .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        rx.await.map_err(|_| Arc::new(StoreError::Closed))?
+    }
+
     /// History of `host` between `from_ms` and `to_ms`, bucketed by `step_ms`: raw samples
-    /// for steps under a minute while they are retained, rollups otherwise.
+    /// for steps under a minute while they are retained, rollups otherwise. At most
+    /// [`MAX_POINTS`] points: a smaller step is raised to [`min_step_ms`].
     pub fn query(
         &self,
         host: &str,

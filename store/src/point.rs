@@ -147,27 +147,77 @@ impl Bucket {
 
 /// Merges time-ordered points into buckets of `step_ms`, oldest first.
 pub fn bucketize(points: impl IntoIterator<Item = Point>, step_ms: u64) -> Vec<Point> {
-    let step_ms = step_ms.max(1);
-    let mut out = Vec::new();
-    let mut current: Option<Bucket> = None;
+    let mut buckets = Bucketizer::new(step_ms);
     for point in points {
-        let start = point.ts_ms - point.ts_ms % step_ms;
-        match &mut current {
-            Some(bucket) if bucket.start_ms() == start => bucket.add(&point),
+        buckets.push(&point);
+    }
+    buckets.finish(false)
+}
+
+/// Folds time-ordered points into buckets of `step_ms` as they are read, so a long range
+/// costs memory per bucket, never per point.
+#[derive(Debug)]
+pub struct Bucketizer {
+    step_ms: u64,
+    out: Vec<Point>,
+    /// Time of the first point of each bucket in `out`, then of `current`.
+    first_ts: Vec<u64>,
+    current: Option<Bucket>,
+    /// Smallest positive time between two consecutive points.
+    finest_ms: u64,
+    last_ts: Option<u64>,
+}
+
+impl Bucketizer {
+    /// No buckets yet; `step_ms` of 0 counts as 1.
+    pub fn new(step_ms: u64) -> Bucketizer {
+        Bucketizer {
+            step_ms: step_ms.max(1),
+            out: Vec::new(),
+            first_ts: Vec::new(),
+            current: None,
+            finest_ms: u64::MAX,
+            last_ts: None,
+        }
+    }
+
+    /// Adds the next point; points must come oldest first.
+    pub fn push(&mut self, point: &Point) {
+        if let Some(gap) = self.last_ts.map(|t| point.ts_ms.saturating_sub(t)) {
+            if gap > 0 {
+                self.finest_ms = self.finest_ms.min(gap);
+            }
+        }
+        self.last_ts = Some(point.ts_ms);
+        let start = point.ts_ms - point.ts_ms % self.step_ms;
+        match &mut self.current {
+            Some(bucket) if bucket.start_ms() == start => bucket.add(point),
             _ => {
-                if let Some(done) = current.take().and_then(Bucket::finish) {
-                    out.push(done);
+                if let Some(done) = self.current.take().and_then(Bucket::finish) {
+                    self.out.push(done);
                 }
                 let mut bucket = Bucket::new(start);
-                bucket.add(&point);
-                current = Some(bucket);
+                bucket.add(point);
+                self.current = Some(bucket);
+                self.first_ts.push(point.ts_ms);
             }
         }
     }
-    if let Some(done) = current.and_then(Bucket::finish) {
-        out.push(done);
+
+    /// The buckets, oldest first. With `raw_when_finer`, a step at or below the finest
+    /// spacing of the points gives them back as they came (each bucket then holds exactly
+    /// one point, so only `ts_ms` differs: the point's own time instead of the bucket start).
+    pub fn finish(mut self, raw_when_finer: bool) -> Vec<Point> {
+        if let Some(done) = self.current.take().and_then(Bucket::finish) {
+            self.out.push(done);
+        }
+        if raw_when_finer && self.step_ms <= self.finest_ms {
+            for (point, ts_ms) in self.out.iter_mut().zip(&self.first_ts) {
+                point.ts_ms = *ts_ms;
+            }
+        }
+        self.out
     }
-    out
 }
 
 #[cfg(test)]
@@ -216,6 +266,22 @@ mod tests {
         let out = bucketize(vec![a, b], 120_000);
         assert!((out[0].cpu_ratio - 0.25).abs() < 1e-9);
         assert_eq!(out[0].n, 4);
+    }
+
+    #[test]
+    fn steps_finer_than_the_samples_give_them_back_raw() {
+        let points = vec![raw(1_500, 0.2), raw(2_500, 0.4), raw(3_500, 0.9)];
+        let mut buckets = Bucketizer::new(1_000);
+        for p in &points {
+            buckets.push(p);
+        }
+        assert_eq!(buckets.finish(true), points);
+        let mut buckets = Bucketizer::new(2_000);
+        for p in &points {
+            buckets.push(p);
+        }
+        let out = buckets.finish(true);
+        assert_eq!(out.iter().map(|p| p.ts_ms).collect::<Vec<_>>(), [0, 2_000]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::point::{bucketize, Point};
+use crate::point::{bucketize, Bucketizer, Point};
 use crate::{StoreError, StoredHost};
 
 const MINUTE_MS: u64 = 60_000;
@@ -13,7 +13,22 @@ const MINUTE_MS: u64 = 60_000;
 /// Minutes at the end of a rollup query that are read from raw samples instead.
 const FRESH_MINUTES: u64 = 3;
 
-/// Points of `host` in `from_ms..=to_ms`, oldest first, bucketed by `step_ms`.
+/// Most points one history query returns: a wider range gets a wider step.
+///
+/// Rows are folded into buckets as they are read, so a query costs memory for at most
+/// this many points whatever the range (48 h of raw samples are 172,800 rows).
+pub const MAX_POINTS: u64 = 2_000;
+
+/// Smallest step that keeps `from_ms..=to_ms` within [`MAX_POINTS`] buckets.
+pub fn min_step_ms(from_ms: u64, to_ms: u64) -> u64 {
+    (to_ms.saturating_sub(from_ms) + 1)
+        .div_ceil(MAX_POINTS)
+        .max(1)
+}
+
+/// Points of `host` in `from_ms..=to_ms`, oldest first, bucketed by `step_ms` (raised to
+/// [`min_step_ms`] when smaller). A step at or below the spacing of the raw samples
+/// returns them as they are.
 pub fn points(
     conn: &Connection,
     host: &str,
@@ -30,44 +45,46 @@ pub fn points(
     let Some(host_id) = host_id else {
         return Ok(Vec::new());
     };
-    let points = if step_ms < MINUTE_MS {
-        raw_points(conn, host_id, from_ms, to_ms)?
+    let mut buckets = Bucketizer::new(step_ms.max(min_step_ms(from_ms, to_ms)));
+    if step_ms < MINUTE_MS {
+        each_raw_point(conn, host_id, from_ms, to_ms, |p| buckets.push(&p))?;
     } else {
-        minutes(conn, host_id, from_ms, to_ms)?
-    };
-    // Raw steps at or below the sampling interval return samples as they are.
-    let finest = points
-        .windows(2)
-        .map(|w| w[1].ts_ms.saturating_sub(w[0].ts_ms))
-        .filter(|&d| d > 0)
-        .min()
-        .unwrap_or(u64::MAX);
-    if step_ms <= finest {
-        return Ok(points);
+        minutes(conn, host_id, from_ms, to_ms, |p| buckets.push(&p))?;
     }
-    Ok(bucketize(points, step_ms))
+    Ok(buckets.finish(true))
 }
 
-/// Per-minute points: rollups, except for the last few minutes of the range, which are
-/// built from raw samples because their rollups may not have caught up yet (they are
-/// rebuilt at each maintenance pass).
+/// Per-minute points, oldest first: rollups, except for the last few minutes of the range,
+/// which are built from raw samples because their rollups may not have caught up yet (they
+/// are rebuilt at each maintenance pass).
 fn minutes(
     conn: &Connection,
     host_id: i64,
     from_ms: u64,
     to_ms: u64,
-) -> Result<Vec<Point>, StoreError> {
-    let mut points = rollup_points(conn, host_id, from_ms, to_ms)?;
+    mut each: impl FnMut(Point),
+) -> Result<(), StoreError> {
     let fresh_from = from_ms.max(to_ms.saturating_sub(FRESH_MINUTES * MINUTE_MS));
     let fresh_from = fresh_from - fresh_from % MINUTE_MS;
-    let fresh = bucketize(raw_points(conn, host_id, fresh_from, to_ms)?, MINUTE_MS);
-    if !fresh.is_empty() {
-        points.retain(|p| !fresh.iter().any(|f| f.ts_ms == p.ts_ms));
-        points.extend(fresh);
-        points.sort_by_key(|p| p.ts_ms);
+    if fresh_from > from_ms {
+        each_rollup_point(conn, host_id, from_ms, fresh_from - 1, &mut each)?;
     }
-    Ok(points)
+    // The tail is a few minutes: small enough to merge in memory.
+    let mut tail = Vec::new();
+    each_rollup_point(conn, host_id, fresh_from.max(from_ms), to_ms, |p| {
+        tail.push(p)
+    })?;
+    let fresh = bucketize(raw_points(conn, host_id, fresh_from, to_ms)?, MINUTE_MS);
+    tail.retain(|p| !fresh.iter().any(|f| f.ts_ms == p.ts_ms));
+    tail.extend(fresh);
+    tail.sort_by_key(|p| p.ts_ms);
+    tail.into_iter().for_each(each);
+    Ok(())
 }
+
+const RAW_SQL: &str = "SELECT ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used,
+     swap_total, load1, load5, load15, networks, 1
+     FROM samples WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms";
 
 /// Raw samples of one host between two instants, oldest first.
 pub fn raw_points(
@@ -76,23 +93,30 @@ pub fn raw_points(
     from_ms: u64,
     to_ms: u64,
 ) -> Result<Vec<Point>, StoreError> {
-    select_points(
-        conn,
-        "samples",
-        "SELECT ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used, swap_total,
-         load1, load5, load15, networks, 1
-         FROM samples WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms",
-        (host_id, from_ms, to_ms),
-    )
+    let mut points = Vec::new();
+    each_raw_point(conn, host_id, from_ms, to_ms, |p| points.push(p))?;
+    Ok(points)
 }
 
-/// Per-minute rollups of one host between two instants, oldest first.
-fn rollup_points(
+/// Calls `each` with every raw sample of one host between two instants, oldest first.
+fn each_raw_point(
     conn: &Connection,
     host_id: i64,
     from_ms: u64,
     to_ms: u64,
-) -> Result<Vec<Point>, StoreError> {
+    each: impl FnMut(Point),
+) -> Result<(), StoreError> {
+    select_points(conn, "samples", RAW_SQL, (host_id, from_ms, to_ms), each)
+}
+
+/// Calls `each` with every per-minute rollup of one host between two instants, oldest first.
+fn each_rollup_point(
+    conn: &Connection,
+    host_id: i64,
+    from_ms: u64,
+    to_ms: u64,
+    each: impl FnMut(Point),
+) -> Result<(), StoreError> {
     select_points(
         conn,
         "rollups",
@@ -100,27 +124,34 @@ fn rollup_points(
          swap_total, load1, load5, load15, networks, n
          FROM rollups WHERE host_id = ?1 AND minute_ms BETWEEN ?2 AND ?3 ORDER BY minute_ms",
         (host_id, from_ms - from_ms % MINUTE_MS, to_ms),
+        each,
     )
 }
 
-/// Runs a point query (columns in [`point_from_row`] order) for `(host, from, to)`.
+/// Runs a point query (columns in [`point_from_row`] order) for `(host, from, to)` and
+/// hands each row to `each` as it is read.
 fn select_points(
     conn: &Connection,
     table: &str,
     sql: &str,
     (host_id, from_ms, to_ms): (i64, u64, u64),
-) -> Result<Vec<Point>, StoreError> {
+    mut each: impl FnMut(Point),
+) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(sql)
         .map_err(|e| StoreError::sql(format!("preparing the {table} query"), e))?;
+    // Bounds past i64 (never stored: ingest refuses far-future times) clamp to the largest.
+    let bound = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
     let rows = stmt
         .query_map(
-            params![host_id, from_ms as i64, to_ms as i64],
+            params![host_id, bound(from_ms), bound(to_ms)],
             point_from_row,
         )
         .map_err(|e| StoreError::sql(format!("querying {table}"), e))?;
-    rows.collect::<Result<_, _>>()
-        .map_err(|e| StoreError::sql(format!("reading {table}"), e))
+    for row in rows {
+        each(row.map_err(|e| StoreError::sql(format!("reading {table}"), e))?);
+    }
+    Ok(())
 }
 
 fn point_from_row(row: &Row<'_>) -> rusqlite::Result<Point> {
@@ -143,14 +174,22 @@ fn point_from_row(row: &Row<'_>) -> rusqlite::Result<Point> {
     })
 }
 
+/// `hosts.interval_ms` of a host an operator forgot (`Store::forget`); real intervals are
+/// at least 100 ms. The host's next sample rewrites the row, which lists it again.
+pub const FORGOTTEN: i64 = 0;
+
 /// Every stored host with its last info and sample. Rows that no longer parse (written by
-/// a different build) come back without them rather than failing the start-up.
+/// a different build) come back without them rather than failing the start-up. Forgotten
+/// hosts ([`FORGOTTEN`]) are not listed.
 pub fn hosts(conn: &Connection) -> Result<Vec<StoredHost>, StoreError> {
     let mut stmt = conn
-        .prepare("SELECT name, info, latest, interval_ms, last_seen_ms FROM hosts ORDER BY name")
+        .prepare(
+            "SELECT name, info, latest, interval_ms, last_seen_ms FROM hosts
+             WHERE interval_ms IS NOT ?1 ORDER BY name",
+        )
         .map_err(|e| StoreError::sql("preparing the host list", e))?;
     let rows = stmt
-        .query_map([], |row| {
+        .query_map([FORGOTTEN], |row| {
             let info: Option<String> = row.get(1)?;
             let latest: Option<String> = row.get(2)?;
             Ok(StoredHost {

@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::point::{Bucket, Point};
-use crate::{query, Record, StoreConfig, StoreError};
+use crate::{query, Forgotten, Record, StoreConfig, StoreError};
 
 /// Longest a sample waits for others to share its transaction. Bounds the ack delay this
 /// adds, and turns a thousand small commits a second into a few dozen.
@@ -35,6 +35,12 @@ pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
 pub enum Command {
     Append(Box<Record>, Done),
     Maintain(Done),
+    /// Forget a host, deleting its history when `purge` (see `Store::forget`).
+    Forget {
+        host: String,
+        purge: bool,
+        done: oneshot::Sender<Result<Forgotten, Arc<StoreError>>>,
+    },
     Stop(oneshot::Sender<()>),
 }
 
@@ -138,6 +144,7 @@ impl Writer {
                 Recv::Closed => break,
             };
             let mut stop = None;
+            let mut forget = None;
             let mut maintain = Vec::new();
             let mut next = first;
             let window_end = Instant::now() + BATCH_WINDOW;
@@ -147,6 +154,11 @@ impl Writer {
                     Command::Maintain(done) => maintain.push(done),
                     Command::Stop(done) => {
                         stop = Some(done);
+                        break;
+                    }
+                    // Runs after the samples queued before it are committed.
+                    Command::Forget { host, purge, done } => {
+                        forget = Some((host, purge, done));
                         break;
                     }
                 }
@@ -168,6 +180,13 @@ impl Writer {
             }
             if !batch.is_empty() {
                 self.commit_batch(&mut batch);
+            }
+            if let Some((host, purge, done)) = forget {
+                let result = self.forget(&host, purge).map_err(|e| {
+                    self.failed("forgetting a host", &e);
+                    Arc::new(e)
+                });
+                let _ = done.send(result);
             }
             if !maintain.is_empty()
                 || self.last_maintenance.elapsed() >= self.config.maintenance_interval
@@ -373,6 +392,59 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Unlists `host` (clears its row and sets the [`query::FORGOTTEN`] mark, which
+    /// [`query::hosts`] skips until the host's next sample rewrites the row) or, with `purge`,
+    /// deletes it and its history in one transaction; drops what this writer caches of it.
+    fn forget(&mut self, host: &str, purge: bool) -> Result<Forgotten, StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| StoreError::sql("starting to forget a host", e))?;
+        let host_id: Option<i64> = tx
+            .query_row("SELECT id FROM hosts WHERE name = ?1", params![host], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| StoreError::sql("looking up a host", e))?;
+        let Some(host_id) = host_id else {
+            return Ok(Forgotten::default());
+        };
+        let mut forgotten = Forgotten {
+            known: true,
+            ..Forgotten::default()
+        };
+        let delete = |sql: &str| {
+            tx.execute(sql, params![host_id])
+                .map(|n| n as u64)
+                .map_err(|e| StoreError::sql("deleting a host's history", e))
+        };
+        if purge {
+            forgotten.samples = delete("DELETE FROM samples WHERE host_id = ?1")?;
+            forgotten.rollups = delete("DELETE FROM rollups WHERE host_id = ?1")?;
+            delete("DELETE FROM runs WHERE host_id = ?1")?;
+            delete("DELETE FROM hosts WHERE id = ?1")?;
+        } else {
+            tx.execute(
+                "UPDATE hosts SET info = NULL, latest = NULL, interval_ms = ?2,
+                 last_seen_ms = NULL WHERE id = ?1",
+                params![host_id, query::FORGOTTEN],
+            )
+            .map_err(|e| StoreError::sql("unlisting a host", e))?;
+        }
+        tx.commit()
+            .map_err(|e| StoreError::sql("committing a forgotten host", e))?;
+        // Unwritten host-row updates must not bring the host back.
+        self.latest.remove(&host_id);
+        if purge {
+            self.host_ids.retain(|_, id| *id != host_id);
+            self.run_ids.retain(|(id, _), _| *id != host_id);
+            self.open.retain(|(id, _), _| *id != host_id);
+            self.minutes.remove(&host_id);
+            self.dirty.retain(|(id, _)| *id != host_id);
+        }
+        Ok(forgotten)
     }
 
     /// Writes finished rollups, rebuilds dirty ones, then deletes expired rows.

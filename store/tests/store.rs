@@ -371,3 +371,85 @@ async fn rollups_built_in_memory_match_the_raw_samples() {
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn forgetting_unlists_a_host_and_purging_deletes_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 + 600_000));
+    let store = Store::open(config(dir.path(), clock)).unwrap();
+    let mut records = Vec::new();
+    for host in ["keep", "unlist", "purge"] {
+        records.extend((0..120u64).map(|i| record(host, "r", i + 1, T0 + i * 1000, 0.5)));
+    }
+    append_all(&store, records).await;
+    store.maintain().await.unwrap();
+    let names = |store: &Store| -> Vec<String> {
+        store.hosts().unwrap().into_iter().map(|h| h.name).collect()
+    };
+    assert_eq!(names(&store), ["keep", "purge", "unlist"]);
+
+    let unlisted = store.forget("unlist", false).await.unwrap();
+    assert_eq!((unlisted.known, unlisted.samples), (true, 0));
+    let purged = store.forget("purge", true).await.unwrap();
+    assert_eq!((purged.known, purged.samples), (true, 120));
+    assert!(purged.rollups >= 2, "{purged:?}");
+    assert!(!store.forget("never-seen", true).await.unwrap().known);
+    assert_eq!(names(&store), ["keep"]);
+    // Unlisted keeps its history; purged has none left; the other host is untouched.
+    assert_eq!(
+        store.query("unlist", T0, T0 + 120_000, 1000).unwrap().len(),
+        120
+    );
+    assert!(store
+        .query("purge", T0, T0 + 120_000, 1000)
+        .unwrap()
+        .is_empty());
+    assert!(count_samples(dir.path(), "purge").is_empty());
+    assert_eq!(count_samples(dir.path(), "keep").len(), 120);
+    store.close().await;
+
+    // Still gone after a reopen; a new sample brings a purged host back with fresh history.
+    let clock = Arc::new(AtomicU64::new(T0 + 600_000));
+    let store = Store::open(config(dir.path(), clock)).unwrap();
+    assert_eq!(names(&store), ["keep"]);
+    append_all(&store, vec![record("purge", "r2", 1, T0 + 500_000, 0.1)]).await;
+    assert_eq!(names(&store), ["keep", "purge"]);
+    assert_eq!(
+        store.query("purge", T0, T0 + 600_000, 1000).unwrap().len(),
+        1
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_query_returns_at_most_max_points_whatever_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 + 3_600_000));
+    let store = Store::open(config(dir.path(), clock)).unwrap();
+    // One hour at 1 Hz: 3,600 raw samples, more than MAX_POINTS.
+    let records = (0..3_600u64)
+        .map(|i| record("h", "r", i + 1, T0 + i * 1000, (i % 10) as f64 / 10.0))
+        .collect();
+    append_all(&store, records).await;
+    let to = T0 + 3_599_000;
+    for step in [0, 1, 1000] {
+        let points = store.query("h", T0, to, step).unwrap();
+        assert!(
+            points.len() as u64 <= utizmon_store::MAX_POINTS,
+            "{step}: {}",
+            points.len()
+        );
+        assert_eq!(points.iter().map(|p| p.n as u64).sum::<u64>(), 3_600);
+        // The step was raised to 2 s: every bucket averages two samples.
+        assert_eq!(points[0].ts_ms, T0);
+        assert_eq!(points[1].ts_ms, T0 + utizmon_store::min_step_ms(T0, to));
+    }
+    assert_eq!(utizmon_store::min_step_ms(T0, to), 1800);
+    // A narrow range still gets its raw samples, at their own times.
+    let raw = store.query("h", T0 + 500, T0 + 10_500, 1).unwrap();
+    assert_eq!(
+        raw.iter().map(|p| p.ts_ms).collect::<Vec<_>>(),
+        (1..=10).map(|i| T0 + i * 1000).collect::<Vec<_>>()
+    );
+    store.close().await;
+}

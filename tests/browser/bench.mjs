@@ -4,7 +4,8 @@
 //   - browser main-thread CPU: CDP Performance.getMetrics TaskDuration delta / wall time
 //   - frame time: requestAnimationFrame intervals (p50, p95, max) and long tasks (> 50 ms)
 //   - WebSocket bytes/s and messages/s received per client, counted by the page's own
-//     LiveSocket (text length of each frame; the JSON is ASCII unless host names are not).
+//     LiveSocket and shown on #conn-banner as data-bytes and data-messages (text length
+//     of each frame; the JSON is ASCII unless host names are not).
 //     CDP's Network domain would count the same but adds its own main-thread work.
 // Usage: node bench.mjs [--hosts 500] [--seconds 30] [--json] [--attach HOST:PORT --prefix NAME]
 // Binaries: UTIZMON_BIN_DIR (e.g. target/release), else target/debug.
@@ -53,8 +54,8 @@ async function measure(context, url, ready) {
   const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
   const wsCount = () =>
     page.evaluate(() => {
-      const s = (window.utzOverview || window.utzHost).socket;
-      return { bytes: s.bytes, messages: s.messages };
+      const d = document.getElementById('conn-banner').dataset;
+      return { bytes: Number(d.bytes), messages: Number(d.messages) };
     });
   const m0 = await metrics();
   const w0 = await wsCount();
@@ -114,7 +115,7 @@ try {
   const host = await measure(
     browser.context,
     `${base}/hosts/${PREFIX}-0001`,
-    "!!window.utzHost && !!window.utzHost.charts().cpu"
+    "!!document.querySelector('#chart-cpu canvas')"
   );
   results = { hosts: HOSTS, overview, host };
 } finally {

@@ -45,6 +45,21 @@ async function rowsOf(page) {
   );
 }
 
+/** What the host page's CPU chart shows, from the data attributes of #chart-cpu. */
+async function cpuChart(page) {
+  return page.evaluate(() => {
+    const box = document.getElementById('chart-cpu');
+    const canvas = box.querySelector('canvas');
+    const legend = box.querySelector('.u-legend .u-series:nth-child(2) .u-value');
+    return {
+      points: Number(box.dataset.points || 0),
+      lastTs: Number(box.dataset.lastTs || 0),
+      drawn: !!canvas && canvas.width > 0,
+      value: legend ? legend.textContent : '',
+    };
+  });
+}
+
 function logs() {
   return [server, realEdge, simEdge, ...hostileEdges]
     .filter(Boolean)
@@ -109,6 +124,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
       }
       const total = await page.textContent('#count-total');
       assert.equal(Number(total), rows.length);
+      // The page's modules keep their state to themselves: no globals for tests or tools.
+      assert.deepEqual(await page.evaluate(() => Object.keys(window).filter((k) => /^utz/i.test(k))), []);
     }));
 
   test('a value changes without reload', () =>
@@ -207,7 +224,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
         assert.equal(await detail.page.title(), `${name} · utizmon`);
         await waitFor('the host info of the hostile host', async () => (await detail.page.textContent('dd[data-field="agent_version"]')) !== '\u2013', 10000);
         // History and live points arrive under the encoded name too (e.g. `/` as %2F).
-        await waitFor('chart points of the hostile host', () => detail.page.evaluate(() => window.utzHost.points().length >= 2), 10000);
+        await waitFor('chart points of the hostile host', async () => (await cpuChart(detail.page)).points >= 2, 10000);
         assert.equal(await detail.page.evaluate(() => document.querySelectorAll('main img, main script').length), 0);
         assert.deepEqual(detail.seen.dialogs, []);
         await detail.page.close();
@@ -233,20 +250,35 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
           20000
         );
       }
-      const n0 = await page.evaluate(() => window.utzHost.points().length);
-      await waitFor('live points appended', async () => (await page.evaluate(() => window.utzHost.points().length)) >= Math.max(n0 + 2, 3), 15000);
-      const cpuPoints = await page.evaluate(() => window.utzHost.charts().cpu.plot.data[1].filter((v) => v !== null).length);
-      assert.ok(cpuPoints >= 3, `cpu chart has ${cpuPoints} points`);
+      const first = await cpuChart(page);
+      await waitFor(
+        'live points appended',
+        async () => {
+          const now = await cpuChart(page);
+          return now.points >= Math.max(first.points + 2, 3) && now.lastTs >= first.lastTs + 2000;
+        },
+        15000
+      );
+      // Without a cursor the legend shows the newest CPU value.
+      assert.match((await cpuChart(page)).value, /^\d+\.\d%$/);
       const status = await page.textContent('#host-status-text');
       assert.equal(status, 'online');
       assert.notEqual(await page.textContent('dd[data-field="kernel"]'), '\u2013');
 
-      // A longer range loads from the history API and keeps drawing.
+      // A longer range loads from the history API and keeps drawing: the server picks a
+      // 6 s step for 1 h, and the page re-reads the newest buckets as they fill.
       await page.click('label[for="range-1h"]');
-      await waitFor('1 h history loaded', () => page.evaluate(() => window.utzHost.points().length >= 1 && !!window.utzHost.charts().cpu), 10000);
+      // Bucketed ranges draw a min..max band: CPU, max and min in the legend.
+      await waitFor('1 h history loaded', async () => {
+        const c = await cpuChart(page);
+        return c.points >= 1 && c.drawn && (await page.isVisible('#chart-cpu .u-legend .u-series:nth-child(4)'));
+      }, 10000);
+      const bucketed = await cpuChart(page);
+      await waitFor('a new bucket from the re-read tail', async () => (await cpuChart(page)).lastTs > bucketed.lastTs, 20000);
+      assert.equal(((await cpuChart(page)).lastTs - bucketed.lastTs) % 6000, 0, 'bucket starts are whole steps apart');
 
       await page.click('label[for="range-5m"]');
-      await waitFor('5 min history loaded', () => page.evaluate(() => window.utzHost.points().length >= 3), 10000);
+      await waitFor('5 min history loaded', async () => (await cpuChart(page)).points >= 3, 10000);
       assert.deepEqual(detail.seen.dialogs, []);
       await page.close();
     }));
@@ -258,7 +290,11 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
       await page.locator('#filter').blur();
       await waitFor(
         'half a minute of CPU history',
-        () => page.evaluate((h) => (window.utzOverview.hosts.get(h)?.history.length || 0) >= 30, SIM_HOSTS[0]),
+        () =>
+          page.evaluate(
+            (h) => Number(Array.from(document.querySelectorAll('#fleet-body tr')).find((tr) => tr.dataset.host === h)?.querySelector('canvas.spark').dataset.points || 0) >= 30,
+            SIM_HOSTS[0]
+          ),
         60000,
         500
       );
@@ -275,7 +311,10 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
       const detail = await openPage(browser.context);
       pages.push(detail);
       await detail.page.goto(`${base()}/hosts/${encodeURIComponent(REAL)}`);
-      await waitFor('the CPU chart', () => detail.page.evaluate(() => !!window.utzHost.charts().cpu && window.utzHost.points().length >= 20), 20000);
+      await waitFor('the CPU chart', async () => {
+        const c = await cpuChart(detail.page);
+        return c.drawn && c.points >= 20;
+      }, 20000);
       await snap(detail.page, 'host', true);
       await detail.page.close();
     }));
@@ -317,7 +356,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
       const detail = await openPage(browser.context);
       pages.push(detail);
       await detail.page.goto(`${base()}/hosts/${encodeURIComponent(SIM_HOSTS[0])}`);
-      await waitFor('the detail CPU chart', () => detail.page.evaluate(() => !!window.utzHost.charts().cpu), 20000);
+      await waitFor('the detail CPU chart', async () => (await cpuChart(detail.page)).drawn, 20000);
 
       const port = server.addr.split(':').pop();
       await server.stop('SIGTERM', 5000);
@@ -349,9 +388,15 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
 
       // The host page resynchronised too: no banner, and new live points after the restart.
       await waitFor('the host page banner to go away', async () => !(await detail.page.isVisible('#conn-banner')), 30000);
+      // Two distinct points newer than the restart: the live stream appends again.
+      let afterRestart = 0;
       await waitFor(
         'host page points from after the restart',
-        () => detail.page.evaluate((t) => window.utzHost.points().filter((p) => p.ts_ms > t).length >= 2, stoppedAt),
+        async () => {
+          const { lastTs } = await cpuChart(detail.page);
+          if (lastTs > stoppedAt && afterRestart === 0) afterRestart = lastTs;
+          return afterRestart > 0 && lastTs > afterRestart;
+        },
         20000
       );
       assert.equal(await detail.page.textContent('#host-status-text'), 'online');

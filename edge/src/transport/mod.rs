@@ -6,6 +6,7 @@
 //! network and the network never waits on sampling.
 
 pub mod backoff;
+pub mod peer_log;
 pub mod replay;
 
 use std::path::PathBuf;
@@ -31,7 +32,10 @@ use crate::collect::WarnLimiter;
 use crate::config::read_token_file;
 
 pub use backoff::Backoff;
+pub use peer_log::PeerLog;
 pub use replay::ReplayBuffer;
+
+use peer_log::{peer_text, Kind};
 
 /// How long one connection attempt (TCP connect plus WebSocket upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -170,6 +174,8 @@ pub async fn deliver(
     let mut backoff = Backoff::default();
     let mut unreachable = WarnLimiter::default();
     let mut token_warning = WarnLimiter::default();
+    // Everything the master can make the edge say is rate-limited per kind.
+    let mut peer_log = PeerLog::default();
     while !shutdown.is_cancelled() {
         link.refresh_token(&mut token_warning);
         let attempt = tokio::select! {
@@ -178,7 +184,10 @@ pub async fn deliver(
         };
         match attempt {
             Ok(mut socket) => {
-                lifecycle!(link, info, master = %link.master, unacked = outbox.len(), "connected to the master");
+                if let Some(suppressed) = peer_log.allow(Kind::Lifecycle, std::time::Instant::now())
+                {
+                    lifecycle!(link, info, master = %link.master, unacked = outbox.len(), suppressed, "connected to the master");
+                }
                 unreachable = WarnLimiter::default();
                 let started = Instant::now();
                 let mut healthy = false;
@@ -189,6 +198,7 @@ pub async fn deliver(
                     link.ack_timeout,
                     &shutdown,
                     &mut healthy,
+                    &mut peer_log,
                 )
                 .await;
                 if healthy || started.elapsed() >= HEALTHY_AFTER {
@@ -202,14 +212,26 @@ pub async fn deliver(
                     Ending::Closed(frame) => {
                         // Answer the Close so the server sees a clean close handshake.
                         let _ = timeout(CLOSE_BUDGET, socket.close(None)).await;
-                        log_close(&link, frame.as_ref());
+                        if let Some(suppressed) =
+                            peer_log.allow(Kind::Closed, std::time::Instant::now())
+                        {
+                            log_close(&link, frame.as_ref(), suppressed);
+                        }
                     }
                     Ending::Failed(err) => {
-                        lifecycle!(link, warn, error = %format!("{err:#}"), "connection to the master lost");
+                        if let Some(suppressed) =
+                            peer_log.allow(Kind::Lost, std::time::Instant::now())
+                        {
+                            let error = peer_text(&format!("{err:#}"));
+                            lifecycle!(link, warn, %error, suppressed, "connection to the master lost");
+                        }
                     }
                 }
                 let delay = backoff.next_delay(rand::random::<f64>());
-                lifecycle!(link, info, unacked = outbox.len(), retry_in = ?delay, "disconnected");
+                if let Some(suppressed) = peer_log.allow(Kind::Lifecycle, std::time::Instant::now())
+                {
+                    lifecycle!(link, info, unacked = outbox.len(), retry_in = ?delay, suppressed, "disconnected");
+                }
                 if sleep_or_shutdown(delay, &shutdown).await {
                     break;
                 }
@@ -304,6 +326,7 @@ async fn session(
     ack_timeout: Duration,
     shutdown: &CancellationToken,
     healthy: &mut bool,
+    peer_log: &mut PeerLog,
 ) -> Ending {
     if let Err(err) = socket.send(Message::text(hello)).await {
         return Ending::Failed(anyhow!("sending hello: {err}"));
@@ -365,9 +388,17 @@ async fn session(
                         tracing::trace!(seq = ack.seq, freed, "ack");
                     }
                     Ok(ServerFrame::Error(error)) => {
-                        tracing::warn!(code = %error.code, message = %error.message, "master reported an error");
+                        if let Some(suppressed) = peer_log.allow(Kind::ErrorFrame, std::time::Instant::now()) {
+                            let (code, message) = (peer_text(&error.code), peer_text(&error.message));
+                            tracing::warn!(%code, %message, suppressed, "master reported an error");
+                        }
                     }
-                    Err(err) => tracing::warn!(error = %err, "unexpected frame from the master"),
+                    Err(err) => {
+                        if let Some(suppressed) = peer_log.allow(Kind::BadFrame, std::time::Instant::now()) {
+                            let error = peer_text(&err.to_string());
+                            tracing::warn!(%error, suppressed, "unexpected frame from the master");
+                        }
+                    }
                 },
                 // tungstenite queues the pong; flush now rather than with the next sample,
                 // which may be an hour away with a long --interval.
@@ -416,21 +447,27 @@ async fn close(socket: &mut Socket) {
     .await;
 }
 
-fn log_close(link: &Link, frame: Option<&CloseFrame>) {
+/// Logs the master's close; `suppressed` closes were not logged since the last one.
+fn log_close(link: &Link, frame: Option<&CloseFrame>, suppressed: u64) {
     let Some(frame) = frame else {
-        lifecycle!(link, warn, "master closed the connection without a code");
+        lifecycle!(
+            link,
+            warn,
+            suppressed,
+            "master closed the connection without a code"
+        );
         return;
     };
     let code = u16::from(frame.code);
-    let reason = frame.reason.as_str();
+    let reason = peer_text(frame.reason.as_str());
     let refused = [RejectReason::Unauthorized, RejectReason::Version]
         .iter()
         .any(|r| r.close_code() == code);
     if refused {
         // A wrong token or protocol version does not fix itself: a human must act. The edge
         // keeps retrying with backoff so it recovers once they have.
-        tracing::error!(host = %link.host_name, code, reason, "master refused this edge; retrying with backoff");
+        tracing::error!(host = %link.host_name, code, %reason, suppressed, "master refused this edge; retrying with backoff");
     } else {
-        lifecycle!(link, warn, code, reason, "master closed the connection");
+        lifecycle!(link, warn, code, %reason, suppressed, "master closed the connection");
     }
 }

@@ -59,58 +59,51 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: [Asset; 9] = [
-    Asset {
-        path: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/app.css"),
-    },
-    Asset {
-        path: "theme.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/theme.js"),
-    },
-    Asset {
-        path: "common.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/common.js"),
-    },
-    Asset {
-        path: "overview.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/overview.js"),
-    },
-    Asset {
-        path: "host.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/host.js"),
-    },
-    Asset {
-        path: "favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../../../dashboards/static/favicon.svg"),
-    },
-    Asset {
-        path: "vendor/uPlot.iife.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/vendor/uPlot.iife.min.js"),
-    },
-    Asset {
-        path: "vendor/uPlot.min.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/vendor/uPlot.min.css"),
-    },
-    Asset {
-        path: "vendor/uPlot.LICENSE",
-        content_type: "text/plain; charset=utf-8",
-        body: include_bytes!("../../../dashboards/static/vendor/uPlot.LICENSE"),
-    },
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// `asset!("NAME", TYPE)`: the file `dashboards/static/NAME`, embedded at build time.
+macro_rules! asset {
+    ($path:literal, $content_type:expr) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../../dashboards/static/", $path)),
+        }
+    };
+}
+
+/// Every file under `/static/`. The dashboards' ES modules import each other by relative
+/// path (`./format.js`), so each module a page imports must be listed here too; the test
+/// `every_module_import_is_served` checks that.
+const ASSETS: &[Asset] = &[
+    asset!("app.css", CSS),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("theme.js", JS),
+    // ES modules: the pages' entry points, then what they import.
+    asset!("overview.js", JS),
+    asset!("host.js", JS),
+    asset!("banner.js", JS),
+    asset!("chart-defs.js", JS),
+    asset!("charts.js", JS),
+    asset!("dom.js", JS),
+    asset!("fleet-model.js", JS),
+    asset!("fleet-table.js", JS),
+    asset!("format.js", JS),
+    asset!("history.js", JS),
+    asset!("host-view.js", JS),
+    asset!("live-socket.js", JS),
+    asset!("sparkline.js", JS),
+    asset!("theme-toggle.js", JS),
+    asset!("vendor/uPlot.iife.min.js", JS),
+    asset!("vendor/uPlot.min.css", CSS),
+    asset!("vendor/uPlot.LICENSE", "text/plain; charset=utf-8"),
 ];
 
 /// FNV-1a over all assets: cheap, stable across builds of the same bytes.
 static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for asset in &ASSETS {
+    for asset in ASSETS {
         for &byte in asset.path.as_bytes().iter().chain(asset.body) {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -282,6 +275,38 @@ mod tests {
             let (status, _, _) = get(uri, None).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
         }
+    }
+
+    /// A module imported but not embedded would fail only in the browser, as a 404.
+    #[test]
+    fn every_module_import_is_served() {
+        let mut imports = 0;
+        for asset in ASSETS.iter().filter(|a| a.content_type == JS) {
+            let text = std::str::from_utf8(asset.body).unwrap_or("");
+            for spec in text.split(" from './").skip(1) {
+                let name = spec.split('\'').next().unwrap_or("");
+                imports += 1;
+                assert!(
+                    ASSETS
+                        .iter()
+                        .any(|a| a.path == name && a.content_type == JS),
+                    "{} imports ./{name}, which is not in ASSETS",
+                    asset.path
+                );
+            }
+        }
+        assert!(imports > 10, "found only {imports} imports");
+    }
+
+    #[tokio::test]
+    async fn pages_load_their_scripts_as_modules() {
+        let (_, _, body) = get("/", None).await;
+        assert!(body.contains(r#"<script type="module" src="/static/overview.js?v="#));
+        let (_, _, body) = get("/hosts/web-1", None).await;
+        assert!(body.contains(r#"<script type="module" src="/static/host.js?v="#));
+        let (status, headers, _) = get("/static/format.js", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(header_of(&headers, header::CONTENT_TYPE), JS);
     }
 
     #[test]
