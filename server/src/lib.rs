@@ -9,6 +9,8 @@ pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod metrics_detail;
+pub mod node_metrics;
 pub mod render;
 pub mod state;
 

@@ -283,6 +283,7 @@ impl Collector for FleetCollector {
                 }
             }
         }
+        crate::metrics_detail::encode(&mut encoder, &hosts)?;
         Ok(())
     }
 }

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(api::metrics))
+        .route("/node-metrics", get(api::node_metrics))
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{host}", get(api::host))
         .route("/api/v1/hosts/{host}/samples", get(api::samples))
