@@ -39,6 +39,12 @@ js: ## Unit tests of the dashboards' pure JavaScript modules (tests/js/, Node's 
 browser: build ## Headless Chromium (and Firefox when installed) drive the real server and edges
 	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs firefox.test.mjs
 
+# Seconds each fuzz target runs in `make fuzz` (`make test` runs them for 2 s each).
+FUZZ_SECONDS ?= 60
+
+fuzz: ## Fuzz the edge frame decoder and the history query parameters (FUZZ_SECONDS each, default 60)
+	UTIZMON_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p utizmon-fuzz --release --locked --test decode_edge --test samples_query -- --nocapture
+
 test: deps lint lint-deploy unit promtool js browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 

@@ -14,6 +14,9 @@ use crate::collect::select::{CollectorName, Enabled};
 const INTERVAL_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(3600));
 
+/// Smallest `--buffer-max-bytes`: a few segments of the smallest size.
+const MIN_BUFFER_BYTES: u64 = 256 * 1024;
+
 /// How long the default `--buffer` bridges an outage, per edge.
 const DEFAULT_BUFFER_SPAN: Duration = Duration::from_secs(20 * 60);
 
@@ -28,7 +31,9 @@ const DEFAULT_SIMULATED_BUFFER_SPAN: Duration = Duration::from_secs(5 * 60);
 )]
 pub struct Config {
     /// WebSocket URL of the master's edge endpoint (ws:// only; put a TLS proxy in front
-    /// for wss).
+    /// for wss). A comma-separated list names failover masters: the edge uses the first
+    /// that answers and moves to the next when a connection fails, replaying what was
+    /// not acknowledged.
     #[arg(
         long,
         env = "UTIZMON_MASTER",
@@ -56,6 +61,22 @@ pub struct Config {
     /// 5 minutes' worth per simulated edge]
     #[arg(long, value_name = "N", env = "UTIZMON_BUFFER", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub buffer: Option<u64>,
+
+    /// Keep unacknowledged samples in this directory (append-only segment files, fsynced
+    /// per sample) instead of memory, so a crash or restart of the edge while the master
+    /// is unreachable loses nothing: at the next start, samples of earlier runs are sent
+    /// first, under their own run id. Replaces --buffer.
+    #[arg(long, value_name = "DIR", env = "UTIZMON_BUFFER_DIR", conflicts_with_all = ["buffer", "simulate", "once"])]
+    pub buffer_dir: Option<PathBuf>,
+
+    /// Cap on the size of --buffer-dir, e.g. `100MiB`, `1GiB`; the oldest samples are
+    /// dropped first (and counted) beyond it.
+    #[arg(long, value_name = "SIZE", env = "UTIZMON_BUFFER_MAX_BYTES", default_value = "100MiB", value_parser = parse_size)]
+    pub buffer_max_bytes: u64,
+
+    /// Samples in --buffer-dir older than this are dropped (and counted), e.g. `24h`, `7d`.
+    #[arg(long, value_name = "DURATION", env = "UTIZMON_BUFFER_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub buffer_max_age: Duration,
 
     /// Print one sample as pretty JSON to stdout and exit, without any network:
     /// `{"hello": <hello frame>, "sample": <sample frame>}`. Takes two readings 200 ms
@@ -128,16 +149,37 @@ impl Config {
                 humantime::format_duration(max)
             );
         }
-        if !self.master.starts_with("ws://") {
-            if self.master.starts_with("wss://") {
-                bail!("--master {}: wss:// is not supported by this build; use ws:// (terminate TLS in a proxy next to the master)", self.master);
+        let masters = self.masters();
+        if masters.is_empty() {
+            bail!("--master is empty");
+        }
+        for master in &masters {
+            if !master.starts_with("ws://") {
+                if master.starts_with("wss://") {
+                    bail!("--master {master}: wss:// is not supported by this build; use ws:// (terminate TLS in a proxy next to the master)");
+                }
+                bail!(
+                    "--master {master:?} must be a ws:// URL such as ws://127.0.0.1:5000/ws/edge"
+                );
             }
+        }
+        if self.buffer_dir.is_some() && self.buffer_max_bytes < MIN_BUFFER_BYTES {
             bail!(
-                "--master {:?} must be a ws:// URL such as ws://127.0.0.1:5000/ws/edge",
-                self.master
+                "--buffer-max-bytes {} is below the minimum of {MIN_BUFFER_BYTES}",
+                self.buffer_max_bytes
             );
         }
         Ok(())
+    }
+
+    /// The masters of `--master`, in failover order (comma-separated, blanks ignored).
+    pub fn masters(&self) -> Vec<String> {
+        self.master
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Sampling interval in milliseconds, as the hello announces it.
@@ -180,6 +222,29 @@ impl Config {
         });
         usize::try_from(samples).unwrap_or(usize::MAX)
     }
+}
+
+/// Parses a byte size: a number with an optional binary unit (`B`, `KiB`, `MiB`, `GiB`;
+/// `K`, `M`, `G` and `KB`, `MB`, `GB` mean the same).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 100MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{text:?}: unknown unit (use B, KiB, MiB or GiB)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// Reads a token file: content trimmed, not empty, no control characters.
@@ -263,6 +328,25 @@ mod tests {
         assert!(enabled.has(CollectorName::Pressure));
         let err = Config::try_parse_from(["e", "--no-collector", "gpu"]).unwrap_err();
         assert!(err.to_string().contains("invalid value 'gpu'"), "{err}");
+    }
+
+    #[test]
+    fn master_lists_and_buffer_sizes_parse() {
+        let config = parse(&["--master", "ws://a:1/ws/edge, ws://b:2/ws/edge,"]);
+        config.validate().unwrap();
+        assert_eq!(config.masters(), ["ws://a:1/ws/edge", "ws://b:2/ws/edge"]);
+        assert!(parse(&["--master", "ws://a/ws/edge,http://b"])
+            .validate()
+            .is_err());
+        assert!(parse(&["--master", " , "]).validate().is_err());
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("7"), Ok(7));
+        assert_eq!(parse_size("2 g"), Ok(2 << 30));
+        assert!(parse_size("1TB").is_err());
+        assert!(parse_size("MiB").is_err());
+        let config = parse(&["--buffer-dir", "/tmp/x", "--buffer-max-bytes", "1KiB"]);
+        assert!(config.validate().is_err());
+        assert!(Config::try_parse_from(["e", "--buffer-dir", "/x", "--buffer", "5"]).is_err());
     }
 
     #[test]

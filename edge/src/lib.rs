@@ -53,8 +53,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     let host_name = config.host_name()?;
     let run_id = new_run_id();
+    let masters = config.masters();
     let link = Link {
-        master: config.master.clone(),
+        master: masters[0].clone(),
+        masters,
         token,
         token_file: config.token_file.clone(),
         host_name: host_name.clone(),
@@ -63,20 +65,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     transport::request(&link)?;
     let interval_ms = config.interval_ms();
-    let hello = move || encode_hello(&run_id, interval_ms, collect::host::host_info(&host_name));
+    let hello = {
+        let run_id = run_id.clone();
+        move || encode_hello(&run_id, interval_ms, collect::host::host_info(&host_name))
+    };
     let first = hello();
     utizmon_protocol::decode_edge(&first).context("building the hello frame")?;
 
     let capacity = config.buffer_capacity();
     tracing::info!(
         host = %link.host_name,
-        master = %link.master,
+        master = %config.master,
         interval = %humantime::format_duration(config.interval),
         buffer = capacity,
         collectors = %config.enabled_collectors().list(),
+        buffer_dir = ?config.buffer_dir,
         "utizmon-edge starting"
     );
-    let outbox = Outbox::new(capacity);
+    let outbox = match &config.buffer_dir {
+        None => Outbox::new(capacity),
+        Some(dir) => {
+            let limits = transport::DiskLimits {
+                max_bytes: config.buffer_max_bytes,
+                max_age: config.buffer_max_age,
+            };
+            Outbox::on_disk(transport::DiskQueue::open(dir, limits, &run_id, &first)?)
+        }
+    };
     let tasks = TaskTracker::new();
     tasks.spawn(sample_loop(
         Collector::new(config.enabled_collectors()),
@@ -181,7 +196,7 @@ pub(crate) async fn sample_loop(
         sample.ts_ms = now_ms();
         let frame = encode_sample(&mut sample);
         tracing::debug!(seq, bytes = frame.len(), "sample taken");
-        if let Some(dropped) = outbox.push(seq, frame) {
+        if let Some(dropped) = outbox.push(seq, sample.ts_ms, frame) {
             if let Some(suppressed) = drops.allow(std::time::Instant::now()) {
                 let total = outbox.n_dropped();
                 if quiet {

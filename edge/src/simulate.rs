@@ -66,8 +66,10 @@ pub async fn run(
         let name = host_name(&config.simulate_prefix, index);
         let offset = start_offset(config.interval, index, n);
         let sim = SimHost::new(index);
+        let masters = config.masters();
         let link = Link {
-            master: config.master.clone(),
+            master: masters[0].clone(),
+            masters,
             token: token.clone(),
             // Read once for the whole fleet rather than by a thousand edges per reconnect.
             token_file: None,

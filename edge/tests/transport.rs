@@ -230,6 +230,7 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
     let (listener, addr) = bind().await;
     let link = Link {
         master: master_url(addr),
+        masters: Vec::new(),
         token: None,
         token_file: None,
         host_name: "it-7".into(),
@@ -242,7 +243,7 @@ async fn a_master_that_stops_acking_is_replaced_and_gets_everything_again() {
             seq,
             ..Sample::default()
         };
-        outbox.push(seq, utizmon_edge::encode_sample(&mut sample));
+        outbox.push(seq, 0, utizmon_edge::encode_sample(&mut sample));
     }
     let hello = || {
         let host = HostInfo {

@@ -45,6 +45,20 @@ pub struct Config {
     #[arg(long, env = "UTIZMON_ROLLUP_RETENTION", value_parser = humantime::parse_duration,
           default_value = "30days")]
     pub rollup_retention: Duration,
+
+    /// Most hosts the server tracks; an edge announcing a new host name beyond it is
+    /// refused (`too_many_hosts`). Forget hosts with `DELETE /api/v1/hosts/{host}`.
+    #[arg(long, env = "UTIZMON_MAX_HOSTS", default_value_t = 10_000)]
+    pub max_hosts: usize,
+
+    /// Most dashboard WebSocket clients at once; more are refused with 503.
+    #[arg(long, env = "UTIZMON_MAX_DASHBOARD_CLIENTS", default_value_t = crate::http::clients::DEFAULT_MAX_CLIENTS)]
+    pub max_dashboard_clients: usize,
+
+    /// Most history queries (`/samples`) reading the store at once; more wait up to 10 s
+    /// for a turn, then get 503.
+    #[arg(long, env = "UTIZMON_MAX_HISTORY_QUERIES", default_value_t = 2)]
+    pub max_history_queries: usize,
 }
 
 impl Config {

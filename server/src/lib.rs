@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod metrics_detail;
 pub mod node_metrics;
 pub mod render;
+pub mod scrape;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -68,6 +69,11 @@ pub async fn serve(
         fleet,
         store: store.clone(),
         registry,
+        scrapes: scrape::Scrapes::default(),
+        history_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.max_history_queries.max(1),
+        )),
+        dashboard: http::clients::DashboardLimits::new(config.max_dashboard_clients),
         edge_token,
         offline_after: config.offline_after,
         shutdown: shutdown.clone(),

@@ -62,13 +62,20 @@ impl Format {
 /// Encodes the registry in `format`.
 pub fn encode(registry: &Registry, format: Format) -> Result<String, std::fmt::Error> {
     let mut out = String::with_capacity(64 * 1024);
-    match format {
-        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
-        Format::Prometheus => {
-            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
-        }
-    }
+    encode_to(&mut out, registry, format)?;
     Ok(out)
+}
+
+/// Encodes the registry in `format` into any writer (`scrape` streams it in chunks).
+pub fn encode_to(
+    out: &mut impl std::fmt::Write,
+    registry: &Registry,
+    format: Format,
+) -> Result<(), std::fmt::Error> {
+    match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, registry),
+        Format::Prometheus => prometheus_client::encoding::prometheus_text::encode(out, registry),
+    }
 }
 
 /// Name, help and value of one series read from a `T`.

@@ -5,48 +5,16 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::process::*;
+use common::stored::*;
 use common::*;
 use serde_json::Value;
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
-
-/// Sequence numbers stored per (host, run id), ascending.
-fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, String), Vec<i64>> {
-    let conn = rusqlite::Connection::open(data_dir.join("utizmon.sqlite3")).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT h.name, r.run_id, s.seq FROM samples s JOIN runs r ON r.id = s.run
-             JOIN hosts h ON h.id = s.host_id ORDER BY h.name, r.run_id, s.seq",
-        )
-        .unwrap();
-    let mut out: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap();
-    for row in rows {
-        let (host, run, seq): (String, String, i64) = row.unwrap();
-        out.entry((host, run)).or_default().push(seq);
-    }
-    out
-}
-
-/// Asserts every run's stored seqs are exactly 1..=n, each once; returns n per host.
-fn assert_complete(seqs: &BTreeMap<(String, String), Vec<i64>>) -> BTreeMap<String, i64> {
-    let mut last = BTreeMap::new();
-    for ((host, run), list) in seqs {
-        let n = list.len() as i64;
-        let expected: Vec<i64> = (1..=n).collect();
-        assert_eq!(list, &expected, "host {host} run {run}: gap or duplicate");
-        last.insert(host.clone(), n);
-    }
-    last
-}
 
 async fn hosts(addr: SocketAddr) -> Vec<Value> {
     let res = http_get(addr, "/api/v1/hosts", None).await;

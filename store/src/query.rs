@@ -21,7 +21,9 @@ pub const MAX_POINTS: u64 = 2_000;
 
 /// Smallest step that keeps `from_ms..=to_ms` within [`MAX_POINTS`] buckets.
 pub fn min_step_ms(from_ms: u64, to_ms: u64) -> u64 {
-    (to_ms.saturating_sub(from_ms) + 1)
+    to_ms
+        .saturating_sub(from_ms)
+        .saturating_add(1)
         .div_ceil(MAX_POINTS)
         .max(1)
 }

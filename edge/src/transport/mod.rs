@@ -6,6 +6,7 @@
 //! network and the network never waits on sampling.
 
 pub mod backoff;
+pub mod disk;
 pub mod peer_log;
 pub mod replay;
 
@@ -32,6 +33,7 @@ use crate::collect::WarnLimiter;
 use crate::config::read_token_file;
 
 pub use backoff::Backoff;
+pub use disk::{DiskLimits, DiskQueue};
 pub use peer_log::PeerLog;
 pub use replay::ReplayBuffer;
 
@@ -48,6 +50,8 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 const FLUSH_BUDGET: Duration = Duration::from_millis(1500);
 /// ... and then how long to wait for the server to answer our Close frame.
 const CLOSE_BUDGET: Duration = Duration::from_millis(500);
+/// Pause between the end of an earlier run's replay and the next run's hello.
+const RUN_SWITCH_PAUSE: Duration = Duration::from_millis(100);
 /// Frames written to the socket before looking at incoming acks again.
 const SEND_BATCH: usize = 64;
 
@@ -66,18 +70,29 @@ macro_rules! lifecycle {
 }
 
 /// The hand-over point between the sampler and the transport: finished sample frames,
-/// bounded, oldest dropped first (see [`ReplayBuffer`]).
+/// bounded, oldest dropped first (see [`ReplayBuffer`] and, with `--buffer-dir`,
+/// [`DiskQueue`]).
 #[derive(Debug)]
 pub struct Outbox {
-    buffer: Mutex<ReplayBuffer<Utf8Bytes>>,
+    buffer: Mutex<Queue>,
     wake: Notify,
+}
+
+/// Where unacknowledged samples wait: memory (the default) or `--buffer-dir`.
+#[derive(Debug)]
+enum Queue {
+    Memory(ReplayBuffer<Utf8Bytes>),
+    Disk(DiskQueue, WarnLimiter),
 }
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
 pub struct Link {
-    /// `ws://HOST:PORT/ws/edge`.
+    /// `ws://HOST:PORT/ws/edge`: the master being connected to (set by [`deliver`] from
+    /// `masters`).
     pub master: String,
+    /// Every master of `--master`, tried in order; empty means just `master`.
+    pub masters: Vec<String>,
     /// Sent as `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
     /// Where `token` came from; re-read before every connection attempt so a rotated token
@@ -102,23 +117,50 @@ enum Ending {
     Closed(Option<CloseFrame>),
     /// The socket failed or went silent.
     Failed(anyhow::Error),
+    /// Every sample of an earlier run (from `--buffer-dir`) is acknowledged: the next
+    /// connection speaks for the next run.
+    RunDone,
 }
 
 impl Outbox {
     /// An empty outbox holding at most `capacity` unacknowledged samples.
     pub fn new(capacity: usize) -> Arc<Outbox> {
+        Outbox::with_queue(Queue::Memory(ReplayBuffer::new(capacity)))
+    }
+
+    /// An outbox backed by the on-disk queue of `--buffer-dir`.
+    pub fn on_disk(queue: DiskQueue) -> Arc<Outbox> {
+        Outbox::with_queue(Queue::Disk(queue, WarnLimiter::default()))
+    }
+
+    fn with_queue(queue: Queue) -> Arc<Outbox> {
         Arc::new(Outbox {
-            buffer: Mutex::new(ReplayBuffer::new(capacity)),
+            buffer: Mutex::new(queue),
             wake: Notify::new(),
         })
     }
 
-    /// Queues one encoded sample frame. If the buffer is full the oldest sample is dropped
-    /// and its `seq` returned.
-    pub fn push(&self, seq: u64, mut frame: String) -> Option<u64> {
-        // The frame may sit here for minutes: do not keep the encoder's spare capacity.
-        frame.shrink_to_fit();
-        let dropped = self.lock().push(seq, Utf8Bytes::from(frame));
+    /// Queues one encoded sample frame taken at `ts_ms`. If the buffer is full the oldest
+    /// samples are dropped and the last dropped `seq` returned. A sample the disk cannot
+    /// take is dropped, counted and logged (at most once a minute).
+    pub fn push(&self, seq: u64, ts_ms: u64, mut frame: String) -> Option<u64> {
+        let dropped = match &mut *self.lock() {
+            Queue::Memory(buffer) => {
+                // The frame may sit here for minutes: do not keep the encoder's spare capacity.
+                frame.shrink_to_fit();
+                buffer.push(seq, Utf8Bytes::from(frame))
+            }
+            Queue::Disk(queue, warning) => match queue.push(seq, ts_ms, &frame) {
+                Ok(dropped) => dropped,
+                Err(err) => {
+                    queue.count_lost(1);
+                    if let Some(suppressed) = warning.allow(std::time::Instant::now()) {
+                        tracing::warn!(seq, error = %format!("{err:#}"), suppressed, "cannot write the sample to --buffer-dir; dropped");
+                    }
+                    None
+                }
+            },
+        };
         self.wake.notify_one();
         dropped
     }
@@ -138,9 +180,85 @@ impl Outbox {
         self.lock().n_dropped()
     }
 
-    fn lock(&self) -> MutexGuard<'_, ReplayBuffer<Utf8Bytes>> {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // The buffer stays consistent even if a holder panicked: every method leaves it valid.
         self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Queue {
+    fn ack(&mut self, seq: u64) -> usize {
+        match self {
+            Queue::Memory(buffer) => buffer.ack(seq),
+            Queue::Disk(queue, _) => queue.ack(seq),
+        }
+    }
+
+    fn take_unsent(&mut self, max: usize, out: &mut Vec<Utf8Bytes>) -> anyhow::Result<()> {
+        match self {
+            Queue::Memory(buffer) => buffer.take_unsent(max, out),
+            Queue::Disk(queue, _) => {
+                let mut frames = Vec::new();
+                queue.take_unsent(max, &mut frames)?;
+                out.extend(frames.into_iter().map(Utf8Bytes::from));
+            }
+        }
+        Ok(())
+    }
+
+    fn rewind(&mut self) {
+        match self {
+            Queue::Memory(buffer) => buffer.rewind(),
+            Queue::Disk(queue, _) => queue.rewind(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Queue::Memory(buffer) => buffer.len(),
+            Queue::Disk(queue, _) => queue.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn in_flight(&self) -> usize {
+        match self {
+            Queue::Memory(buffer) => buffer.in_flight(),
+            Queue::Disk(queue, _) => queue.in_flight(),
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        match self {
+            Queue::Memory(buffer) => buffer.has_unsent(),
+            Queue::Disk(queue, _) => queue.has_unsent(),
+        }
+    }
+
+    fn n_dropped(&self) -> u64 {
+        match self {
+            Queue::Memory(buffer) => buffer.n_dropped(),
+            Queue::Disk(queue, _) => queue.n_dropped(),
+        }
+    }
+
+    /// The hello of an earlier run whose samples must go before this process's.
+    fn earlier_run_hello(&self) -> Option<String> {
+        match self {
+            Queue::Memory(_) => None,
+            Queue::Disk(queue, _) => queue.earlier_run_hello().map(str::to_owned),
+        }
+    }
+
+    /// The run the front samples belong to (`None` in memory: always this process's).
+    fn front_run(&self) -> Option<String> {
+        match self {
+            Queue::Memory(_) => None,
+            Queue::Disk(queue, _) => queue.front_run().map(str::to_owned),
+        }
     }
 }
 
@@ -162,9 +280,12 @@ pub fn request(link: &Link) -> anyhow::Result<Request<()>> {
 
 /// Delivers the samples in `outbox` to the master until `shutdown`, reconnecting forever.
 ///
-/// Every connection starts with a fresh `hello()` frame, then replays every unacknowledged
-/// sample oldest first, then live ones. After `shutdown` it spends at most about two
-/// seconds sending what is left and waiting for acks, then closes with 1001.
+/// Every connection starts with a hello: an earlier run's (from `--buffer-dir`) while its
+/// samples are replayed, else a fresh `hello()`; then every unacknowledged sample oldest
+/// first, then live ones. With several masters ([`Link::masters`]) a failed connection
+/// moves on to the next one at once; only after every master failed in a row does the
+/// edge back off. After `shutdown` it spends at most about two seconds sending what is
+/// left and waiting for acks, then closes with 1001.
 pub async fn deliver(
     mut link: Link,
     mut hello: impl FnMut() -> String,
@@ -174,15 +295,17 @@ pub async fn deliver(
     let mut backoff = Backoff::default();
     let mut unreachable = WarnLimiter::default();
     let mut token_warning = WarnLimiter::default();
+    let mut failover = Failover::new(&link);
     // Everything the master can make the edge say is rate-limited per kind.
     let mut peer_log = PeerLog::default();
     while !shutdown.is_cancelled() {
         link.refresh_token(&mut token_warning);
+        link.master = failover.current().to_owned();
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => break,
             attempt = connect(&link) => attempt,
         };
-        match attempt {
+        let failure = match attempt {
             Ok(mut socket) => {
                 if let Some(suppressed) = peer_log.allow(Kind::Lifecycle, std::time::Instant::now())
                 {
@@ -191,9 +314,10 @@ pub async fn deliver(
                 unreachable = WarnLimiter::default();
                 let started = Instant::now();
                 let mut healthy = false;
+                let first = outbox.lock().earlier_run_hello();
                 let ending = session(
                     &mut socket,
-                    hello(),
+                    first.unwrap_or_else(&mut hello),
                     &outbox,
                     link.ack_timeout,
                     &shutdown,
@@ -203,11 +327,27 @@ pub async fn deliver(
                 .await;
                 if healthy || started.elapsed() >= HEALTHY_AFTER {
                     backoff.reset();
+                    failover.healthy();
                 }
                 match ending {
                     Ending::Shutdown => {
                         close(&mut socket).await;
                         break;
+                    }
+                    Ending::RunDone => {
+                        close_with(&mut socket, CloseCode::Normal, "run replayed").await;
+                        lifecycle!(
+                            link,
+                            info,
+                            unacked = outbox.len(),
+                            "an earlier run is replayed; next run"
+                        );
+                        // Let the master see this connection end before the next hello
+                        // claims the host name again.
+                        if sleep_or_shutdown(RUN_SWITCH_PAUSE, &shutdown).await {
+                            break;
+                        }
+                        continue;
                     }
                     Ending::Closed(frame) => {
                         // Answer the Close so the server sees a clean close handshake.
@@ -227,41 +367,104 @@ pub async fn deliver(
                         }
                     }
                 }
-                let delay = backoff.next_delay(rand::random::<f64>());
-                if let Some(suppressed) = peer_log.allow(Kind::Lifecycle, std::time::Instant::now())
-                {
+                None
+            }
+            Err(err) => Some(err),
+        };
+        let now = std::time::Instant::now();
+        if !failover.failed() {
+            // Another master has not been tried since the last good connection: at once.
+            if let Some(suppressed) = peer_log.allow(Kind::Lifecycle, now) {
+                lifecycle!(link, info, next = %failover.current(), unacked = outbox.len(), suppressed, "failing over to the next master");
+            }
+            continue;
+        }
+        let delay = backoff.next_delay(rand::random::<f64>());
+        match failure {
+            None => {
+                if let Some(suppressed) = peer_log.allow(Kind::Lifecycle, now) {
                     lifecycle!(link, info, unacked = outbox.len(), retry_in = ?delay, suppressed, "disconnected");
                 }
-                if sleep_or_shutdown(delay, &shutdown).await {
-                    break;
-                }
             }
-            Err(err) => {
-                let delay = backoff.next_delay(rand::random::<f64>());
-                // While the master stays unreachable, say so once a minute, not per attempt.
-                match unreachable.allow(std::time::Instant::now()) {
-                    Some(suppressed) => lifecycle!(
-                        link,
-                        warn,
-                        error = %format!("{err:#}"),
-                        unacked = outbox.len(),
-                        retry_in = ?delay,
-                        failed_attempts_since_last_warning = suppressed,
-                        "cannot connect to the master"
-                    ),
-                    None => {
-                        tracing::debug!(host = %link.host_name, error = %format!("{err:#}"), retry_in = ?delay, "cannot connect to the master")
-                    }
+            // While the master stays unreachable, say so once a minute, not per attempt.
+            Some(err) => match unreachable.allow(now) {
+                Some(suppressed) => lifecycle!(
+                    link,
+                    warn,
+                    error = %format!("{err:#}"),
+                    unacked = outbox.len(),
+                    retry_in = ?delay,
+                    failed_attempts_since_last_warning = suppressed,
+                    "cannot connect to the master"
+                ),
+                None => {
+                    tracing::debug!(host = %link.host_name, error = %format!("{err:#}"), retry_in = ?delay, "cannot connect to the master")
                 }
-                if sleep_or_shutdown(delay, &shutdown).await {
-                    break;
-                }
-            }
+            },
+        }
+        if sleep_or_shutdown(delay, &shutdown).await {
+            break;
         }
     }
     let unacked = outbox.len();
     if unacked > 0 {
-        lifecycle!(link, warn, unacked, "exiting with unacknowledged samples");
+        if outbox.lock().front_run().is_some() {
+            lifecycle!(
+                link,
+                info,
+                unacked,
+                "exiting; unacknowledged samples stay in --buffer-dir for the next start"
+            );
+        } else {
+            lifecycle!(link, warn, unacked, "exiting with unacknowledged samples");
+        }
+    }
+}
+
+/// Which master to try next: the list in order, starting over after the last; a failure
+/// moves to the next one, and a round in which every master failed calls for a backoff.
+#[derive(Debug)]
+struct Failover {
+    masters: Vec<String>,
+    current: usize,
+    /// Failures in a row since the last healthy connection.
+    failures: usize,
+}
+
+impl Failover {
+    fn new(link: &Link) -> Failover {
+        let masters = if link.masters.is_empty() {
+            vec![link.master.clone()]
+        } else {
+            link.masters.clone()
+        };
+        Failover {
+            masters,
+            current: 0,
+            failures: 0,
+        }
+    }
+
+    fn current(&self) -> &str {
+        &self.masters[self.current]
+    }
+
+    /// The connection to the current master worked: stay with it.
+    fn healthy(&mut self) {
+        self.failures = 0;
+    }
+
+    /// The current master failed: move to the next. True when every master has failed
+    /// since the last healthy connection (time to back off before the next round).
+    fn failed(&mut self) -> bool {
+        self.current = (self.current + 1) % self.masters.len();
+        self.failures += 1;
+        if self.failures >= self.masters.len() {
+            self.failures = 0;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -331,7 +534,11 @@ async fn session(
     if let Err(err) = socket.send(Message::text(hello)).await {
         return Ending::Failed(anyhow!("sending hello: {err}"));
     }
-    outbox.lock().rewind();
+    let run = {
+        let mut buffer = outbox.lock();
+        buffer.rewind();
+        buffer.front_run()
+    };
     let mut flush_deadline = shutdown
         .is_cancelled()
         .then(|| Instant::now() + FLUSH_BUDGET);
@@ -339,7 +546,17 @@ async fn session(
     let mut batch = Vec::with_capacity(SEND_BATCH);
     loop {
         batch.clear();
-        outbox.lock().take_unsent(SEND_BATCH, &mut batch);
+        {
+            let mut buffer = outbox.lock();
+            // The run this connection speaks for may have been dropped by the disk caps:
+            // never send the next run's samples under its hello.
+            if buffer.front_run() != run {
+                return Ending::RunDone;
+            }
+            if let Err(err) = buffer.take_unsent(SEND_BATCH, &mut batch) {
+                return Ending::Failed(err.context("reading --buffer-dir"));
+            }
+        }
         if !batch.is_empty() {
             let limit = Instant::now() + ack_timeout;
             let limit = flush_deadline.map_or(limit, |flush| flush.min(limit));
@@ -380,6 +597,9 @@ async fn session(
                         let mut buffer = outbox.lock();
                         let freed = buffer.ack(ack.seq);
                         *healthy = true;
+                        if buffer.front_run() != run {
+                            return Ending::RunDone;
+                        }
                         if buffer.in_flight() == 0 {
                             ack_deadline = None;
                         } else if freed > 0 {
@@ -430,9 +650,14 @@ async fn send_all(socket: &mut Socket, batch: &mut Vec<Utf8Bytes>) -> anyhow::Re
 
 /// Sends Close 1001 and waits briefly for the server's answer.
 async fn close(socket: &mut Socket) {
+    close_with(socket, CloseCode::Away, "edge shutting down").await;
+}
+
+/// Sends Close `code` and waits briefly for the server's answer.
+async fn close_with(socket: &mut Socket, code: CloseCode, reason: &'static str) {
     let frame = CloseFrame {
-        code: CloseCode::Away,
-        reason: Utf8Bytes::from_static("edge shutting down"),
+        code,
+        reason: Utf8Bytes::from_static(reason),
     };
     let _ = timeout(CLOSE_BUDGET, async {
         socket.send(Message::Close(Some(frame))).await.ok()?;

@@ -28,8 +28,8 @@ pub async fn upgrade(
         Some(token) => headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|presented| token.matches(presented.trim())),
+            .and_then(bearer_token)
+            .is_some_and(|presented| token.matches(presented)),
     };
     let context = IngestContext {
         fleet: state.fleet.clone(),
@@ -46,4 +46,40 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             tasks.track_future(ingest::serve_edge(socket, peer, context, authorized))
         })
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110, section 11.1), so `bearer` and `BEARER` work too; `None` for other schemes.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer s3cret",
+            "bearer s3cret",
+            "BEARER  s3cret ",
+            "bEaReR s3cret",
+        ] {
+            assert_eq!(bearer_token(value), Some("s3cret"), "{value:?}");
+        }
+        for value in [
+            "Basic s3cret",
+            "Bearer",
+            "Bearer ",
+            "s3cret",
+            "Bearers3cret",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

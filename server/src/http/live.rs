@@ -4,16 +4,20 @@
 //! notification and sends, at most every [`MIN_UPDATE_GAP`], the hosts changed since its
 //! previous message. It never queues samples: a slow browser just sees fewer, fresher
 //! updates, and one whose send stalls for [`SEND_TIMEOUT`] is dropped. Ingest never waits
-//! for a browser: it only bumps a version and wakes waiters.
+//! for a browser: it only bumps a version and wakes waiters. Clients are capped and every
+//! send first takes a share of a global byte budget (`clients.rs`), so clients that never
+//! read cost bounded memory until they are dropped.
 
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
+use crate::http::clients::{ClientSlot, DashboardLimits};
 use crate::http::AppState;
 use crate::state::{now_ms, Fleet};
 
@@ -47,16 +51,33 @@ pub async fn upgrade(
     Query(params): Query<LiveParams>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let Some(slot) = state.dashboard.admit() else {
+        tracing::warn!("dashboard client refused: --max-dashboard-clients reached");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "10")],
+            "too many dashboard clients",
+        )
+            .into_response();
+    };
     let tasks = state.tasks.clone();
     ws.read_buffer_size(MAX_BROWSER_MESSAGE)
         .max_message_size(MAX_BROWSER_MESSAGE)
         .max_frame_size(MAX_BROWSER_MESSAGE)
-        .on_upgrade(move |socket| tasks.track_future(serve_dashboard(socket, state, params.host)))
+        .on_upgrade(move |socket| {
+            tasks.track_future(serve_dashboard(socket, state, params.host, slot))
+        })
 }
 
 #[tracing::instrument(skip_all, fields(host = detail.as_deref().unwrap_or("*")))]
-async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<String>) {
+async fn serve_dashboard(
+    mut socket: WebSocket,
+    state: AppState,
+    detail: Option<String>,
+    _slot: ClientSlot,
+) {
     let fleet = &state.fleet;
+    let limits = &state.dashboard;
     let _client = fleet.dashboard_client();
     tracing::debug!("dashboard client connected");
     let mut changed = Box::pin(fleet.changed());
@@ -65,7 +86,7 @@ async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<
     let Some(first) = message(fleet, detail.as_deref(), None) else {
         return;
     };
-    if !send(&mut socket, first).await {
+    if !send(&mut socket, limits, first).await {
         return;
     }
     let mut last_sent = Instant::now();
@@ -96,7 +117,7 @@ async fn serve_dashboard(mut socket: WebSocket, state: AppState, detail: Option<
         let update = message(fleet, detail.as_deref(), Some(seen));
         seen = now;
         let Some(update) = update else { continue };
-        if !send(&mut socket, update).await {
+        if !send(&mut socket, limits, update).await {
             return;
         }
         last_sent = Instant::now();
@@ -147,8 +168,13 @@ fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<St
     }
 }
 
-/// Sends one message; `false` when the client is gone or too slow.
-async fn send(socket: &mut WebSocket, text: String) -> bool {
+/// Sends one message within the send budget; `false` when the client is gone or too slow
+/// (including waiting [`SEND_TIMEOUT`] for a share of the budget).
+async fn send(socket: &mut WebSocket, limits: &DashboardLimits, text: String) -> bool {
+    let Ok(_share) = timeout(SEND_TIMEOUT, limits.share(text.len())).await else {
+        tracing::warn!("dashboard send budget used up by slow clients, dropping this one");
+        return false;
+    };
     match timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {

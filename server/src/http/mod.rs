@@ -2,9 +2,11 @@
 //! request tracing. Handlers stay thin; the work is in `state`, `ingest` and `metrics`.
 
 pub mod api;
+pub mod clients;
 pub mod edge;
 pub mod live;
 pub mod pages;
+pub mod samples;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,12 @@ pub struct AppState {
     pub store: Store,
     /// Built once; its collector reads `fleet` at scrape time.
     pub registry: Arc<Registry>,
+    /// History queries reading the store at once (`--max-history-queries`).
+    pub history_slots: Arc<tokio::sync::Semaphore>,
+    /// Dashboard client slots and send budget.
+    pub dashboard: clients::DashboardLimits,
+    /// `/metrics` encodes on blocking threads, a bounded number at once.
+    pub scrapes: crate::scrape::Scrapes,
     /// Token edges must present, if configured.
     pub edge_token: Option<EdgeToken>,
     /// `--offline-after`; `None` means three edge intervals.
@@ -77,6 +85,8 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 400 with this message.
     BadRequest(String),
+    /// 503 with this message and `Retry-After`: a bounded resource is busy.
+    Busy(&'static str),
     /// 500; the cause is logged, the client sees only "internal error".
     Internal(anyhow::Error),
 }
@@ -92,6 +102,11 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.to_owned()),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Busy(m) => {
+                let body = Json(serde_json::json!({ "error": m }));
+                let retry = [(header::RETRY_AFTER, "5")];
+                return (StatusCode::SERVICE_UNAVAILABLE, retry, body).into_response();
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 (

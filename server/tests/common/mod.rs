@@ -5,6 +5,7 @@
 
 pub mod openmetrics;
 pub mod process;
+pub mod stored;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

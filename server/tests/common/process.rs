@@ -75,9 +75,21 @@ pub async fn start_server(listen: &str, data_dir: &Path, extra: &[&str]) -> (Pro
 }
 
 pub fn start_edge(addr: SocketAddr, interval: &str, host: &str) -> Proc {
+    let master = format!("ws://{addr}/ws/edge");
+    start_edge_with(&[
+        "--master",
+        &master,
+        "--interval",
+        interval,
+        "--host-name",
+        host,
+    ])
+}
+
+/// Starts the edge with exactly `args`.
+pub fn start_edge_with(args: &[&str]) -> Proc {
     let child = Command::new(binary("utizmon-edge"))
-        .args(["--master", &format!("ws://{addr}/ws/edge")])
-        .args(["--interval", interval, "--host-name", host])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
