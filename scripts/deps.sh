@@ -21,12 +21,14 @@ declare -A pkg_of=(
   [qemu-system-x86_64]=qemu-system-x86
   [ssh]=openssh-client
   [socat]=socat
+  [jq]=jq
 )
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
   # firefox-esr: the dashboard's Firefox smoke test (tests/browser/firefox.test.mjs)
   # prometheus-node-exporter: server/tests/node_metrics.rs compares /node-metrics with it
-  test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter) ;;
+  # jq: scripts/check-prometheus.sh reads the Grafana dashboard's expressions
+  test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter jq) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat) ;;
