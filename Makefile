@@ -1,8 +1,9 @@
 # utizmon: `make demo` runs it, `make test` proves it works. Bare `make` prints this help.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help deps build release demo test lint unit promtool prometheus-config js browser bench \
-        test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check
+.PHONY: help deps build release demo test lint unit promtool prometheus-config js browser bench scripts-test \
+        test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check \
+        dist test-dist test-vagrant
 
 CARGO ?= cargo
 # Where `make demo` keeps its state; under target/ so git ignores it.
@@ -39,6 +40,9 @@ js: ## Unit tests of the dashboards' pure JavaScript modules (tests/js/, Node's 
 browser: build ## Headless Chromium (and Firefox when installed) drive the real server and edges
 	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs firefox.test.mjs
 
+scripts-test: ## The deployment scripts' own tests (mirror choice, binary choice, packages; no VMs)
+	bash tests/scripts/run.sh
+
 # Seconds each fuzz target runs in `make fuzz` (`make test` runs them for 2 s each).
 FUZZ_SECONDS ?= 60
 
@@ -48,7 +52,7 @@ fuzz: ## Fuzz the edge frame decoder and the history query parameters (FUZZ_SECO
 prometheus-config: ## promtool check config on deploy/prometheus/, and every PromQL expression of its Grafana dashboard
 	bash scripts/check-prometheus.sh
 
-test: deps lint lint-deploy unit promtool prometheus-config js browser ## Everything that proves it works
+test: deps lint lint-deploy scripts-test unit promtool prometheus-config js browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 
 bench: release ## Benchmarks; prints a table and writes docs/benchmarks.md
@@ -78,14 +82,17 @@ create-all: vagrant-check ## Create and boot the master and edge VMs (UTIZMON_ED
 	$(VAGRANT) up --no-provision
 	$(VAGRANT) provision '/^utizmon-edge-/'
 
-run: vagrant-check ## Deploy with site.yml (builds the binaries first), then print the dashboard URLs
-	@if command -v $(CARGO) >/dev/null 2>&1; then \
-	  echo "+ $(CARGO) build --workspace --release --locked"; $(CARGO) build --workspace --release --locked; \
-	else \
-	  echo "note: no cargo here: deploying the prebuilt binaries in target/release (docs/deploy.md)"; \
-	fi
-	$(VAGRANT) up --no-provision
-	$(VAGRANT) provision $(MASTER_VM)
+run: vagrant-check ## Deploy with site.yml (picks or builds Linux binaries first), then print the dashboard URLs
+	@# scripts/pick-binaries.sh says which binaries and why: a release URL, a cargo build,
+	@# dist/, prebuilt target/release, or (opt-in) a build in the master VM
+	@choice=$$(bash scripts/pick-binaries.sh) || exit 1; \
+	set -- $$choice; \
+	case "$$1" in \
+	  binary_dir) export UTIZMON_BINARY_DIR="$$2" UTIZMON_RELEASE_URL= ;; \
+	  release_url) export UTIZMON_RELEASE_URL="$$2" UTIZMON_BINARY_DIR= ;; \
+	esac; \
+	echo "+ $(VAGRANT) up --no-provision && $(VAGRANT) provision $(MASTER_VM)"; \
+	$(VAGRANT) up --no-provision && $(VAGRANT) provision $(MASTER_VM)
 	@echo
 	@echo "utizmon is deployed:"
 	@echo "  dashboard  http://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/   (forwarded port on this host)"
@@ -127,7 +134,18 @@ lint-deploy: ## vagrant validate (libvirt, VirtualBox, both provisioners), ansib
 	UTIZMON_PROVISIONER=ansible_local UTIZMON_EDGE_ISOLATION=1 UTIZMON_EDGES=3 $(VAGRANT) validate
 	ansible-lint --offline --profile production site.yml roles/
 	ansible-playbook -i inventory/lab.yml --syntax-check site.yml
-	bash -n deploy/lab.sh
+	for f in deploy/*.sh scripts/*.sh scripts/lib/*.sh packaging/debian/*; do bash -n "$$f" || exit 1; done
+
+dist: release ## Release artefacts in dist/: versioned tarball, utizmon-server/-edge .debs, SHA256SUMS
+	bash scripts/dist.sh
+
+test-dist: dist ## Root: lintian, then install and purge the .debs in a Debian 12 chroot (lab image)
+	bash scripts/deps.sh deploy
+	$(SUDO) bash scripts/test-dist.sh
+
+test-vagrant: dist ## Root: the user's Vagrant commands on libvirt VMs in a namespace, both provisioners (~25 min)
+	bash scripts/deps.sh vagrant
+	$(SUDO) deploy/vagrant-lab.sh test
 
 test-deploy: release ## Real VMs: QEMU master + 2 edges in a network namespace, deployed by site.yml (~10 min)
 	bash scripts/deps.sh deploy

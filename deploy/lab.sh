@@ -18,6 +18,7 @@
 #   deploy/lab.sh rerun      run site.yml again and assert changed=0 on every host
 #   deploy/lab.sh ssh NAME   a shell on a lab VM (inside the namespace)
 #   deploy/lab.sh down       stop the VMs and forwards started here, delete the namespace
+#   deploy/lab.sh mirror     print the Debian mirror taken from this machine's apt sources
 #
 # Network rule: the bridge (192.168.56.1/24), the taps, QEMU, ssh and ansible all live in the
 # namespace; the VMs have no route anywhere else. The only listener in the root namespace is
@@ -30,6 +31,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib/netns.sh
+. "$ROOT/scripts/lib/netns.sh"
 LAB_DIR=${UTIZMON_LAB_DIR:-$ROOT/.vm-lab}
 IMG=$LAB_DIR/image
 RUN=$LAB_DIR/run
@@ -76,12 +79,38 @@ need_tools() {
 }
 
 # ---------------------------------------------------------------------------- image
-# The apt mirror this machine is configured with (debootstrap needs no other network access).
+# The Debian mirror this machine's apt is configured with: the first `deb` source of a
+# Debian archive (one that has a Release file for $SUITE is not checked here: debootstrap
+# says so clearly) in /etc/apt/sources.list, sources.list.d/*.list (one-line format) or
+# sources.list.d/*.sources (deb822). Nothing else: there is no built-in fallback address, so
+# a machine without a configured mirror gets a clear error instead of a surprise download.
+# UTIZMON_LAB_APT_DIR (default /etc/apt) exists for the test of this function.
 mirror() {
-  local m=""
-  m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-  [ -n "$m" ] || m=$(awk '$1=="deb" && $2 !~ /^\[/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  echo "${m:-http://deb.debian.org/debian}"
+  local dir=${UTIZMON_LAB_APT_DIR:-/etc/apt} f m=""
+  for f in "$dir/sources.list" "$dir"/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    # "deb [opts] URI suite components": skip the bracketed options, keep http(s)/file URIs
+    m=$(sed -E 's/#.*//; s/\[[^]]*\]//' "$f" | awk '$1=="deb" && $2 ~ /^(https?|file):/ && $2 ~ /debian\/?$/ {print $2; exit}')
+    [ -n "$m" ] && break
+  done
+  if [ -z "$m" ]; then
+    for f in "$dir"/sources.list.d/*.sources; do
+      [ -f "$f" ] || continue
+      # deb822 stanzas: the URIs of the first enabled `Types: deb` stanza whose URI ends in /debian
+      m=$(awk '
+        function flush() { if (deb && enabled && uri != "") { print uri; found = 1; exit } deb = 0; enabled = 1; uri = "" }
+        BEGIN { enabled = 1 }
+        /^[ \t]*#/ { next }
+        /^[ \t]*$/ { flush(); next }
+        tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+        tolower($1) == "enabled:" { enabled = (tolower($2) != "no") }
+        tolower($1) == "uris:" { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/ && $i ~ /debian\/?$/) { uri = $i; break } }
+        END { if (!found) flush() }' "$f")
+      [ -n "$m" ] && break
+    done
+  fi
+  [ -n "$m" ] || die "no Debian mirror in this machine's apt configuration ($dir/sources.list, $dir/sources.list.d/*.list or *.sources): add the mirror you use there, or set UTIZMON_LAB_APT_DIR"
+  echo "${m%/}"
 }
 
 # Everything the roles need inside the VMs is here: systemd, python3 for Ansible, sshd, sudo.
@@ -95,8 +124,10 @@ build_rootfs() {
   fi
   rm -rf "$r" "$IMG/rootfs.stamp"
   mkdir -p "$IMG"
-  log "rootfs: debootstrap $SUITE from $(mirror) (about 2-4 minutes)"
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$r" "$(mirror)" >"$IMG/debootstrap.log" 2>&1 ||
+  local m
+  m=$(mirror) || exit 1
+  log "rootfs: debootstrap $SUITE from $m (about 2-4 minutes)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$r" "$m" >"$IMG/debootstrap.log" 2>&1 ||
     { tail -20 "$IMG/debootstrap.log" >&2; die "debootstrap failed (full log: $IMG/debootstrap.log)"; }
   chroot "$r" apt-get clean
   echo "$stamp" >"$IMG/rootfs.stamp"
@@ -417,15 +448,7 @@ down() {
     esac
     rm -f "$f"
   done
-  if ns_exists; then
-    for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
-    local i
-    for i in $(seq 1 50); do
-      [ -z "$(ip netns pids "$NS" 2>/dev/null)" ] && break
-      sleep 0.1
-    done
-    ip netns del "$NS"
-  fi
+  netns_teardown "$NS"
   rm -f "$RUN"/*.qcow2 "$RUN/socat.port"
   log "down: VMs stopped, namespace $NS deleted (image cache kept in $IMG)"
 }
@@ -468,6 +491,7 @@ case "${1:-}" in
   rerun) rerun ;;
   down) down ;;
   test) test_all ;;
+  mirror) mirror ;;
   ssh)
     [ -n "${2:-}" ] && [ -n "${OCTET[${2:-x}]:-}" ] || die "usage: deploy/lab.sh ssh ${NAMES[*]}"
     n=$2

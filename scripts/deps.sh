@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` (and friends) need beyond Rust, only when it is missing.
 # As root it uses apt-get (one `apt-get update` per run); otherwise it names the packages.
-# Usage: scripts/deps.sh test|bench|deploy
+# Usage: scripts/deps.sh test|bench|deploy|vagrant
 set -euo pipefail
 want=${1:-test}
 
@@ -21,6 +21,11 @@ declare -A pkg_of=(
   [qemu-system-x86_64]=qemu-system-x86
   [ssh]=openssh-client
   [socat]=socat
+  [lintian]=lintian
+  [libvirtd]=libvirt-daemon-system
+  [virsh]=libvirt-clients
+  [dnsmasq]=dnsmasq-base
+  [iptables]=iptables
   [jq]=jq
 )
 case "$want" in
@@ -31,8 +36,13 @@ case "$want" in
   test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter jq) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
-  deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat) ;;
-  *) echo "deps.sh: unknown set '$want' (test|bench|deploy)" >&2; exit 2 ;;
+  # lintian: `make test-dist` checks the .deb packages
+  deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat lintian) ;;
+  # `make test-vagrant`: Vagrant + vagrant-libvirt against a libvirt daemon (its services are
+  # not started by the install: the test starts its own in a namespace), QEMU for the VMs,
+  # debootstrap for the box, Chromium + Node for the dashboard check
+  vagrant) cmds=(vagrant vagrant-libvirt libvirtd virsh dnsmasq iptables qemu-system-x86_64 debootstrap ansible-playbook ssh chromium node npm) ;;
+  *) echo "deps.sh: unknown set '$want' (test|bench|deploy|vagrant)" >&2; exit 2 ;;
 esac
 pkg_of[prometheus-node-exporter]=prometheus-node-exporter
 
@@ -42,6 +52,8 @@ for c in "${cmds[@]}"; do
     [ -x /usr/bin/prometheus-node-exporter ] || missing+=("${pkg_of[$c]}")
   elif [ "$c" = vagrant-libvirt ]; then
     dpkg-query -W -f='${Status}' vagrant-libvirt 2>/dev/null | grep -q 'ok installed' || missing+=("${pkg_of[$c]}")
+  elif [ "$c" = dnsmasq ] || [ "$c" = libvirtd ] || [ "$c" = iptables ]; then
+    [ -x "/usr/sbin/$c" ] || missing+=("${pkg_of[$c]}")
   elif ! command -v "$c" >/dev/null 2>&1; then
     missing+=("${pkg_of[$c]}")
   fi
@@ -72,7 +84,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Several make targets (or sessions) may install at once: wait for apt's lock, do not fail.
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
   # The prometheus and node-exporter packages start services; tests start their own.
-  for svc in prometheus prometheus-node-exporter; do
+  for svc in prometheus prometheus-node-exporter libvirtd virtlogd virtlockd; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -48,7 +48,7 @@ pub struct Config {
 
     /// Most hosts the server tracks; an edge announcing a new host name beyond it is
     /// refused (`too_many_hosts`). Forget hosts with `DELETE /api/v1/hosts/{host}`.
-    #[arg(long, env = "UTIZMON_MAX_HOSTS", default_value_t = 10_000)]
+    #[arg(long, env = "UTIZMON_MAX_HOSTS", default_value_t = crate::state::DEFAULT_MAX_HOSTS)]
     pub max_hosts: usize,
 
     /// Most dashboard WebSocket clients at once; more are refused with 503.

@@ -25,7 +25,7 @@ use utizmon_protocol::{
 
 use utizmon_store::{Commit, Store};
 
-use crate::state::{offline_after, EdgeSession, Fleet, Taken};
+use crate::state::{now_ms, offline_after, ConnectError, EdgeSession, Fleet, Taken};
 
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
 /// [`MAX_FRAME_BYTES`] so that a moderately oversized frame is read and refused with a
@@ -105,11 +105,19 @@ pub async fn serve_edge(
     };
     let silence = offline_after(context.offline_after, hello.interval_ms);
     let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
-    let session = match fleet.connect(hello) {
+    let session = match fleet.connect(hello, std::time::Instant::now(), silence) {
         Ok(session) => session,
-        Err(conflict) => {
-            let refusal = Refusal::new(RejectReason::HostConflict, conflict.to_string());
-            return refuse(&mut socket, fleet, refusal).await;
+        Err(refused) => {
+            let reason = match refused {
+                ConnectError::HostConflict { .. } => RejectReason::HostConflict,
+                ConnectError::TooManyHosts { .. } => RejectReason::TooManyHosts,
+            };
+            return refuse(
+                &mut socket,
+                fleet,
+                Refusal::new(reason, refused.to_string()),
+            )
+            .await;
         }
     };
     tracing::info!(%host, %run_id, "edge connected");
@@ -130,8 +138,12 @@ pub async fn serve_edge(
             .await;
         }
         End::Shutdown => going_away(&mut socket).await,
+        End::Forgotten => {
+            tracing::warn!(%host, "host forgotten by an operator, closing its edge");
+            close(&mut socket, 1008, "forgotten: host removed by an operator").await;
+        }
         End::Superseded => {
-            let message = "superseded by a newer connection of the same edge run";
+            let message = "superseded by a newer connection for this host name";
             refuse(
                 &mut socket,
                 fleet,
@@ -154,6 +166,8 @@ enum End {
     Silent,
     Shutdown,
     Superseded,
+    /// `DELETE /api/v1/hosts/{host}` removed the host.
+    Forgotten,
     Refused(Refusal),
     SendFailed,
     /// A commit failed: nothing more is acked on this connection.
@@ -202,7 +216,9 @@ async fn stream(
                 }
                 return End::Shutdown;
             }
-            _ = session.superseded.cancelled() => return End::Superseded,
+            _ = session.superseded.cancelled() => {
+                return if session.forgotten() { End::Forgotten } else { End::Superseded };
+            }
             committed = async { (&mut pending.front_mut().expect("guarded by the if").1).await },
                 if !pending.is_empty() => {
                 let (seq, _) = pending.pop_front().expect("guarded by the if");
@@ -240,11 +256,22 @@ async fn stream(
                     return End::Refused(Refusal::new(RejectReason::Protocol, "hello sent twice"));
                 }
                 Incoming::Frame(EdgeFrame::Sample(sample)) => {
-                    silent_timer.as_mut().reset(Instant::now() + silence);
+                    // A clock far ahead would outlive retention; one before 2000 is broken.
+                    if let Err(e) = sample.check_time(now_ms()) {
+                        return End::Refused(Refusal::from(e));
+                    }
+                    if session.forgotten() {
+                        return End::Forgotten;
+                    }
                     let seq = sample.seq;
                     let (taken_as, record) = fleet.take(session, sample);
-                    if let Taken::Duplicate { .. } = taken_as {
-                        tracing::debug!(seq, "duplicate sample");
+                    match taken_as {
+                        // Only news proves the edge alive: replaying old samples forever
+                        // must not hold the connection (and the host name) open.
+                        Taken::Applied { .. } => {
+                            silent_timer.as_mut().reset(Instant::now() + silence);
+                        }
+                        Taken::Duplicate { .. } => tracing::debug!(seq, "duplicate sample"),
                     }
                     let commit = context.store.append(record).await;
                     pending.push_back((seq, commit));

@@ -51,7 +51,7 @@ pub async fn serve(
     if edge_token.is_none() {
         tracing::warn!("no --edge-token-file: every edge is accepted without authentication");
     }
-    let fleet = Fleet::new();
+    let fleet = Fleet::with_max_hosts(config.max_hosts);
     let known = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.hosts())

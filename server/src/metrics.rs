@@ -374,22 +374,26 @@ mod tests {
     fn fleet_with(host: &str) -> Fleet {
         let fleet = Fleet::new();
         let session = fleet
-            .connect(Hello {
-                version: PROTOCOL_VERSION,
-                minor: 0,
-                run_id: "r1".into(),
-                interval_ms: 1000,
-                host: HostInfo {
-                    host_name: host.into(),
-                    os_name: "Debian GNU/Linux".into(),
-                    os_version: "12".into(),
-                    kernel: "6.1.0".into(),
-                    arch: "x86_64".into(),
-                    agent_version: "0.1.0".into(),
-                    cores: 2,
-                    ..HostInfo::default()
+            .connect(
+                Hello {
+                    version: PROTOCOL_VERSION,
+                    minor: 0,
+                    run_id: "r1".into(),
+                    interval_ms: 1000,
+                    host: HostInfo {
+                        host_name: host.into(),
+                        os_name: "Debian GNU/Linux".into(),
+                        os_version: "12".into(),
+                        kernel: "6.1.0".into(),
+                        arch: "x86_64".into(),
+                        agent_version: "0.1.0".into(),
+                        cores: 2,
+                        ..HostInfo::default()
+                    },
                 },
-            })
+                std::time::Instant::now(),
+                std::time::Duration::from_secs(3),
+            )
             .unwrap();
         let fs = Filesystem {
             mountpoint: "/".into(),
@@ -501,17 +505,21 @@ mod tests {
         let fleet = Fleet::new();
         for i in 0..1000 {
             let session = fleet
-                .connect(Hello {
-                    version: PROTOCOL_VERSION,
-                    minor: 0,
-                    run_id: "r1".into(),
-                    interval_ms: 1000,
-                    host: HostInfo {
-                        host_name: format!("host-{i:04}"),
-                        os_name: "Debian GNU/Linux".into(),
-                        ..HostInfo::default()
+                .connect(
+                    Hello {
+                        version: PROTOCOL_VERSION,
+                        minor: 0,
+                        run_id: "r1".into(),
+                        interval_ms: 1000,
+                        host: HostInfo {
+                            host_name: format!("host-{i:04}"),
+                            os_name: "Debian GNU/Linux".into(),
+                            ..HostInfo::default()
+                        },
                     },
-                })
+                    std::time::Instant::now(),
+                    std::time::Duration::from_secs(3),
+                )
                 .unwrap();
             let sample = Sample {
                 seq: 1,

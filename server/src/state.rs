@@ -6,9 +6,9 @@
 //! at their own pace instead of receiving a queue of samples (see `http::live`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 use tokio::sync::Notify;
@@ -22,6 +22,9 @@ use crate::history::{self, CpuRing};
 /// Number of CPU ratios sent with each host in a dashboard snapshot.
 pub const CPU_HISTORY_LEN: usize = 120;
 
+/// Default of `--max-hosts`.
+pub const DEFAULT_MAX_HOSTS: usize = 10_000;
+
 /// Shared handle to the state of every host; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Fleet(Arc<Inner>);
@@ -31,6 +34,9 @@ pub struct Fleet(Arc<Inner>);
 pub struct HostSlot {
     name: Arc<str>,
     state: Mutex<HostState>,
+    /// Set by [`Fleet::forget`]: the slot is no longer in the fleet, and its connection
+    /// must stop and store nothing more.
+    forgotten: AtomicBool,
 }
 
 /// The live connection of an edge, as returned by [`Fleet::connect`].
@@ -43,11 +49,25 @@ pub struct EdgeSession {
     pub superseded: CancellationToken,
 }
 
-/// Why [`Fleet::connect`] refused a hello.
+/// Why [`Fleet::connect`] refused a hello. Messages name no run id: they reach the
+/// connecting client, who may not own the run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
-    #[error("host name {host:?} already connected (run {run_id})")]
-    HostConflict { host: String, run_id: String },
+    #[error("host name {host:?} is held by another edge run that sent a sample {held_for_ms} ms ago; it can be taken over after {takeover_after_ms} ms without new samples")]
+    HostConflict {
+        host: String,
+        held_for_ms: u64,
+        takeover_after_ms: u64,
+    },
+    #[error("the server already tracks {limit} hosts (--max-hosts); refusing the new host name {host:?}")]
+    TooManyHosts { host: String, limit: usize },
+}
+
+/// What [`Fleet::forget`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForgottenHost {
+    /// Its edge was connected; that connection is being closed.
+    pub was_connected: bool,
 }
 
 /// What [`Fleet::take`] did with a sample; both variants carry the cumulative ack.
@@ -169,6 +189,8 @@ pub struct DashboardClientGuard(Fleet);
 #[derive(Debug)]
 struct Inner {
     hosts: RwLock<BTreeMap<Arc<str>, Arc<HostSlot>>>,
+    /// `--max-hosts`: a hello for a new name beyond it is refused.
+    max_hosts: usize,
     version: AtomicU64,
     changed: Notify,
     next_conn_id: AtomicU64,
@@ -196,13 +218,23 @@ struct HostState {
 struct LiveConn {
     id: u64,
     superseded: CancellationToken,
+    /// When this run last applied a new sample (or connected, for a new run). Duplicates
+    /// and reconnects of the same run do not move it, so a holder that only replays or
+    /// reconnects cannot keep a name from a new run (see [`Fleet::connect`]).
+    applied_at: Instant,
 }
 
 impl Fleet {
-    /// An empty fleet.
+    /// An empty fleet holding at most [`DEFAULT_MAX_HOSTS`] hosts.
     pub fn new() -> Fleet {
+        Fleet::with_max_hosts(DEFAULT_MAX_HOSTS)
+    }
+
+    /// An empty fleet holding at most `max_hosts` hosts (`--max-hosts`).
+    pub fn with_max_hosts(max_hosts: usize) -> Fleet {
         Fleet(Arc::new(Inner {
             hosts: RwLock::new(BTreeMap::new()),
+            max_hosts,
             version: AtomicU64::new(1),
             changed: Notify::new(),
             next_conn_id: AtomicU64::new(1),
@@ -213,26 +245,40 @@ impl Fleet {
         }))
     }
 
-    /// Registers the connection that sent `hello`, applying the host-name conflict rule:
-    /// a live connection of the same run is superseded, one of another run wins.
-    pub fn connect(&self, hello: Hello) -> Result<EdgeSession, ConnectError> {
-        let slot = self.slot(&hello.host.host_name);
+    /// Registers the connection that sent `hello`, applying the host-name rules.
+    ///
+    /// A new name is refused once the fleet holds `--max-hosts` hosts. A live connection
+    /// of the same run is superseded. One of another run wins, unless it has applied no new
+    /// sample for `takeover_after` (the newcomer's `--offline-after`): then the newcomer
+    /// takes the name over, so an edge is never kept out of its own name for longer than
+    /// that by a holder that went quiet, only replays, or announced a huge interval.
+    pub fn connect(
+        &self,
+        hello: Hello,
+        now: Instant,
+        takeover_after: Duration,
+    ) -> Result<EdgeSession, ConnectError> {
+        let slot = self.admit(&hello.host.host_name)?;
         let conn_id = self.0.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let superseded = CancellationToken::new();
         let run_id: Arc<str> = Arc::from(hello.run_id.as_str());
         {
             let mut state = lock(&slot.state);
+            let same_run = state.run.as_ref().is_some_and(|r| r.run_id == hello.run_id);
+            let mut applied_at = now;
             if let Some(live) = &state.live {
-                let same_run = state.run.as_ref().is_some_and(|r| r.run_id == hello.run_id);
-                if !same_run {
+                let held_for = now.saturating_duration_since(live.applied_at);
+                if !same_run && held_for < takeover_after {
                     return Err(ConnectError::HostConflict {
                         host: hello.host.host_name,
-                        run_id: state
-                            .run
-                            .as_ref()
-                            .map(|r| r.run_id.clone())
-                            .unwrap_or_default(),
+                        held_for_ms: held_for.as_millis() as u64,
+                        takeover_after_ms: takeover_after.as_millis() as u64,
                     });
+                }
+                if same_run {
+                    applied_at = live.applied_at;
+                } else {
+                    tracing::warn!(host = %slot.name, ?held_for, "a new edge run takes over a host name whose holder sent nothing new");
                 }
                 live.superseded.cancel();
             } else {
@@ -241,6 +287,7 @@ impl Fleet {
             state.live = Some(LiveConn {
                 id: conn_id,
                 superseded: superseded.clone(),
+                applied_at,
             });
             match &mut state.run {
                 Some(run) if run.run_id == hello.run_id => run.interval_ms = hello.interval_ms,
@@ -309,6 +356,9 @@ impl Fleet {
                 state.rates = Rates::between(prev, &sample).map(Arc::new);
             }
             state.cpu.push(sample.cpu.usage_ratio);
+            if let Some(live) = state.live.as_mut().filter(|l| l.id == session.conn_id) {
+                live.applied_at = Instant::now();
+            }
             let record = record(state, state.rates.as_deref());
             state.latest = Some(sample.clone());
             state.last_seen_ms = Some(now_ms());
@@ -335,6 +385,39 @@ impl Fleet {
             state.changed_at = self.bump();
         }
         self.0.changed.notify_waiters();
+    }
+
+    /// Removes `host` from the fleet (`DELETE /api/v1/hosts/{host}`); `None` if unknown.
+    /// A connected edge's session is cancelled (its connection closes; the edge may
+    /// reconnect and be listed again). The store is told separately.
+    pub fn forget(&self, host: &str) -> Option<ForgottenHost> {
+        let slot = self
+            .0
+            .hosts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(host)?;
+        slot.forgotten.store(true, Ordering::Release);
+        let was_connected = {
+            let state = lock(&slot.state);
+            if let Some(live) = &state.live {
+                live.superseded.cancel();
+            }
+            state.live.is_some()
+        };
+        self.bump();
+        self.0.changed.notify_waiters();
+        Some(ForgottenHost { was_connected })
+    }
+
+    /// Number of hosts in the fleet (at most `--max-hosts`, plus any restored at start).
+    pub fn len(&self) -> usize {
+        read(&self.0.hosts).len()
+    }
+
+    /// Whether the fleet holds no host.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Marks the session's connection closed; the host stays listed, offline.
@@ -452,11 +535,38 @@ impl Fleet {
         read(&self.0.hosts).values().cloned().collect()
     }
 
+    /// The slot of `host`, created if there is room under `--max-hosts`.
+    fn admit(&self, host: &str) -> Result<Arc<HostSlot>, ConnectError> {
+        if let Some(slot) = self.find(host) {
+            return Ok(slot);
+        }
+        let limit = self.0.max_hosts;
+        let hosts = self.0.hosts.write().unwrap_or_else(|e| e.into_inner());
+        if hosts.len() >= limit && !hosts.contains_key(host) {
+            return Err(ConnectError::TooManyHosts {
+                host: host.to_owned(),
+                limit,
+            });
+        }
+        Ok(Self::slot_in(hosts, host))
+    }
+
+    /// The slot of `host`, created if missing whatever the limit (hosts restored from the
+    /// store were admitted before).
     fn slot(&self, host: &str) -> Arc<HostSlot> {
         if let Some(slot) = self.find(host) {
             return slot;
         }
-        let mut hosts = self.0.hosts.write().unwrap_or_else(|e| e.into_inner());
+        Self::slot_in(
+            self.0.hosts.write().unwrap_or_else(|e| e.into_inner()),
+            host,
+        )
+    }
+
+    fn slot_in(
+        mut hosts: std::sync::RwLockWriteGuard<'_, BTreeMap<Arc<str>, Arc<HostSlot>>>,
+        host: &str,
+    ) -> Arc<HostSlot> {
         hosts
             .entry(Arc::from(host))
             .or_insert_with_key(|name| {
@@ -472,6 +582,7 @@ impl Fleet {
                         cpu: CpuRing::new(CPU_HISTORY_LEN),
                         changed_at: 0,
                     }),
+                    forgotten: AtomicBool::new(false),
                 })
             })
             .clone()
@@ -494,6 +605,12 @@ impl EdgeSession {
     /// Host name this connection sends for.
     pub fn host(&self) -> &str {
         &self.slot.name
+    }
+
+    /// Whether an operator removed this host ([`Fleet::forget`]): the connection must end
+    /// and store nothing more.
+    pub fn forgotten(&self) -> bool {
+        self.slot.forgotten.load(Ordering::Acquire)
     }
 }
 
@@ -639,8 +756,14 @@ mod tests {
 
     use super::*;
 
+    const TAKEOVER: Duration = Duration::from_secs(3);
+
     fn fleet() -> Fleet {
         Fleet::new()
+    }
+
+    fn connect(fleet: &Fleet, hello: Hello) -> Result<EdgeSession, ConnectError> {
+        fleet.connect(hello, Instant::now(), TAKEOVER)
     }
 
     fn hello(host: &str, run_id: &str) -> Hello {
@@ -673,7 +796,7 @@ mod tests {
     #[test]
     fn duplicates_and_gaps_are_counted() {
         let fleet = fleet();
-        let session = fleet.connect(hello("a", "r1")).unwrap();
+        let session = connect(&fleet, hello("a", "r1")).unwrap();
         assert_eq!(fleet.take(&session, sample(1)).0, Taken::Applied { ack: 1 });
         assert_eq!(fleet.take(&session, sample(2)).0, Taken::Applied { ack: 2 });
         assert_eq!(
@@ -702,18 +825,16 @@ mod tests {
     #[test]
     fn same_run_supersedes_other_run_is_refused() {
         let fleet = fleet();
-        let first = fleet.connect(hello("a", "r1")).unwrap();
+        let first = connect(&fleet, hello("a", "r1")).unwrap();
         let _ = fleet.take(&first, sample(1));
-        let second = fleet.connect(hello("a", "r1")).unwrap();
+        let second = connect(&fleet, hello("a", "r1")).unwrap();
         assert!(first.superseded.is_cancelled());
         assert!(!second.superseded.is_cancelled());
         // The run continues: stats are kept.
         assert_eq!(fleet.take(&second, sample(2)).0, Taken::Applied { ack: 2 });
-        let err = fleet.connect(hello("a", "r2")).unwrap_err();
-        assert!(
-            err.to_string().contains("already connected (run r1)"),
-            "{err}"
-        );
+        let err = connect(&fleet, hello("a", "r2")).unwrap_err();
+        assert!(matches!(err, ConnectError::HostConflict { .. }), "{err}");
+        assert!(!err.to_string().contains("r1"), "no run id in {err}");
         // The superseded connection closing does not mark the host offline.
         fleet.disconnect(&first);
         assert_eq!(fleet.view("a").unwrap().status, Status::Online);
@@ -722,17 +843,80 @@ mod tests {
         assert_eq!(fleet.view("a").unwrap().status, Status::Offline);
         assert_eq!(fleet.counters().edges_connected, 0);
         // A new run starts fresh statistics.
-        let third = fleet.connect(hello("a", "r2")).unwrap();
+        let third = connect(&fleet, hello("a", "r2")).unwrap();
         assert_eq!(fleet.take(&third, sample(7)).0, Taken::Applied { ack: 7 });
         let edge = fleet.view("a").unwrap().edge.unwrap();
         assert_eq!((edge.first_seq, edge.gaps, edge.received), (Some(7), 0, 1));
     }
 
     #[test]
+    fn new_names_beyond_max_hosts_are_refused() {
+        let fleet = Fleet::with_max_hosts(2);
+        let _a = connect(&fleet, hello("a", "r1")).unwrap();
+        let _b = connect(&fleet, hello("b", "r1")).unwrap();
+        let err = connect(&fleet, hello("c", "r1")).unwrap_err();
+        assert_eq!(
+            err,
+            ConnectError::TooManyHosts {
+                host: "c".into(),
+                limit: 2
+            }
+        );
+        assert_eq!(fleet.len(), 2);
+        // Known names still connect; forgetting one makes room.
+        let _a2 = connect(&fleet, hello("a", "r1")).unwrap();
+        assert!(fleet.forget("b").is_some());
+        assert!(fleet.forget("b").is_none());
+        assert!(connect(&fleet, hello("c", "r1")).is_ok());
+    }
+
+    #[test]
+    fn a_holder_that_sends_nothing_new_loses_its_name_after_takeover_time() {
+        let fleet = fleet();
+        let long_ago = Instant::now() - Duration::from_secs(10);
+        let squatter = fleet
+            .connect(hello("a", "squat"), long_ago, TAKEOVER)
+            .unwrap();
+        // Reconnecting its own run does not count as news.
+        let squatter = {
+            let again = fleet.connect(hello("a", "squat"), Instant::now(), TAKEOVER);
+            assert!(squatter.superseded.is_cancelled());
+            again.unwrap()
+        };
+        let genuine = connect(&fleet, hello("a", "genuine")).unwrap();
+        assert!(squatter.superseded.is_cancelled());
+        assert_eq!(fleet.take(&genuine, sample(1)).0, Taken::Applied { ack: 1 });
+        // The genuine edge just sent news: a newcomer must wait.
+        let err = connect(&fleet, hello("a", "other")).unwrap_err();
+        assert!(matches!(err, ConnectError::HostConflict { .. }), "{err}");
+        fleet.disconnect(&squatter);
+        assert_eq!(fleet.counters().edges_connected, 1);
+    }
+
+    #[test]
+    fn forgetting_a_connected_host_cancels_its_session() {
+        let fleet = fleet();
+        let session = connect(&fleet, hello("a", "r1")).unwrap();
+        assert!(!session.forgotten());
+        let v = fleet.version();
+        assert_eq!(
+            fleet.forget("a"),
+            Some(ForgottenHost {
+                was_connected: true
+            })
+        );
+        assert!(session.forgotten() && session.superseded.is_cancelled());
+        assert!(fleet.view("a").is_none());
+        assert!(fleet.version() > v);
+        fleet.disconnect(&session);
+        assert_eq!(fleet.counters().edges_connected, 0);
+    }
+
+    #[test]
     fn changes_are_visible_by_version() {
         let fleet = fleet();
-        let a = fleet.connect(hello("a", "r1")).unwrap();
-        let _b = fleet.connect(hello("b", "r1")).unwrap();
+        let a = connect(&fleet, hello("a", "r1")).unwrap();
+        let _b = connect(&fleet, hello("b", "r1")).unwrap();
         let all = fleet.summaries_since(0);
         assert_eq!(all.len(), 2);
         assert!(all[0].cpu_history.is_some());

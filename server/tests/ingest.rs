@@ -261,7 +261,7 @@ async fn same_run_reconnecting_supersedes_the_old_connection() {
     assert_eq!(ending.close_code, Some(4409));
     assert_eq!(
         ending.close_reason,
-        "host_conflict: superseded by a newer connection of the same edge run"
+        "host_conflict: superseded by a newer connection for this host name"
     );
     new.step().await;
     let host = server.host("h").await.unwrap();

@@ -8,7 +8,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use utizmon_store::Point;
 
@@ -56,6 +56,57 @@ pub async fn host(
         .view(&host)
         .map(Json)
         .ok_or(ApiError::NotFound("host not found"))
+}
+
+/// `DELETE /api/v1/hosts/{host}`.
+#[derive(Debug, Serialize)]
+pub struct ForgetResponse {
+    pub host: String,
+    /// Its edge was connected and has been disconnected (it may reconnect).
+    pub was_connected: bool,
+    /// `?purge=history` was given: samples and rollups were deleted.
+    pub history_purged: bool,
+    pub samples_deleted: u64,
+    pub rollups_deleted: u64,
+}
+
+/// Query of `DELETE /api/v1/hosts/{host}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetParams {
+    /// `history`: also delete the host's stored history.
+    pub purge: Option<String>,
+}
+
+/// Forgets a host: out of the fleet, the API, the dashboards and `/metrics`, and not
+/// listed again after a restart; a connected edge is disconnected first. With
+/// `?purge=history` its stored history is deleted too. 404 if neither the fleet nor the
+/// store knows it.
+pub async fn forget(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ForgetResponse>, ApiError> {
+    let params: ForgetParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(format!("Failed to deserialize query string: {e}")))?;
+    let purge = match params.purge.as_deref() {
+        None => false,
+        Some("history") => true,
+        Some(_) => return Err(ApiError::BadRequest("purge must be \"history\"".into())),
+    };
+    let live = state.fleet.forget(&host);
+    let stored = state.store.forget(&host, purge).await?;
+    if live.is_none() && !stored.known {
+        return Err(ApiError::NotFound("host not found"));
+    }
+    tracing::info!(%host, purge, samples = stored.samples, "host forgotten");
+    Ok(Json(ForgetResponse {
+        host,
+        was_connected: live.is_some_and(|l| l.was_connected),
+        history_purged: purge && stored.known,
+        samples_deleted: stored.samples,
+        rollups_deleted: stored.rollups,
+    }))
 }
 
 /// History points of one host.

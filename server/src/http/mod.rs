@@ -61,7 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/node-metrics", get(api::node_metrics))
         .route("/api/v1/hosts", get(api::hosts))
-        .route("/api/v1/hosts/{host}", get(api::host))
+        .route("/api/v1/hosts/{host}", get(api::host).delete(api::forget))
         .route("/api/v1/hosts/{host}/samples", get(api::samples))
         .route("/ws/dashboard", get(live::upgrade))
         .route(utizmon_protocol::EDGE_PATH, get(edge::upgrade))
