@@ -158,7 +158,14 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostMetrics]) -> Result 
             name,
             help,
             kind,
-            |s| &s.filesystems,
+            |s| {
+                // Minor-0 edges send no inodes; they are recognisable by the missing device.
+                if s.filesystems.iter().any(|f| !f.device.is_empty()) {
+                    &s.filesystems[..]
+                } else {
+                    &[]
+                }
+            },
             |f| {
                 [
                     ("mountpoint", f.mountpoint.as_str()),
@@ -434,16 +441,20 @@ mod tests {
         let store = Store::open(utizmon_store::StoreConfig::new(dir)).unwrap();
         let fleet = Fleet::new();
         let session = fleet
-            .connect(Hello {
-                version: PROTOCOL_VERSION,
-                minor: 1,
-                run_id: "r1".into(),
-                interval_ms: 1000,
-                host: HostInfo {
-                    host_name: "web-1".into(),
-                    ..HostInfo::default()
+            .connect(
+                Hello {
+                    version: PROTOCOL_VERSION,
+                    minor: 1,
+                    run_id: "r1".into(),
+                    interval_ms: 1000,
+                    host: HostInfo {
+                        host_name: "web-1".into(),
+                        ..HostInfo::default()
+                    },
                 },
-            })
+                std::time::Instant::now(),
+                std::time::Duration::from_secs(3),
+            )
             .unwrap();
         fleet.take(&session, sample);
         encode_text(&registry(&fleet, &store), Format::Prometheus).unwrap()
@@ -461,6 +472,7 @@ mod tests {
                 avail_bytes: 5,
                 files: 100,
                 files_free: 40,
+                device: "/dev/vda1".into(),
                 ..Filesystem::default()
             }],
             disks: vec![Disk {
