@@ -1,11 +1,11 @@
 //! Command-line flags and their `UTIZMON_*` environment fallbacks, plus the checks that
 //! turn a bad setting into a clear error before the first sample.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use utizmon_protocol::validate_host_name;
+use utizmon_protocol::{read_token_file, validate_host_name};
 
 use crate::collect::host::system_host_name;
 use crate::collect::select::{CollectorName, Enabled};
@@ -24,6 +24,9 @@ const DEFAULT_BUFFER_SPAN: Duration = Duration::from_secs(20 * 60);
 const DEFAULT_SIMULATED_BUFFER_SPAN: Duration = Duration::from_secs(5 * 60);
 
 /// How the edge runs; every flag also reads an `UTIZMON_*` environment variable.
+/// The flag naming the token file, as error messages quote it.
+pub const TOKEN_FILE_FLAG: &str = "--token-file";
+
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     version,
@@ -201,7 +204,10 @@ impl Config {
 
     /// The token from `--token-file`, trimmed; `None` without the flag.
     pub fn read_token(&self) -> anyhow::Result<Option<String>> {
-        self.token_file.as_deref().map(read_token_file).transpose()
+        self.token_file
+            .as_deref()
+            .map(|path| Ok(read_token_file(TOKEN_FILE_FLAG, path)?))
+            .transpose()
     }
 
     /// The collectors to run, from `--collectors` and `--no-collector`.
@@ -245,23 +251,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-/// Reads a token file: content trimmed, not empty, no control characters.
-pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading --token-file {}", path.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        bail!("--token-file {} is empty", path.display());
-    }
-    if token.chars().any(char::is_control) {
-        bail!(
-            "--token-file {}: the token contains control characters",
-            path.display()
-        );
-    }
-    Ok(token.to_owned())
 }
 
 #[cfg(test)]

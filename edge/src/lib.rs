@@ -12,7 +12,7 @@ pub mod transport;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -20,7 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use utizmon_protocol::{
-    Hello, HostInfo, Sample, MAX_FRAME_BYTES, PROTOCOL_MINOR, PROTOCOL_VERSION,
+    now_ms, Hello, HostInfo, Sample, MAX_FRAME_BYTES, PROTOCOL_MINOR, PROTOCOL_VERSION,
 };
 
 pub use config::Config;
@@ -272,14 +272,6 @@ fn hello(run_id: &str, interval_ms: u64, host: HostInfo) -> Hello {
 /// A fresh random run id: 16 hex digits, different on every process start.
 pub fn new_run_id() -> String {
     format!("{:016x}", rand::random::<u64>())
-}
-
-/// Wall-clock time in Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

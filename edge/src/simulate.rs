@@ -15,12 +15,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use utizmon_protocol::{
-    validate_host_name, CpuSeconds, Filesystem, HostInfo, Load, Memory, Network, Sample,
+    now_ms, validate_host_name, CpuSeconds, Filesystem, HostInfo, Load, Memory, Network, Sample,
 };
 
 use crate::collect::Source;
 use crate::transport::{self, Link, Outbox};
-use crate::{encode_hello, new_run_id, now_ms, sample_loop, Config};
+use crate::{encode_hello, new_run_id, sample_loop, Config};
 
 const GIB: u64 = 1 << 30;
 

@@ -4,9 +4,17 @@
 //! Frames are JSON text messages tagged by `"type"`. An edge sends one [`Hello`] and then
 //! [`Sample`]s; the server answers with [`Ack`]s and, before it closes a connection for a
 //! reason, an [`ErrorFrame`]. `docs/protocol.md` is the prose version of this file.
-//! No I/O and no async here: this crate only describes and checks bytes.
+//! No sockets and no async here: this crate only describes and checks bytes, plus the two
+//! things both peers must do alike: read the clock for `ts_ms` ([`now_ms`]) and read a
+//! token file ([`read_token_file`]).
+
+mod token;
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::token::{read_token_file, TokenFileError};
 
 /// Major protocol version. A peer speaking another major version is refused.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -58,6 +66,14 @@ pub const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
 
 /// HTTP path where edges connect.
 pub const EDGE_PATH: &str = "/ws/edge";
+
+/// Current Unix time in milliseconds: the clock of every `_ms` timestamp (`ts_ms`,
+/// `last_seen_ms`, `server_time_ms`). A clock before 1970 reads as `0`.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A frame sent by an edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 /// Everything `utizmon-server` can be told at start-up.
 #[derive(Debug, Clone, clap::Parser)]
@@ -101,15 +101,12 @@ impl std::fmt::Debug for EdgeToken {
 }
 
 impl EdgeToken {
-    /// Reads and trims the token file; an unreadable or empty file is an error.
+    /// Reads the token file as the edge does (trimmed, not empty, no control characters).
     pub fn read(path: &Path) -> anyhow::Result<EdgeToken> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading edge token file {}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            bail!("edge token file {} is empty", path.display());
-        }
-        Ok(EdgeToken(token.to_owned()))
+        Ok(EdgeToken(utizmon_protocol::read_token_file(
+            "edge token file",
+            path,
+        )?))
     }
 
     /// Whether `presented` equals the token. Takes the same time for every presented

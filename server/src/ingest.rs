@@ -19,13 +19,13 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{
-    decode_edge, encode, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
-    MAX_FRAME_BYTES,
+    decode_edge, encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason,
+    ServerFrame, MAX_FRAME_BYTES,
 };
 
 use utizmon_store::{Commit, Store};
 
-use crate::state::{now_ms, offline_after, ConnectError, EdgeSession, Fleet, Taken};
+use crate::state::{offline_after, ConnectError, EdgeSession, Fleet, Taken};
 
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
 /// [`MAX_FRAME_BYTES`] so that a moderately oversized frame is read and refused with a
@@ -264,7 +264,9 @@ async fn stream(
                         return End::Forgotten;
                     }
                     let seq = sample.seq;
-                    let (taken_as, record) = fleet.take(session, sample);
+                    let Ok((taken_as, record)) = fleet.take(session, sample) else {
+                        return End::Superseded;
+                    };
                     match taken_as {
                         // Only news proves the edge alive: replaying old samples forever
                         // must not hold the connection (and the host name) open.

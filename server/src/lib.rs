@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod metrics_detail;
 pub mod node_metrics;
+pub mod rates;
 pub mod render;
 pub mod scrape;
 pub mod state;

@@ -13,7 +13,7 @@ use utizmon_protocol::{Filesystem, Network, RejectReason, Sample};
 
 use utizmon_store::Store;
 
-use crate::state::{Fleet, HostMetrics};
+use crate::state::{Fleet, HostSnapshot};
 
 /// `Content-Type` of the OpenMetrics 1.0 text format.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -90,7 +90,7 @@ struct FleetCollector {
 
 impl Collector for FleetCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let hosts = self.fleet.metrics();
+        let hosts = self.fleet.hosts();
         let counters = self.fleet.counters();
 
         // Server's own series.
@@ -318,10 +318,10 @@ fn gauge(
 /// One gauge per host, for hosts where `value` gives one.
 fn per_host<V: EncodeGaugeValue>(
     encoder: &mut DescriptorEncoder,
-    hosts: &[HostMetrics],
+    hosts: &[HostSnapshot],
     name: &str,
     help: &str,
-    value: impl Fn(&HostMetrics) -> Option<V>,
+    value: impl Fn(&HostSnapshot) -> Option<V>,
 ) -> Result<(), std::fmt::Error> {
     let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for host in hosts {
@@ -336,7 +336,7 @@ fn per_host<V: EncodeGaugeValue>(
 /// One gauge per host that has sent a sample.
 fn per_sample<V: EncodeGaugeValue>(
     encoder: &mut DescriptorEncoder,
-    hosts: &[HostMetrics],
+    hosts: &[HostSnapshot],
     name: &str,
     help: &str,
     value: impl Fn(&Sample) -> V,
@@ -350,7 +350,7 @@ fn per_sample<V: EncodeGaugeValue>(
 }
 
 /// Hosts that have sent at least one sample, with it.
-fn with_samples(hosts: &[HostMetrics]) -> impl Iterator<Item = (&str, &Sample)> {
+fn with_samples(hosts: &[HostSnapshot]) -> impl Iterator<Item = (&str, &Sample)> {
     hosts
         .iter()
         .filter_map(|h| Some((&*h.host, h.latest.as_deref()?)))
@@ -402,34 +402,36 @@ mod tests {
             avail_bytes: 40,
             ..Filesystem::default()
         };
-        fleet.take(
-            &session,
-            Sample {
-                seq: 1,
-                ts_ms: 1_700_000_000_500,
-                cpu: Cpu {
-                    usage_ratio: 0.25,
-                    cores: vec![0.5, 0.0],
-                    ..Cpu::default()
+        fleet
+            .take(
+                &session,
+                Sample {
+                    seq: 1,
+                    ts_ms: 1_700_000_000_500,
+                    cpu: Cpu {
+                        usage_ratio: 0.25,
+                        cores: vec![0.5, 0.0],
+                        ..Cpu::default()
+                    },
+                    memory: Memory {
+                        total_bytes: 1000,
+                        used_bytes: 400,
+                        available_bytes: 600,
+                        swap_total_bytes: 0,
+                        swap_used_bytes: 0,
+                        ..Memory::default()
+                    },
+                    filesystems: vec![fs.clone(), fs],
+                    networks: vec![Network {
+                        device: "eth0".into(),
+                        rx_bytes: 7,
+                        tx_bytes: 9,
+                        ..Network::default()
+                    }],
+                    ..Sample::default()
                 },
-                memory: Memory {
-                    total_bytes: 1000,
-                    used_bytes: 400,
-                    available_bytes: 600,
-                    swap_total_bytes: 0,
-                    swap_used_bytes: 0,
-                    ..Memory::default()
-                },
-                filesystems: vec![fs.clone(), fs],
-                networks: vec![Network {
-                    device: "eth0".into(),
-                    rx_bytes: 7,
-                    tx_bytes: 9,
-                    ..Network::default()
-                }],
-                ..Sample::default()
-            },
-        );
+            )
+            .unwrap();
         fleet
     }
 
@@ -548,7 +550,7 @@ mod tests {
                     .collect(),
                 ..Sample::default()
             };
-            fleet.take(&session, sample);
+            fleet.take(&session, sample).unwrap();
         }
         let registry = registry(&fleet, &test_store());
         for format in [Format::OpenMetrics, Format::Prometheus] {

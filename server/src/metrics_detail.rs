@@ -10,7 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet}
 use prometheus_client::metrics::MetricType;
 use utizmon_protocol::{Cgroup, Disk, KernelCounters, Network, Process, Sample, Stall};
 
-use crate::state::HostMetrics;
+use crate::state::HostSnapshot;
 
 type Result = std::result::Result<(), std::fmt::Error>;
 
@@ -18,7 +18,7 @@ type Result = std::result::Result<(), std::fmt::Error>;
 type Item<T> = (&'static str, &'static str, MetricType, fn(&T) -> f64);
 
 /// Writes every minor-1 series for `hosts`.
-pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostMetrics]) -> Result {
+pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result {
     let samples: Vec<(&str, &Sample)> = hosts
         .iter()
         .filter_map(|h| Some((&*h.host, h.latest.as_deref()?)))
@@ -456,7 +456,7 @@ mod tests {
                 std::time::Duration::from_secs(3),
             )
             .unwrap();
-        fleet.take(&session, sample);
+        fleet.take(&session, sample).unwrap();
         encode_text(&registry(&fleet, &store), Format::Prometheus).unwrap()
     }
 

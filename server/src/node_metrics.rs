@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use utizmon_protocol::{CpuSeconds, HostInfo, Sample, Stall};
 
-use crate::state::HostMetrics;
+use crate::state::HostSnapshot;
 
 /// `Content-Type` of the response: the classic text format node_exporter serves.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -73,7 +73,7 @@ const CPU_MODES: [(&str, Read<CpuSeconds, f64>); 8] = [
 ];
 
 /// Renders every host that has sent a sample.
-pub fn render(hosts: &[HostMetrics]) -> String {
+pub fn render(hosts: &[HostSnapshot]) -> String {
     let hosts: Vec<Host<'_>> = hosts
         .iter()
         .filter_map(|h| {
@@ -541,8 +541,8 @@ mod tests {
 
     use super::*;
 
-    fn host(name: &str, sample: Sample) -> HostMetrics {
-        HostMetrics {
+    fn host(name: &str, sample: Sample) -> HostSnapshot {
+        HostSnapshot {
             host: Arc::from(name),
             connected: true,
             info: Some(Arc::new(HostInfo {
@@ -556,6 +556,10 @@ mod tests {
                 ..HostInfo::default()
             })),
             latest: Some(Arc::new(sample)),
+            last_seen_ms: None,
+            rates: None,
+            run: None,
+            cpu_history: None,
         }
     }
 

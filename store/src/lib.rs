@@ -13,9 +13,10 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,11 +37,7 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The wall clock.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    })
+    Arc::new(utizmon_protocol::now_ms)
 }
 
 /// How the store is opened and maintained.
@@ -244,13 +241,13 @@ impl Store {
         to_ms: u64,
         step_ms: u64,
     ) -> Result<Vec<Point>, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.reader.lock();
         query::points(&conn, host, from_ms, to_ms, step_ms)
     }
 
     /// Every host the database knows, with its last info and sample.
     pub fn hosts(&self) -> Result<Vec<StoredHost>, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.reader.lock();
         query::hosts(&conn)
     }
 
@@ -281,7 +278,7 @@ impl Store {
         if self.queue.send(writer::Command::Stop(done)).await.is_ok() {
             let _ = rx.await;
         }
-        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        let handle = self.writer.lock().take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }

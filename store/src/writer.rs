@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::point::{Bucket, Point};
+use crate::point::{Bucket, Point, MINUTE_MS};
 use crate::{query, Forgotten, Record, StoreConfig, StoreError};
 
 /// Longest a sample waits for others to share its transaction. Bounds the ack delay this
@@ -25,8 +25,6 @@ const MAX_BATCH: usize = 5_000;
 
 /// Most rows one retention pass deletes per table before letting writes through again.
 const PRUNE_CHUNK: usize = 20_000;
-
-const MINUTE_MS: u64 = 60_000;
 
 /// Answers one append or maintenance request.
 pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use utizmon_store::Point;
 
+use utizmon_protocol::now_ms;
+
 use crate::history;
+use crate::http::views::HostView;
 use crate::http::{samples, ApiError, AppState};
 use crate::metrics::Format;
-use crate::state::{now_ms, HostView};
 
 /// Longest a history request waits for a turn before it gets 503.
 pub const HISTORY_QUEUE_WAIT: Duration = Duration::from_secs(10);
@@ -42,7 +44,7 @@ pub struct SamplesResponse {
 pub async fn hosts(State(state): State<AppState>) -> Json<HostsResponse> {
     Json(HostsResponse {
         server_time_ms: now_ms(),
-        hosts: state.fleet.views(),
+        hosts: state.fleet.hosts().iter().map(HostView::from).collect(),
     })
 }
 
@@ -53,8 +55,8 @@ pub async fn host(
 ) -> Result<Json<HostView>, ApiError> {
     state
         .fleet
-        .view(&host)
-        .map(Json)
+        .host(&host)
+        .map(|h| Json(HostView::from(&h)))
         .ok_or(ApiError::NotFound("host not found"))
 }
 
@@ -115,10 +117,11 @@ pub async fn samples(
     Path(host): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SamplesResponse>, ApiError> {
-    if state.fleet.view(&host).is_none() {
+    if state.fleet.host(&host).is_none() {
         return Err(ApiError::NotFound("host not found"));
     }
-    // A host restored from the store has no live run yet; assume the default interval.
+    // Known hosts have an interval (from the hello or the store); a host stored before
+    // intervals were recorded gets the edge's default.
     let interval_ms = state.fleet.interval_ms(&host).unwrap_or(1000);
     let query = samples::parse(raw.as_deref().unwrap_or(""), now_ms(), interval_ms)
         .map_err(|e| ApiError::BadRequest(e.0))?;
@@ -160,7 +163,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
 /// `/node-metrics`: every host under node_exporter's names (see `node_metrics`). Rendered
 /// on a blocking thread: with many hosts it is a few milliseconds of string work.
 pub async fn node_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let hosts = state.fleet.metrics();
+    let hosts = state.fleet.hosts();
     let body = tokio::task::spawn_blocking(move || crate::node_metrics::render(&hosts))
         .await
         .map_err(anyhow::Error::from)?;

@@ -17,9 +17,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
+use utizmon_protocol::now_ms;
+
 use crate::http::clients::{ClientSlot, DashboardLimits};
+use crate::http::views::{HostSummary, HostView};
 use crate::http::AppState;
-use crate::state::{now_ms, Fleet};
+use crate::state::Fleet;
 
 /// Shortest time between two messages to one client.
 pub const MIN_UPDATE_GAP: Duration = Duration::from_millis(500);
@@ -134,10 +137,11 @@ fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<St
     let server_time_ms = now_ms();
     let json = match detail {
         Some(host) => {
-            let hosts: Vec<_> = match since {
-                None => fleet.view(host).into_iter().collect(),
-                Some(v) => fleet.view_changed_since(host, v).into_iter().collect(),
+            let snapshot = match since {
+                None => fleet.host(host),
+                Some(v) => fleet.host_changed_since(host, v),
             };
+            let hosts: Vec<HostView> = snapshot.iter().map(HostView::from).collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
             }
@@ -148,7 +152,9 @@ fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<St
             })
         }
         None => {
-            let hosts = fleet.summaries_since(since.unwrap_or(0));
+            // Only the snapshot carries CPU history; updates append `cpu_ratio` instead.
+            let snapshots = fleet.changed_since(since.unwrap_or(0), since.is_none());
+            let hosts: Vec<HostSummary> = snapshots.iter().map(HostSummary::from).collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
             }

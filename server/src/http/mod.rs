@@ -7,6 +7,7 @@ pub mod edge;
 pub mod live;
 pub mod pages;
 pub mod samples;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,14 @@ use crate::state::Fleet;
 
 /// `Content-Security-Policy` of every response: nothing from other origins, no inline code.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The headers [`security_headers`] sets, with their values.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 /// Everything handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -56,7 +65,7 @@ pub struct AppState {
 
 /// The whole application: pages, API, both WebSockets, `/metrics`, `/healthz`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(api::metrics))
         .route("/node-metrics", get(api::node_metrics))
@@ -67,15 +76,21 @@ pub fn router(state: AppState) -> Router {
         .route(utizmon_protocol::EDGE_PATH, get(edge::upgrade))
         .merge(pages::routes::<AppState>())
         .fallback(not_found)
-        .with_state(state)
-        .layer(TraceLayer::new_for_http())
-        .layer(header_layer(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .with_state(state);
+    security_headers(app).layer(TraceLayer::new_for_http())
+}
+
+/// Sets the security headers on every response of `router`: the CSP, no sniffing, no
+/// framing, no referrer. Applied once, to the whole application.
+pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::overriding(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        })
 }
 
 /// A handler error: logged in full when internal, shown to the client as JSON.
@@ -125,11 +140,4 @@ async fn healthz() -> &'static str {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("not found")
-}
-
-fn header_layer(
-    name: header::HeaderName,
-    value: &'static str,
-) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
 }

@@ -8,7 +8,7 @@ pub mod process;
 pub mod stored;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
+pub use utizmon_protocol::now_ms;
 use utizmon_protocol::{
     decode_server, encode, Cpu, CpuSeconds, EdgeFrame, Filesystem, Hello, HostInfo, Load, Memory,
     Network, Sample, ServerFrame, PROTOCOL_VERSION,
@@ -43,7 +44,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `run` with these extra flags on an ephemeral port.
     pub async fn start(extra: &[&str]) -> TestServer {
-        let data_dir = tempfile::tempdir().unwrap();
+        TestServer::start_in(tempfile::tempdir().unwrap(), extra).await
+    }
+
+    /// Starts `run` on a data directory the test prepared (for example, filled through
+    /// the store API).
+    pub async fn start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
         let dir = data_dir.path().to_str().unwrap().to_owned();
         let mut args = vec![
             "utizmon-server",
@@ -223,13 +229,6 @@ where
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 pub fn hello(host: &str, run_id: &str) -> Hello {
