@@ -8,6 +8,8 @@ want=${1:-test}
 # command -> Debian package that provides it
 declare -A pkg_of=(
   [promtool]=prometheus
+  [prometheus]=prometheus
+  [victoria-metrics]=victoria-metrics
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [firefox-esr]=firefox-esr
@@ -31,9 +33,10 @@ declare -A pkg_of=(
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
   # firefox-esr: the dashboard's Firefox smoke test (tests/browser/firefox.test.mjs)
+  # prometheus + victoria-metrics: remote-write receivers of server/tests/remote_write.rs
   # prometheus-node-exporter: server/tests/node_metrics.rs compares /node-metrics with it
   # jq: scripts/check-prometheus.sh reads the Grafana dashboard's expressions
-  test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter jq) ;;
+  test) cmds=(promtool prometheus victoria-metrics chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter jq) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   # lintian: `make test-dist` checks the .deb packages
@@ -84,7 +87,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Several make targets (or sessions) may install at once: wait for apt's lock, do not fail.
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
   # The prometheus and node-exporter packages start services; tests start their own.
-  for svc in prometheus prometheus-node-exporter libvirtd virtlogd virtlockd; do
+  for svc in prometheus prometheus-node-exporter victoria-metrics libvirtd virtlogd virtlockd; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -59,6 +59,77 @@ pub struct Config {
     /// for a turn, then get 503.
     #[arg(long, env = "UTIZMON_MAX_HISTORY_QUERIES", default_value_t = 2)]
     pub max_history_queries: usize,
+
+    /// Prometheus remote write 1.0 endpoint to send every committed sample to, e.g.
+    /// `http://127.0.0.1:9090/api/v1/write` (repeatable). Delivery is at least once and in
+    /// order per series, across receiver outages (within --raw-retention) and restarts.
+    #[arg(
+        long = "remote-write",
+        value_name = "URL",
+        env = "UTIZMON_REMOTE_WRITE",
+        value_delimiter = ','
+    )]
+    pub remote_write: Vec<String>,
+
+    /// Bearer token file for every --remote-write URL (content trimmed, re-read per request).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "UTIZMON_REMOTE_WRITE_BEARER_TOKEN_FILE"
+    )]
+    pub remote_write_bearer_token_file: Option<PathBuf>,
+
+    /// Basic-auth user for every --remote-write URL (with --remote-write-basic-auth-password-file).
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "UTIZMON_REMOTE_WRITE_BASIC_AUTH_USER"
+    )]
+    pub remote_write_basic_auth_user: Option<String>,
+
+    /// File holding the basic-auth password for every --remote-write URL.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "UTIZMON_REMOTE_WRITE_BASIC_AUTH_PASSWORD_FILE"
+    )]
+    pub remote_write_basic_auth_password_file: Option<PathBuf>,
+
+    /// PEM CA certificate trusted (besides the system's) for every https --remote-write URL.
+    #[arg(long, value_name = "PATH", env = "UTIZMON_REMOTE_WRITE_CA_FILE")]
+    pub remote_write_ca_file: Option<PathBuf>,
+
+    /// JSON file listing receivers with their own settings, for when they differ:
+    /// `[{"url": "...", "name": "...", "bearer_token_file": "...", "basic_auth_user": "...",
+    /// "basic_auth_password_file": "...", "ca_file": "..."}]` (all but `url` optional).
+    #[arg(long, value_name = "PATH", env = "UTIZMON_REMOTE_WRITE_CONFIG")]
+    pub remote_write_config: Option<PathBuf>,
+}
+
+impl Config {
+    /// Every remote-write receiver: the `--remote-write` URLs with the shared options, then
+    /// the entries of `--remote-write-config`; each checked (URL, credential files).
+    pub fn remotes(&self) -> anyhow::Result<Vec<crate::remote_write::RemoteConfig>> {
+        let mut remotes: Vec<_> = self
+            .remote_write
+            .iter()
+            .map(|url| crate::remote_write::RemoteConfig {
+                url: url.trim().to_owned(),
+                name: None,
+                bearer_token_file: self.remote_write_bearer_token_file.clone(),
+                basic_auth_user: self.remote_write_basic_auth_user.clone(),
+                basic_auth_password_file: self.remote_write_basic_auth_password_file.clone(),
+                ca_file: self.remote_write_ca_file.clone(),
+            })
+            .collect();
+        if let Some(path) = &self.remote_write_config {
+            remotes.extend(crate::remote_write::read_config_file(path)?);
+        }
+        for remote in &remotes {
+            remote.validate()?;
+        }
+        Ok(remotes)
+    }
 }
 
 impl Config {

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod metrics_detail;
 pub mod node_metrics;
 pub mod rates;
+pub mod remote_write;
 pub mod render;
 pub mod scrape;
 pub mod state;
@@ -64,8 +65,11 @@ pub async fn serve(
     for host in known {
         fleet.restore(host);
     }
-    let registry = Arc::new(metrics::registry(&fleet, &store)); // Built once, shared without a lock.
     let tasks = TaskTracker::new();
+    let remotes = remote_write::start(config.remotes()?, &store, &tasks, &shutdown).await?;
+    let mut registry = metrics::registry(&fleet, &store);
+    registry.register_collector(Box::new(remote_write::RemoteWriteCollector(remotes)));
+    let registry = Arc::new(registry); // Built once, shared without a lock.
     let state = AppState {
         fleet,
         store: store.clone(),
@@ -105,6 +109,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut store_config = StoreConfig::new(&dir);
     store_config.raw_retention = config.raw_retention;
     store_config.rollup_retention = config.rollup_retention;
+    store_config.commit_log = !config.remotes()?.is_empty();
     tokio::task::spawn_blocking(move || Store::open(store_config))
         .await
         .context("opening the history store")?

@@ -6,6 +6,7 @@
 //! is durable. Reads ([`Store::query`], [`Store::hosts`]) use their own connection, so they
 //! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
 
+mod delivery;
 mod point;
 mod query;
 mod schema;
@@ -20,6 +21,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
 pub use query::{min_step_ms, MAX_POINTS};
 pub use schema::SCHEMA_VERSION;
@@ -53,6 +55,9 @@ pub struct StoreConfig {
     pub maintenance_interval: Duration,
     /// Source of "now" for retention.
     pub clock: Clock,
+    /// Log every committed sample for remote write (see [`LogReader`]); off, the log is
+    /// emptied.
+    pub commit_log: bool,
 }
 
 impl StoreConfig {
@@ -64,6 +69,7 @@ impl StoreConfig {
             rollup_retention: Duration::from_secs(30 * 24 * 3600),
             maintenance_interval: Duration::from_secs(10),
             clock: system_clock(),
+            commit_log: false,
         }
     }
 }
@@ -271,6 +277,21 @@ impl Store {
             .sum()
     }
 
+    /// A read connection for one remote-write sender.
+    pub fn log_reader(&self) -> Result<LogReader, StoreError> {
+        LogReader::open(&self.path)
+    }
+
+    /// Moves or forgets remote-write cursors (through the writer, the only writer).
+    pub async fn change_cursors(&self, change: CursorChange) -> Result<(), Arc<StoreError>> {
+        let (done, rx) = oneshot::channel();
+        self.queue
+            .send(writer::Command::Cursors(change, done))
+            .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        rx.await.map_err(|_| Arc::new(StoreError::Closed))?
+    }
+
     /// Commits what is queued, stops the writer and waits for it. Other clones of this
     /// handle see [`StoreError::Closed`] afterwards.
     pub async fn close(&self) {
@@ -286,7 +307,7 @@ impl Store {
 }
 
 /// Opens one connection with the settings every connection needs.
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {

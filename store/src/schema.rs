@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -68,6 +68,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (host_id, minute_ms)
     ) WITHOUT ROWID;
     CREATE INDEX rollups_by_time ON rollups (minute_ms);
+    "#,
+    // 1 -> 2: the commit log and cursors of remote write (see delivery.rs).
+    r#"
+    -- Committed samples in commit order; AUTOINCREMENT so an id is never reused.
+    CREATE TABLE commit_log (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        run    INTEGER NOT NULL,
+        seq    INTEGER NOT NULL,
+        ts_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX commit_log_by_time ON commit_log (ts_ms);
+    -- Per receiver: the last commit_log id it has taken.
+    CREATE TABLE remote_cursors (
+        remote     TEXT PRIMARY KEY,
+        delivered  INTEGER NOT NULL
+    ) WITHOUT ROWID;
     "#,
 ];
 
