@@ -28,13 +28,16 @@ declare -A pkg_of=(
   [virsh]=libvirt-clients
   [dnsmasq]=dnsmasq-base
   [iptables]=iptables
+  [jq]=jq
 )
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
   # firefox-esr: the dashboard's Firefox smoke test (tests/browser/firefox.test.mjs)
   # prometheus + victoria-metrics: remote-write receivers of server/tests/remote_write.rs
   # prometheus-alertmanager: server/tests/alerts.rs sends alerts to a real Alertmanager
-  test) cmds=(promtool prometheus victoria-metrics prometheus-alertmanager chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
+  # prometheus-node-exporter: server/tests/node_metrics.rs compares /node-metrics with it
+  # jq: scripts/check-prometheus.sh reads the Grafana dashboard's expressions
+  test) cmds=(promtool prometheus victoria-metrics prometheus-alertmanager chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter jq) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   # lintian: `make test-dist` checks the .deb packages

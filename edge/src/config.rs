@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use utizmon_protocol::{read_token_file, validate_host_name};
 
 use crate::collect::host::system_host_name;
+use crate::collect::select::{CollectorName, Enabled};
 
 /// Shortest and longest sampling interval the protocol accepts.
 const INTERVAL_RANGE: (Duration, Duration) =
@@ -90,6 +91,27 @@ pub struct Config {
     /// its own WebSocket, run id and host name `<prefix>-0001`, `<prefix>-0002`, ...
     #[arg(long, value_name = "N", env = "UTIZMON_SIMULATE", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub simulate: Option<u32>,
+
+    /// Collectors to run, comma-separated (e.g. `cpu,memory,diskstats`) [default: all of
+    /// them]. A collector that is off leaves its part of every sample empty.
+    #[arg(
+        long,
+        value_name = "NAMES",
+        env = "UTIZMON_COLLECTORS",
+        value_delimiter = ',',
+        num_args = 1..
+    )]
+    pub collectors: Option<Vec<CollectorName>>,
+
+    /// Turns one collector off; repeat for several (e.g. `--no-collector systemd
+    /// --no-collector processes`). Applied after `--collectors`.
+    #[arg(
+        long = "no-collector",
+        value_name = "NAME",
+        env = "UTIZMON_NO_COLLECTOR",
+        value_delimiter = ','
+    )]
+    pub no_collector: Vec<CollectorName>,
 
     /// Host-name prefix for `--simulate`.
     #[arg(
@@ -188,6 +210,11 @@ impl Config {
             .transpose()
     }
 
+    /// The collectors to run, from `--collectors` and `--no-collector`.
+    pub fn enabled_collectors(&self) -> Enabled {
+        Enabled::choose(self.collectors.as_deref(), &self.no_collector)
+    }
+
     /// Replay buffer capacity in samples, per edge (real or simulated).
     pub fn buffer_capacity(&self) -> usize {
         let span = if self.simulate.is_some() {
@@ -272,6 +299,24 @@ mod tests {
             .host_name()
             .unwrap_err();
         assert!(format!("{err:#}").contains("control characters"));
+    }
+
+    #[test]
+    fn collectors_are_chosen_by_name() {
+        assert_eq!(parse(&[]).enabled_collectors(), Enabled::default());
+        let config = parse(&[
+            "--collectors",
+            "cpu,diskstats,systemd",
+            "--no-collector",
+            "systemd",
+        ]);
+        assert_eq!(config.enabled_collectors().list(), "cpu,diskstats");
+        let config = parse(&["--no-collector", "processes", "--no-collector", "cgroups"]);
+        let enabled = config.enabled_collectors();
+        assert!(!enabled.has(CollectorName::Processes) && !enabled.has(CollectorName::Cgroups));
+        assert!(enabled.has(CollectorName::Pressure));
+        let err = Config::try_parse_from(["e", "--no-collector", "gpu"]).unwrap_err();
+        assert!(err.to_string().contains("invalid value 'gpu'"), "{err}");
     }
 
     #[test]

@@ -164,6 +164,7 @@ impl SimHost {
             cores: self.cores as u32,
             agent_version: env!("CARGO_PKG_VERSION").into(),
             boot_time: self.boot_time,
+            ..HostInfo::default()
         }
     }
 
@@ -209,6 +210,7 @@ impl Source for SimHost {
             available_bytes: self.memory_total - used,
             swap_total_bytes: self.swap_total,
             swap_used_bytes: self.swap_total / 50,
+            ..Memory::default()
         };
 
         let load = usage * self.cores as f64;
@@ -227,6 +229,7 @@ impl Source for SimHost {
                 fstype: (*fstype).to_owned(),
                 size_bytes: *size,
                 avail_bytes: (*size as f64 * (1.0 - used_share)) as u64,
+                ..Filesystem::default()
             });
         }
 
@@ -239,6 +242,7 @@ impl Source for SimHost {
             device: "eth0".into(),
             rx_bytes: self.rx_bytes,
             tx_bytes: self.tx_bytes,
+            ..Network::default()
         });
     }
 }

@@ -11,6 +11,8 @@ pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod metrics_detail;
+pub mod node_metrics;
 pub mod rates;
 pub mod remote_write;
 pub mod render;

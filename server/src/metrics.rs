@@ -293,6 +293,7 @@ impl Collector for FleetCollector {
                 }
             }
         }
+        crate::metrics_detail::encode(&mut encoder, &hosts)?;
         Ok(())
     }
 }
@@ -409,6 +410,7 @@ mod tests {
             fstype: "ext4".into(),
             size_bytes: 100,
             avail_bytes: 40,
+            ..Filesystem::default()
         };
         fleet
             .take(
@@ -427,12 +429,14 @@ mod tests {
                         available_bytes: 600,
                         swap_total_bytes: 0,
                         swap_used_bytes: 0,
+                        ..Memory::default()
                     },
                     filesystems: vec![fs.clone(), fs],
                     networks: vec![Network {
                         device: "eth0".into(),
                         rx_bytes: 7,
                         tx_bytes: 9,
+                        ..Network::default()
                     }],
                     ..Sample::default()
                 },
@@ -543,6 +547,7 @@ mod tests {
                         fstype: "ext4".into(),
                         size_bytes: 1 << 40,
                         avail_bytes: 1 << 39,
+                        ..Filesystem::default()
                     })
                     .collect(),
                 networks: (0..2)
@@ -550,6 +555,7 @@ mod tests {
                         device: format!("eth{n}"),
                         rx_bytes: 123_456_789,
                         tx_bytes: 987_654_321,
+                        ..Network::default()
                     })
                     .collect(),
                 ..Sample::default()

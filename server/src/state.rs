@@ -625,6 +625,7 @@ mod tests {
                 device: "eth0".into(),
                 rx_bytes: seq * 100,
                 tx_bytes: 1000 - seq,
+                ..Network::default()
             }],
             ..Sample::default()
         }

@@ -22,6 +22,7 @@ fn golden_sample(base: u64, seq: u64) -> Sample {
         device: "lo".into(),
         rx_bytes: 7 * seq,
         tx_bytes: 7 * seq,
+        ..Network::default()
     });
     sample
 }

@@ -21,6 +21,7 @@ fn record(host: &str, seq: u64, ts_ms: u64, n_lists: usize) -> Record {
             fstype: "ext4".into(),
             size_bytes: 1000,
             avail_bytes: 500,
+            ..Filesystem::default()
         })
         .collect();
     s.networks = (0..n_lists)
@@ -28,6 +29,7 @@ fn record(host: &str, seq: u64, ts_ms: u64, n_lists: usize) -> Record {
             device: format!("eth{i}"),
             rx_bytes: 1,
             tx_bytes: 2,
+            ..Network::default()
         })
         .collect();
     let info: HostInfo = hello(host, "r").host;

@@ -159,3 +159,17 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .await;
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
+
+/// `/node-metrics`: every host under node_exporter's names (see `node_metrics`). Rendered
+/// on a blocking thread: with many hosts it is a few milliseconds of string work.
+pub async fn node_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let hosts = state.fleet.hosts();
+    let body = tokio::task::spawn_blocking(move || crate::node_metrics::render(&hosts))
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::node_metrics::CONTENT_TYPE)],
+        body,
+    )
+        .into_response())
+}

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(api::metrics))
+        .route("/node-metrics", get(api::node_metrics))
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{host}", get(api::host).delete(api::forget))
         .route("/api/v1/hosts/{host}/samples", get(api::samples))

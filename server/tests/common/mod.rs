@@ -247,6 +247,7 @@ pub fn hello(host: &str, run_id: &str) -> Hello {
             cores: 2,
             agent_version: "0.1.0".into(),
             boot_time: 1_700_000_000,
+            ..HostInfo::default()
         },
     }
 }
@@ -263,6 +264,7 @@ pub fn sample(seq: u64) -> Sample {
                 idle: 100.0,
                 ..CpuSeconds::default()
             },
+            ..Cpu::default()
         },
         memory: Memory {
             total_bytes: 8_000_000_000,
@@ -270,6 +272,7 @@ pub fn sample(seq: u64) -> Sample {
             available_bytes: 6_000_000_000,
             swap_total_bytes: 1_000_000,
             swap_used_bytes: 0,
+            ..Memory::default()
         },
         load: Load {
             load1: 0.5,
@@ -282,12 +285,15 @@ pub fn sample(seq: u64) -> Sample {
             fstype: "ext4".into(),
             size_bytes: 100_000,
             avail_bytes: 40_000,
+            ..Filesystem::default()
         }],
         networks: vec![Network {
             device: "eth0".into(),
             rx_bytes: seq * 1000,
             tx_bytes: seq * 500,
+            ..Network::default()
         }],
+        ..Sample::default()
     }
 }
 

@@ -201,6 +201,7 @@ mod tests {
             cores: 3,
             agent_version: "0.1".into(),
             boot_time: 17,
+            ..HostInfo::default()
         };
         assert_eq!(
             serde_json::to_string(&HostInfoView::from(&info)).unwrap(),
