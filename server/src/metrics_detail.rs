@@ -457,7 +457,8 @@ mod tests {
             )
             .unwrap();
         fleet.take(&session, sample).unwrap();
-        encode_text(&registry(&fleet, &store), Format::Prometheus).unwrap()
+        let alerts = crate::alerts::Alerts::for_tests(&store);
+        encode_text(&registry(&fleet, &store, &alerts), Format::Prometheus).unwrap()
     }
 
     #[test]

@@ -204,6 +204,7 @@ pub(crate) mod tests {
                 available_bytes: 500,
                 swap_total_bytes: 0,
                 swap_used_bytes: 0,
+                ..Memory::default()
             },
             load: Load {
                 load1: 3.0,
@@ -216,8 +217,10 @@ pub(crate) mod tests {
                 fstype: "ext4".into(),
                 size_bytes: 100,
                 avail_bytes: 20,
+                ..Filesystem::default()
             }],
             networks: vec![],
+            ..Sample::default()
         };
         Record {
             host: host.into(),
