@@ -387,7 +387,7 @@ async fn send_ack(socket: &mut WebSocket, seq: u64) -> bool {
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-fn truncate(text: &str, max: usize) -> &str {
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

@@ -9,10 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT};
 use tokio_util::sync::CancellationToken;
+use utizmon_protocol::now_ms;
 use utizmon_store::{CursorChange, LogReader, LoggedSample, Store};
 
 use super::proto;
 use super::{RemoteConfig, RemoteStats};
+use crate::ingest::truncate;
 
 /// Stored samples per request: about 10 values each, so ~5,000 values per request.
 const BATCH_ROWS: usize = 500;
@@ -265,23 +267,6 @@ fn classify(status: u16, why: String) -> Outcome {
         429 | 500..=599 => Outcome::Retry(why),
         _ => Outcome::Dropped(why),
     }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
