@@ -1,7 +1,7 @@
 # utizmon: `make demo` runs it, `make test` proves it works. Bare `make` prints this help.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-.PHONY: help deps build release demo test lint unit promtool js browser bench scripts-test \
+.PHONY: help deps build release demo test lint unit promtool prometheus-config js browser bench scripts-test \
         test-deploy create-all run status logs ssh-master destroy-all lint-deploy vagrant-check \
         dist test-dist test-vagrant
 
@@ -49,7 +49,10 @@ FUZZ_SECONDS ?= 60
 fuzz: ## Fuzz the edge frame decoder and the history query parameters (FUZZ_SECONDS each, default 60)
 	UTIZMON_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p utizmon-fuzz --release --locked --test decode_edge --test samples_query -- --nocapture
 
-test: deps lint lint-deploy scripts-test unit promtool js browser ## Everything that proves it works
+prometheus-config: ## promtool check config on deploy/prometheus/, and every PromQL expression of its Grafana dashboard
+	bash scripts/check-prometheus.sh
+
+test: deps lint lint-deploy scripts-test unit promtool prometheus-config js browser ## Everything that proves it works
 	@echo "make test: all checks passed"
 
 bench: release ## Benchmarks; prints a table and writes docs/benchmarks.md

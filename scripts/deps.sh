@@ -8,6 +8,8 @@ want=${1:-test}
 # command -> Debian package that provides it
 declare -A pkg_of=(
   [promtool]=prometheus
+  [prometheus]=prometheus
+  [victoria-metrics]=victoria-metrics
   [chromium]=chromium
   [chromedriver]=chromium-driver
   [firefox-esr]=firefox-esr
@@ -26,11 +28,16 @@ declare -A pkg_of=(
   [virsh]=libvirt-clients
   [dnsmasq]=dnsmasq-base
   [iptables]=iptables
+  [jq]=jq
 )
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
   # firefox-esr: the dashboard's Firefox smoke test (tests/browser/firefox.test.mjs)
-  test) cmds=(promtool chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint) ;;
+  # prometheus + victoria-metrics: remote-write receivers of server/tests/remote_write.rs
+  # prometheus-alertmanager: server/tests/alerts.rs sends alerts to a real Alertmanager
+  # prometheus-node-exporter: server/tests/node_metrics.rs compares /node-metrics with it
+  # jq: scripts/check-prometheus.sh reads the Grafana dashboard's expressions
+  test) cmds=(promtool prometheus victoria-metrics prometheus-alertmanager chromium chromedriver firefox-esr node npm vagrant vagrant-libvirt ansible-playbook ansible-lint prometheus-node-exporter jq) ;;
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   # lintian: `make test-dist` checks the .deb packages
@@ -42,11 +49,12 @@ case "$want" in
   *) echo "deps.sh: unknown set '$want' (test|bench|deploy|vagrant)" >&2; exit 2 ;;
 esac
 pkg_of[prometheus-node-exporter]=prometheus-node-exporter
+pkg_of[prometheus-alertmanager]=prometheus-alertmanager
 
 missing=()
 for c in "${cmds[@]}"; do
-  if [ "$c" = prometheus-node-exporter ]; then
-    [ -x /usr/bin/prometheus-node-exporter ] || missing+=("${pkg_of[$c]}")
+  if [ "$c" = prometheus-node-exporter ] || [ "$c" = prometheus-alertmanager ]; then
+    [ -x "/usr/bin/$c" ] || missing+=("${pkg_of[$c]}")
   elif [ "$c" = vagrant-libvirt ]; then
     dpkg-query -W -f='${Status}' vagrant-libvirt 2>/dev/null | grep -q 'ok installed' || missing+=("${pkg_of[$c]}")
   elif [ "$c" = dnsmasq ] || [ "$c" = libvirtd ] || [ "$c" = iptables ]; then
@@ -81,7 +89,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Several make targets (or sessions) may install at once: wait for apt's lock, do not fail.
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${apt_flags[@]}" "${missing[@]}" >/dev/null
   # The prometheus and node-exporter packages start services; tests start their own.
-  for svc in prometheus prometheus-node-exporter libvirtd virtlogd virtlockd; do
+  for svc in prometheus prometheus-node-exporter victoria-metrics prometheus-alertmanager libvirtd virtlogd virtlockd; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

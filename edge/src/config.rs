@@ -1,13 +1,14 @@
 //! Command-line flags and their `UTIZMON_*` environment fallbacks, plus the checks that
 //! turn a bad setting into a clear error before the first sample.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use utizmon_protocol::validate_host_name;
+use utizmon_protocol::{read_token_file, validate_host_name};
 
 use crate::collect::host::system_host_name;
+use crate::collect::select::{CollectorName, Enabled};
 
 /// Shortest and longest sampling interval the protocol accepts.
 const INTERVAL_RANGE: (Duration, Duration) =
@@ -23,6 +24,9 @@ const DEFAULT_BUFFER_SPAN: Duration = Duration::from_secs(20 * 60);
 const DEFAULT_SIMULATED_BUFFER_SPAN: Duration = Duration::from_secs(5 * 60);
 
 /// How the edge runs; every flag also reads an `UTIZMON_*` environment variable.
+/// The flag naming the token file, as error messages quote it.
+pub const TOKEN_FILE_FLAG: &str = "--token-file";
+
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     version,
@@ -92,6 +96,27 @@ pub struct Config {
     /// its own WebSocket, run id and host name `<prefix>-0001`, `<prefix>-0002`, ...
     #[arg(long, value_name = "N", env = "UTIZMON_SIMULATE", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub simulate: Option<u32>,
+
+    /// Collectors to run, comma-separated (e.g. `cpu,memory,diskstats`) [default: all of
+    /// them]. A collector that is off leaves its part of every sample empty.
+    #[arg(
+        long,
+        value_name = "NAMES",
+        env = "UTIZMON_COLLECTORS",
+        value_delimiter = ',',
+        num_args = 1..
+    )]
+    pub collectors: Option<Vec<CollectorName>>,
+
+    /// Turns one collector off; repeat for several (e.g. `--no-collector systemd
+    /// --no-collector processes`). Applied after `--collectors`.
+    #[arg(
+        long = "no-collector",
+        value_name = "NAME",
+        env = "UTIZMON_NO_COLLECTOR",
+        value_delimiter = ','
+    )]
+    pub no_collector: Vec<CollectorName>,
 
     /// Host-name prefix for `--simulate`.
     #[arg(
@@ -190,7 +215,15 @@ impl Config {
 
     /// The token from `--token-file`, trimmed; `None` without the flag.
     pub fn read_token(&self) -> anyhow::Result<Option<String>> {
-        self.token_file.as_deref().map(read_token_file).transpose()
+        self.token_file
+            .as_deref()
+            .map(|path| Ok(read_token_file(TOKEN_FILE_FLAG, path)?))
+            .transpose()
+    }
+
+    /// The collectors to run, from `--collectors` and `--no-collector`.
+    pub fn enabled_collectors(&self) -> Enabled {
+        Enabled::choose(self.collectors.as_deref(), &self.no_collector)
     }
 
     /// Replay buffer capacity in samples, per edge (real or simulated).
@@ -229,23 +262,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-/// Reads a token file: content trimmed, not empty, no control characters.
-pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading --token-file {}", path.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        bail!("--token-file {} is empty", path.display());
-    }
-    if token.chars().any(char::is_control) {
-        bail!(
-            "--token-file {}: the token contains control characters",
-            path.display()
-        );
-    }
-    Ok(token.to_owned())
 }
 
 #[cfg(test)]
@@ -293,6 +309,24 @@ mod tests {
             .host_name()
             .unwrap_err();
         assert!(format!("{err:#}").contains("control characters"));
+    }
+
+    #[test]
+    fn collectors_are_chosen_by_name() {
+        assert_eq!(parse(&[]).enabled_collectors(), Enabled::default());
+        let config = parse(&[
+            "--collectors",
+            "cpu,diskstats,systemd",
+            "--no-collector",
+            "systemd",
+        ]);
+        assert_eq!(config.enabled_collectors().list(), "cpu,diskstats");
+        let config = parse(&["--no-collector", "processes", "--no-collector", "cgroups"]);
+        let enabled = config.enabled_collectors();
+        assert!(!enabled.has(CollectorName::Processes) && !enabled.has(CollectorName::Cgroups));
+        assert!(enabled.has(CollectorName::Pressure));
+        let err = Config::try_parse_from(["e", "--no-collector", "gpu"]).unwrap_err();
+        assert!(err.to_string().contains("invalid value 'gpu'"), "{err}");
     }
 
     #[test]

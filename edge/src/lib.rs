@@ -12,7 +12,7 @@ pub mod transport;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -20,7 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use utizmon_protocol::{
-    Hello, HostInfo, Sample, MAX_FRAME_BYTES, PROTOCOL_MINOR, PROTOCOL_VERSION,
+    now_ms, Hello, HostInfo, Sample, MAX_FRAME_BYTES, PROTOCOL_MINOR, PROTOCOL_VERSION,
 };
 
 pub use config::Config;
@@ -81,6 +81,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         master = %config.master,
         interval = %humantime::format_duration(config.interval),
         buffer = capacity,
+        collectors = %config.enabled_collectors().list(),
         buffer_dir = ?config.buffer_dir,
         "utizmon-edge starting"
     );
@@ -96,7 +97,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let tasks = TaskTracker::new();
     tasks.spawn(sample_loop(
-        Collector::default(),
+        Collector::new(config.enabled_collectors()),
         config.interval,
         Instant::now(),
         outbox.clone(),
@@ -140,7 +141,7 @@ pub fn cancel_on_signals(shutdown: CancellationToken) -> std::io::Result<()> {
 /// `--once`: two readings 200 ms apart, then `{"hello": ..., "sample": ...}` on stdout.
 async fn once(config: &Config) -> anyhow::Result<()> {
     let host_name = config.host_name()?;
-    let mut collector = Collector::default();
+    let mut collector = Collector::new(config.enabled_collectors());
     let mut sample = Sample::default();
     collector.fill(&mut sample);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -223,30 +224,37 @@ pub(crate) async fn sample_loop(
 
 /// Encodes a sample frame that fits in [`MAX_FRAME_BYTES`].
 ///
-/// A normal sample is about 1 KiB. On a host with hundreds of mounts or interfaces the
-/// longest list is halved until the frame fits, so the sample still goes out (with the
-/// first entries) instead of getting the connection closed.
+/// A normal sample is a few KiB. On a host with hundreds of cores, mounts, interfaces or
+/// services, lists are halved until the frame fits, so the sample still goes out (with the
+/// first entries) instead of getting the connection closed: first the per-core seconds
+/// (the largest and least looked-at), then cgroups, processes, temperatures and disks,
+/// then the longer of filesystems and networks, and per-core usage last.
 pub fn encode_sample(sample: &mut Sample) -> String {
     loop {
         let text = serde_json::to_string(&FrameRef::Sample(sample)).unwrap_or_default();
-        if text.len() <= MAX_FRAME_BYTES {
-            return text;
-        }
-        let (fs, net, cores) = (
-            sample.filesystems.len(),
-            sample.networks.len(),
-            sample.cpu.cores.len(),
-        );
-        if fs >= net && fs > 0 {
-            sample.filesystems.truncate(fs / 2);
-        } else if net > 0 {
-            sample.networks.truncate(net / 2);
-        } else if cores > 0 {
-            sample.cpu.cores.truncate(cores / 2);
-        } else {
+        if text.len() <= MAX_FRAME_BYTES || !halve_a_list(sample) {
             return text;
         }
     }
+}
+
+/// Halves the most expendable non-empty list of `sample`; false when all are empty.
+fn halve_a_list(sample: &mut Sample) -> bool {
+    fn halve<T>(list: &mut Vec<T>) -> bool {
+        let len = list.len();
+        list.truncate(len / 2);
+        len > 0
+    }
+    let s = sample;
+    let (fs, net) = (s.filesystems.len(), s.networks.len());
+    halve(&mut s.cpu.core_seconds)
+        || halve(&mut s.cgroups)
+        || halve(&mut s.top_processes)
+        || halve(&mut s.temperatures)
+        || halve(&mut s.disks)
+        || (fs >= net && halve(&mut s.filesystems))
+        || halve(&mut s.networks)
+        || halve(&mut s.cpu.cores)
 }
 
 /// Who one run of the edge is: its public id and the secret that proves a reconnection
@@ -305,14 +313,6 @@ fn hello(run: &RunIdentity, interval_ms: u64, host: HostInfo) -> Hello {
     }
 }
 
-/// Wall-clock time in Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use utizmon_protocol::{decode_edge, EdgeFrame, Filesystem};
@@ -350,6 +350,7 @@ mod tests {
                 fstype: "x".repeat(256),
                 size_bytes: 2,
                 avail_bytes: 1,
+                ..Filesystem::default()
             })
             .collect();
         let text = encode_sample(&mut sample);

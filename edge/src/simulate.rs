@@ -15,12 +15,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use utizmon_protocol::{
-    validate_host_name, CpuSeconds, Filesystem, HostInfo, Load, Memory, Network, Sample,
+    now_ms, validate_host_name, CpuSeconds, Filesystem, HostInfo, Load, Memory, Network, Sample,
 };
 
 use crate::collect::Source;
 use crate::transport::{self, Link, Outbox};
-use crate::{encode_hello, now_ms, sample_loop, Config, RunIdentity};
+use crate::{encode_hello, sample_loop, Config, RunIdentity};
 
 const GIB: u64 = 1 << 30;
 
@@ -167,6 +167,7 @@ impl SimHost {
             cores: self.cores as u32,
             agent_version: env!("CARGO_PKG_VERSION").into(),
             boot_time: self.boot_time,
+            ..HostInfo::default()
         }
     }
 
@@ -212,6 +213,7 @@ impl Source for SimHost {
             available_bytes: self.memory_total - used,
             swap_total_bytes: self.swap_total,
             swap_used_bytes: self.swap_total / 50,
+            ..Memory::default()
         };
 
         let load = usage * self.cores as f64;
@@ -230,6 +232,7 @@ impl Source for SimHost {
                 fstype: (*fstype).to_owned(),
                 size_bytes: *size,
                 avail_bytes: (*size as f64 * (1.0 - used_share)) as u64,
+                ..Filesystem::default()
             });
         }
 
@@ -242,6 +245,7 @@ impl Source for SimHost {
             device: "eth0".into(),
             rx_bytes: self.rx_bytes,
             tx_bytes: self.tx_bytes,
+            ..Network::default()
         });
     }
 }

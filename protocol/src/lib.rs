@@ -4,9 +4,17 @@
 //! Frames are JSON text messages tagged by `"type"`. An edge sends one [`Hello`] and then
 //! [`Sample`]s; the server answers with [`Ack`]s and, before it closes a connection for a
 //! reason, an [`ErrorFrame`]. `docs/protocol.md` is the prose version of this file.
-//! No I/O and no async here: this crate only describes and checks bytes.
+//! No sockets and no async here: this crate only describes and checks bytes, plus the two
+//! things both peers must do alike: read the clock for `ts_ms` ([`now_ms`]) and read a
+//! token file ([`read_token_file`]).
+
+mod token;
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::token::{read_token_file, TokenFileError};
 
 /// Major protocol version. A peer speaking another major version is refused.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -32,6 +40,22 @@ pub const MAX_FILESYSTEMS: usize = 128;
 /// Most network interfaces a sample may list.
 pub const MAX_INTERFACES: usize = 128;
 
+/// Most block devices a sample may list (minor 1).
+pub const MAX_DISKS: usize = 128;
+
+/// Most temperature sensors a sample may list (minor 1).
+pub const MAX_TEMPERATURES: usize = 128;
+
+/// Most processes a sample may list (minor 1): the ten heaviest by CPU and the ten
+/// heaviest by memory, each listed once.
+pub const MAX_PROCESSES: usize = 20;
+
+/// Most failed systemd units a sample may list (minor 1).
+pub const MAX_FAILED_UNITS: usize = 64;
+
+/// Most cgroups (services, containers) a sample may list (minor 1).
+pub const MAX_CGROUPS: usize = 64;
+
 /// Earliest sample time accepted: 2000-01-01T00:00:00Z, Unix ms. Anything older is a broken
 /// clock, and would be pruned at once or sort before every real sample.
 pub const MIN_TS_MS: u64 = 946_684_800_000;
@@ -43,9 +67,20 @@ pub const MAX_FUTURE_MS: u64 = 10 * 60 * 1000;
 /// HTTP path where edges connect.
 pub const EDGE_PATH: &str = "/ws/edge";
 
+/// Current Unix time in milliseconds: the clock of every `_ms` timestamp (`ts_ms`,
+/// `last_seen_ms`, `server_time_ms`). A clock before 1970 reads as `0`.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A frame sent by an edge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// One frame is decoded at a time and moved once into the fleet; boxing the sample would
+// change every match on it for no measurable gain.
+#[allow(clippy::large_enum_variant)]
 pub enum EdgeFrame {
     /// First frame of every connection.
     Hello(Hello),
@@ -109,6 +144,16 @@ pub struct HostInfo {
     pub agent_version: String,
     /// Boot time, Unix seconds.
     pub boot_time: u64,
+    /// Kernel build string from `uname -v`, e.g. `#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1`
+    /// (minor 1; empty from older edges).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kernel_version: String,
+    /// `uname -n`: the node name, which `--host-name` may differ from (minor 1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub nodename: String,
+    /// `uname`'s NIS domain name, `(none)` on most hosts (minor 1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domainname: String,
 }
 
 /// One measurement of a host.
@@ -133,6 +178,32 @@ pub struct Sample {
     /// Network interfaces.
     #[serde(default)]
     pub networks: Vec<Network>,
+    /// Block devices, from `/proc/diskstats` (minor 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<Disk>,
+    /// Pressure stall information, from `/proc/pressure` (minor 1; absent when the kernel
+    /// has no PSI or the collector is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<Pressure>,
+    /// Temperature sensors, from hwmon and thermal zones (minor 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temperatures: Vec<Temperature>,
+    /// The heaviest processes by CPU and by memory, refreshed every few seconds (minor 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_processes: Vec<Process>,
+    /// Names of failed systemd units, refreshed every 30 s (minor 1; absent when not
+    /// checked, empty when none failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_units: Option<Vec<String>>,
+    /// Services and containers from cgroup v2, refreshed every few seconds (minor 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<Cgroup>,
+    /// Kernel activity counters from `/proc/stat` (minor 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelCounters>,
+    /// Open file handles, from `/proc/sys/fs/file-nr` (minor 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_handles: Option<FileHandles>,
 }
 
 /// CPU usage over the last interval, plus raw counters so rates can be recomputed after a gap.
@@ -146,6 +217,10 @@ pub struct Cpu {
     pub cores: Vec<f64>,
     /// Cumulative CPU time per mode since boot, summed over all cores.
     pub seconds: CpuSeconds,
+    /// Cumulative CPU time per mode of each core, indexed by core number (minor 1; what
+    /// `node_cpu_seconds_total{cpu,mode}` needs). At most 1024 entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub core_seconds: Vec<CpuSeconds>,
 }
 
 /// Cumulative CPU seconds per mode, from the `cpu` line of `/proc/stat`.
@@ -176,6 +251,15 @@ pub struct Memory {
     pub swap_total_bytes: u64,
     /// `SwapTotal - SwapFree`.
     pub swap_used_bytes: u64,
+    /// `MemFree` (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub free_bytes: u64,
+    /// `Buffers` (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub buffers_bytes: u64,
+    /// `Cached` (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_bytes: u64,
 }
 
 /// Load averages over 1, 5 and 15 minutes.
@@ -199,6 +283,18 @@ pub struct Filesystem {
     pub size_bytes: u64,
     /// Bytes available to unprivileged users.
     pub avail_bytes: u64,
+    /// Device or source, e.g. `/dev/vda1` (minor 1).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub device: String,
+    /// Free bytes including those reserved for root (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub free_bytes: u64,
+    /// Inodes in total (minor 1; 0 on filesystems without a fixed inode table).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files: u64,
+    /// Free inodes (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files_free: u64,
 }
 
 /// One network interface's cumulative counters.
@@ -211,6 +307,166 @@ pub struct Network {
     pub rx_bytes: u64,
     /// Bytes transmitted since the interface came up.
     pub tx_bytes: u64,
+    /// Packets received (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rx_packets: u64,
+    /// Packets transmitted (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tx_packets: u64,
+    /// Receive errors (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rx_errors: u64,
+    /// Transmit errors (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tx_errors: u64,
+    /// Received packets dropped (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rx_dropped: u64,
+    /// Packets dropped before transmission (minor 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tx_dropped: u64,
+}
+
+/// One block device's cumulative counters, from `/proc/diskstats` (minor 1).
+///
+/// Partitions and virtual devices (loop, ram, zram, device-mapper slaves...) are left out
+/// as node_exporter's default device filter does.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disk {
+    /// Kernel device name, e.g. `vda`, `nvme0n1`, `dm-0`.
+    pub device: String,
+    /// Reads completed.
+    pub reads: u64,
+    /// Reads merged before they were issued.
+    pub reads_merged: u64,
+    /// Bytes read (sectors x 512).
+    pub read_bytes: u64,
+    /// Time spent reading, seconds.
+    pub read_seconds: f64,
+    /// Writes completed.
+    pub writes: u64,
+    /// Writes merged before they were issued.
+    pub writes_merged: u64,
+    /// Bytes written (sectors x 512).
+    pub written_bytes: u64,
+    /// Time spent writing, seconds.
+    pub write_seconds: f64,
+    /// I/Os in flight right now.
+    pub io_now: u64,
+    /// Time the device had I/O in flight (busy), seconds.
+    pub io_seconds: f64,
+    /// Weighted time doing I/O (in-flight count x time), seconds.
+    pub io_weighted_seconds: f64,
+}
+
+/// Pressure stall information per resource (minor 1). A resource the kernel does not
+/// report is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pressure {
+    /// `/proc/pressure/cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Stall>,
+    /// `/proc/pressure/memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Stall>,
+    /// `/proc/pressure/io`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io: Option<Stall>,
+}
+
+/// One `/proc/pressure/*` file: the `some` line (at least one task stalled) and the
+/// `full` line (all non-idle tasks stalled; older kernels have none for cpu).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stall {
+    /// Cumulative time some tasks were stalled, seconds.
+    pub some_seconds: f64,
+    /// Share of the last 10 s some tasks were stalled, 0..=1.
+    pub some_avg10: f64,
+    /// Cumulative time all non-idle tasks were stalled, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_seconds: Option<f64>,
+    /// Share of the last 10 s all non-idle tasks were stalled, 0..=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_avg10: Option<f64>,
+}
+
+/// One temperature sensor (minor 1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Temperature {
+    /// `hwmon` (a chip's `tempN_input`) or `thermal_zone` (`/sys/class/thermal`).
+    pub kind: String,
+    /// hwmon: the chip, named as node_exporter's `chip` label (e.g. `platform_coretemp_0`);
+    /// thermal zone: the zone's type (e.g. `x86_pkg_temp`).
+    pub chip: String,
+    /// hwmon: `tempN`; thermal zone: the zone number.
+    pub sensor: String,
+    /// hwmon: the sensor's own label (`tempN_label`, e.g. `Package id 0`); may be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    /// Degrees Celsius, -273.15..=1000.
+    pub celsius: f64,
+}
+
+/// One process among the heaviest (minor 1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// Command name (`comm`, at most 15 bytes on Linux).
+    pub name: String,
+    /// Owner's user name, or the numeric uid when it has no name.
+    pub user: String,
+    /// Share of all CPUs used since the previous scan, 0..=1.
+    pub cpu_ratio: f64,
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+}
+
+/// One cgroup v2 group: a systemd service or a container (minor 1).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cgroup {
+    /// Path below the cgroup root, e.g. `system.slice/nginx.service`.
+    pub name: String,
+    /// Cumulative CPU time of its tasks (`cpu.stat` `usage_usec`), seconds.
+    pub cpu_seconds: f64,
+    /// Memory charged to it now (`memory.current`), bytes.
+    pub memory_bytes: u64,
+    /// Bytes read from block devices, cumulative (`io.stat` `rbytes`).
+    pub io_read_bytes: u64,
+    /// Bytes written to block devices, cumulative (`io.stat` `wbytes`).
+    pub io_written_bytes: u64,
+}
+
+/// Kernel activity counters from `/proc/stat` (minor 1).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelCounters {
+    /// Context switches since boot (`ctxt`).
+    pub context_switches: u64,
+    /// Interrupts serviced since boot (`intr`, first column).
+    pub interrupts: u64,
+    /// Processes and threads created since boot (`processes`).
+    pub forks: u64,
+    /// Tasks runnable right now (`procs_running`).
+    pub procs_running: u64,
+    /// Tasks blocked on I/O right now (`procs_blocked`).
+    pub procs_blocked: u64,
+}
+
+/// Open file handles, from `/proc/sys/fs/file-nr` (minor 1).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHandles {
+    /// Handles allocated.
+    pub allocated: u64,
+    /// System-wide limit (`fs.file-max`).
+    pub maximum: u64,
 }
 
 /// Cumulative acknowledgement: every sample with `seq <= self.seq` of the current run is taken.
@@ -462,6 +718,9 @@ impl Hello {
             ("host.arch", &info.arch),
             ("host.cpu_model", &info.cpu_model),
             ("host.agent_version", &info.agent_version),
+            ("host.kernel_version", &info.kernel_version),
+            ("host.nodename", &info.nodename),
+            ("host.domainname", &info.domainname),
         ] {
             check_text(field, value)?;
         }
@@ -563,38 +822,155 @@ impl Sample {
         for net in &self.networks {
             check_name("networks.device", &net.device)?;
         }
+        self.validate_minor1()
+    }
+
+    /// The checks of the fields minor version 1 added.
+    fn validate_minor1(&self) -> Result<(), DecodeError> {
+        if self.cpu.core_seconds.len() > MAX_CORES {
+            return Err(too_many(
+                "cpu.core_seconds",
+                self.cpu.core_seconds.len(),
+                MAX_CORES,
+            ));
+        }
+        for s in &self.cpu.core_seconds {
+            for value in [
+                s.user, s.nice, s.system, s.idle, s.iowait, s.irq, s.softirq, s.steal,
+            ] {
+                non_negative("cpu.core_seconds", value)?;
+            }
+        }
+        if self.memory.free_bytes > self.memory.total_bytes {
+            return Err(DecodeError::Invalid {
+                field: "memory.free_bytes",
+                why: "exceeds total_bytes".into(),
+            });
+        }
+        for fs in &self.filesystems {
+            check_text("filesystems.device", &fs.device)?;
+            if fs.free_bytes > fs.size_bytes || fs.files_free > fs.files {
+                return Err(DecodeError::Invalid {
+                    field: "filesystems.free_bytes",
+                    why: format!(
+                        "free exceeds size or files_free exceeds files on {:?}",
+                        fs.mountpoint
+                    ),
+                });
+            }
+        }
+        if self.disks.len() > MAX_DISKS {
+            return Err(too_many("disks", self.disks.len(), MAX_DISKS));
+        }
+        for disk in &self.disks {
+            check_name("disks.device", &disk.device)?;
+            for value in [
+                disk.read_seconds,
+                disk.write_seconds,
+                disk.io_seconds,
+                disk.io_weighted_seconds,
+            ] {
+                non_negative("disks.seconds", value)?;
+            }
+        }
+        if let Some(pressure) = &self.pressure {
+            for stall in [pressure.cpu, pressure.memory, pressure.io]
+                .iter()
+                .flatten()
+            {
+                non_negative("pressure.some_seconds", stall.some_seconds)?;
+                ratio("pressure.some_avg10", stall.some_avg10)?;
+                if let Some(full) = stall.full_seconds {
+                    non_negative("pressure.full_seconds", full)?;
+                }
+                if let Some(full) = stall.full_avg10 {
+                    ratio("pressure.full_avg10", full)?;
+                }
+            }
+        }
+        if self.temperatures.len() > MAX_TEMPERATURES {
+            return Err(too_many(
+                "temperatures",
+                self.temperatures.len(),
+                MAX_TEMPERATURES,
+            ));
+        }
+        for t in &self.temperatures {
+            if t.kind != "hwmon" && t.kind != "thermal_zone" {
+                return Err(DecodeError::Invalid {
+                    field: "temperatures.kind",
+                    why: "must be hwmon or thermal_zone".into(),
+                });
+            }
+            check_name("temperatures.chip", &t.chip)?;
+            check_name("temperatures.sensor", &t.sensor)?;
+            check_text("temperatures.label", &t.label)?;
+            in_range("temperatures.celsius", t.celsius, -273.15, 1000.0)?;
+        }
+        if self.top_processes.len() > MAX_PROCESSES {
+            return Err(too_many(
+                "top_processes",
+                self.top_processes.len(),
+                MAX_PROCESSES,
+            ));
+        }
+        for p in &self.top_processes {
+            check_text("top_processes.name", &p.name)?;
+            check_text("top_processes.user", &p.user)?;
+            ratio("top_processes.cpu_ratio", p.cpu_ratio)?;
+        }
+        if let Some(units) = &self.failed_units {
+            if units.len() > MAX_FAILED_UNITS {
+                return Err(too_many("failed_units", units.len(), MAX_FAILED_UNITS));
+            }
+            for unit in units {
+                check_name("failed_units", unit)?;
+            }
+        }
+        if self.cgroups.len() > MAX_CGROUPS {
+            return Err(too_many("cgroups", self.cgroups.len(), MAX_CGROUPS));
+        }
+        for group in &self.cgroups {
+            check_name("cgroups.name", &group.name)?;
+            non_negative("cgroups.cpu_seconds", group.cpu_seconds)?;
+        }
+        if let Some(fh) = &self.file_handles {
+            if fh.maximum > 0 && fh.allocated > fh.maximum {
+                return Err(DecodeError::Invalid {
+                    field: "file_handles.allocated",
+                    why: "exceeds maximum".into(),
+                });
+            }
+        }
         Ok(())
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn ratio(field: &'static str, value: f64) -> Result<(), DecodeError> {
+    in_range(field, value, 0.0, 1.0)
+}
+
+fn in_range(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), DecodeError> {
     if !value.is_finite() {
         return Err(DecodeError::NonFinite { field });
     }
-    if !(0.0..=1.0).contains(&value) {
+    if !(min..=max).contains(&value) {
         return Err(DecodeError::OutOfRange {
             field,
             value,
-            min: 0.0,
-            max: 1.0,
+            min,
+            max,
         });
     }
     Ok(())
 }
 
 fn non_negative(field: &'static str, value: f64) -> Result<(), DecodeError> {
-    if !value.is_finite() {
-        return Err(DecodeError::NonFinite { field });
-    }
-    if value < 0.0 {
-        return Err(DecodeError::OutOfRange {
-            field,
-            value,
-            min: 0.0,
-            max: f64::MAX,
-        });
-    }
-    Ok(())
+    in_range(field, value, 0.0, f64::MAX)
 }
 
 fn too_many(field: &'static str, len: usize, limit: usize) -> DecodeError {
@@ -659,6 +1035,7 @@ mod tests {
                 usage_ratio: 0.25,
                 cores: vec![0.5, 0.0],
                 seconds: CpuSeconds::default(),
+                ..Cpu::default()
             },
             memory: Memory {
                 total_bytes: 100,
@@ -666,6 +1043,7 @@ mod tests {
                 available_bytes: 60,
                 swap_total_bytes: 10,
                 swap_used_bytes: 1,
+                ..Memory::default()
             },
             load: Load {
                 load1: 0.5,
@@ -678,12 +1056,146 @@ mod tests {
                 fstype: "ext4".into(),
                 size_bytes: 10,
                 avail_bytes: 5,
+                ..Filesystem::default()
             }],
             networks: vec![Network {
                 device: "eth0".into(),
                 rx_bytes: 1,
                 tx_bytes: 2,
+                ..Network::default()
             }],
+            ..Sample::default()
+        }
+    }
+
+    /// [`sample`] with every section minor version 1 added.
+    fn sample_minor1() -> Sample {
+        let mut s = sample();
+        s.cpu.core_seconds = vec![CpuSeconds::default(); 2];
+        s.memory.free_bytes = 20;
+        s.filesystems[0].device = "/dev/vda1".into();
+        s.filesystems[0].free_bytes = 6;
+        s.filesystems[0].files = 100;
+        s.filesystems[0].files_free = 90;
+        s.networks[0].rx_errors = 3;
+        s.disks = vec![Disk {
+            device: "vda".into(),
+            read_bytes: 512,
+            io_seconds: 0.5,
+            ..Disk::default()
+        }];
+        s.pressure = Some(Pressure {
+            cpu: Some(Stall {
+                some_seconds: 1.0,
+                some_avg10: 0.02,
+                full_seconds: None,
+                full_avg10: None,
+            }),
+            ..Pressure::default()
+        });
+        s.temperatures = vec![Temperature {
+            kind: "hwmon".into(),
+            chip: "platform_coretemp_0".into(),
+            sensor: "temp1".into(),
+            label: "Package id 0".into(),
+            celsius: 45.0,
+        }];
+        s.top_processes = vec![Process {
+            pid: 1,
+            name: "init".into(),
+            user: "root".into(),
+            cpu_ratio: 0.01,
+            rss_bytes: 4096,
+        }];
+        s.failed_units = Some(vec!["backup.service".into()]);
+        s.cgroups = vec![Cgroup {
+            name: "system.slice/nginx.service".into(),
+            cpu_seconds: 1.5,
+            memory_bytes: 1 << 20,
+            ..Cgroup::default()
+        }];
+        s.kernel = Some(KernelCounters {
+            context_switches: 10,
+            ..KernelCounters::default()
+        });
+        s.file_handles = Some(FileHandles {
+            allocated: 10,
+            maximum: 100,
+        });
+        s
+    }
+
+    #[test]
+    fn minor1_sample_round_trips_and_minor0_json_still_decodes() {
+        let text = encode(&EdgeFrame::Sample(sample_minor1()));
+        assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample_minor1())));
+        // A minor-0 edge's frame: none of the new keys, all of them default.
+        let text = encode(&EdgeFrame::Sample(sample()));
+        for key in [
+            "disks",
+            "pressure",
+            "core_seconds",
+            "files",
+            "rx_errors",
+            "kernel",
+        ] {
+            assert!(!text.contains(&format!("\"{key}\"")), "{key} in {text}");
+        }
+        assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample())));
+    }
+
+    #[test]
+    fn minor1_fields_are_bounded_and_checked() {
+        type Break = fn(&mut Sample);
+        let cases: [(&str, Break); 12] = [
+            ("disks", |s| {
+                s.disks = vec![s.disks[0].clone(); MAX_DISKS + 1]
+            }),
+            ("disks.device", |s| s.disks[0].device.clear()),
+            ("disks.seconds", |s| s.disks[0].io_seconds = -1.0),
+            ("pressure.some_avg10", |s| {
+                s.pressure
+                    .as_mut()
+                    .unwrap()
+                    .cpu
+                    .as_mut()
+                    .unwrap()
+                    .some_avg10 = 1.5
+            }),
+            ("temperatures.celsius", |s| {
+                s.temperatures[0].celsius = 5000.0
+            }),
+            ("temperatures.kind", |s| {
+                s.temperatures[0].kind = "gpu".into()
+            }),
+            ("top_processes", |s| {
+                s.top_processes = vec![s.top_processes[0].clone(); MAX_PROCESSES + 1]
+            }),
+            ("top_processes.name", |s| {
+                s.top_processes[0].name = "a\nb".into()
+            }),
+            ("failed_units", |s| {
+                s.failed_units = Some(vec![String::new()])
+            }),
+            ("cgroups.name", |s| {
+                s.cgroups[0].name = "x".repeat(MAX_TEXT_BYTES + 1)
+            }),
+            ("filesystems.free_bytes", |s| {
+                s.filesystems[0].files_free = 101
+            }),
+            ("file_handles.allocated", |s| {
+                s.file_handles = Some(FileHandles {
+                    allocated: 2,
+                    maximum: 1,
+                })
+            }),
+        ];
+        for (field, break_it) in cases {
+            let mut s = sample_minor1();
+            break_it(&mut s);
+            let err = s.validate().unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(field), "{field}: {text}");
         }
     }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 /// Everything `utizmon-server` can be told at start-up.
 #[derive(Debug, Clone, clap::Parser)]
@@ -108,6 +108,142 @@ pub struct Config {
     /// for a turn, then get 503.
     #[arg(long, env = "UTIZMON_MAX_HISTORY_QUERIES", default_value_t = 2)]
     pub max_history_queries: usize,
+
+    /// Prometheus remote write 1.0 endpoint to send every committed sample to, e.g.
+    /// `http://127.0.0.1:9090/api/v1/write` (repeatable). Delivery is at least once and in
+    /// order per series, across receiver outages (within --raw-retention) and restarts.
+    #[arg(
+        long = "remote-write",
+        value_name = "URL",
+        env = "UTIZMON_REMOTE_WRITE",
+        value_delimiter = ','
+    )]
+    pub remote_write: Vec<String>,
+
+    /// Bearer token file for every --remote-write URL (content trimmed, re-read per request).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "UTIZMON_REMOTE_WRITE_BEARER_TOKEN_FILE"
+    )]
+    pub remote_write_bearer_token_file: Option<PathBuf>,
+
+    /// Basic-auth user for every --remote-write URL (with --remote-write-basic-auth-password-file).
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "UTIZMON_REMOTE_WRITE_BASIC_AUTH_USER"
+    )]
+    pub remote_write_basic_auth_user: Option<String>,
+
+    /// File holding the basic-auth password for every --remote-write URL.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "UTIZMON_REMOTE_WRITE_BASIC_AUTH_PASSWORD_FILE"
+    )]
+    pub remote_write_basic_auth_password_file: Option<PathBuf>,
+
+    /// PEM CA certificate trusted (besides the system's) for every https --remote-write URL.
+    #[arg(long, value_name = "PATH", env = "UTIZMON_REMOTE_WRITE_CA_FILE")]
+    pub remote_write_ca_file: Option<PathBuf>,
+
+    /// JSON file listing receivers with their own settings, for when they differ:
+    /// `[{"url": "...", "name": "...", "bearer_token_file": "...", "basic_auth_user": "...",
+    /// "basic_auth_password_file": "...", "ca_file": "..."}]` (all but `url` optional).
+    #[arg(long, value_name = "PATH", env = "UTIZMON_REMOTE_WRITE_CONFIG")]
+    pub remote_write_config: Option<PathBuf>,
+    /// Alert rules file (YAML, see docs/alerts.md); replaces the built-in rules. The
+    /// server refuses to start on a bad file. Unset: the built-in rules
+    /// (`utizmon-server alert-rules defaults` prints them).
+    #[arg(long, env = "UTIZMON_ALERT_RULES")]
+    pub alert_rules: Option<PathBuf>,
+
+    /// Alertmanager to send alerts to, e.g. `http://127.0.0.1:9093` (repeatable; the
+    /// environment variable takes a comma-separated list).
+    #[arg(long = "alertmanager-url", env = "UTIZMON_ALERTMANAGER_URL", value_delimiter = ',',
+          value_parser = http_url)]
+    pub alertmanager_urls: Vec<String>,
+
+    /// Webhook receiving one JSON POST per alert state change, in Alertmanager's webhook
+    /// format (repeatable; the environment variable takes a comma-separated list).
+    #[arg(long = "alert-webhook-url", env = "UTIZMON_ALERT_WEBHOOK_URL", value_delimiter = ',',
+          value_parser = http_url)]
+    pub alert_webhook_urls: Vec<String>,
+
+    /// File holding a token sent to the webhooks as `Authorization: Bearer <token>`.
+    #[arg(long, env = "UTIZMON_ALERT_WEBHOOK_BEARER_TOKEN_FILE")]
+    pub alert_webhook_bearer_token_file: Option<PathBuf>,
+
+    /// SMTP server for alert emails: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user@host:465`; the password comes from --smtp-password-file.
+    #[arg(long, env = "UTIZMON_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// File holding the SMTP password of the user named in --smtp-url.
+    #[arg(long, env = "UTIZMON_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// Sender address of alert emails.
+    #[arg(
+        long,
+        env = "UTIZMON_ALERT_EMAIL_FROM",
+        default_value = "utizmon@localhost"
+    )]
+    pub alert_email_from: String,
+
+    /// Recipient of alert emails (repeatable; the environment variable takes a
+    /// comma-separated list). Needs --smtp-url.
+    #[arg(
+        long = "alert-email-to",
+        env = "UTIZMON_ALERT_EMAIL_TO",
+        value_delimiter = ','
+    )]
+    pub alert_email_to: Vec<String>,
+
+    /// This server's address as people reach it, for links in notifications (e.g.
+    /// `https://monitor.example.org`). Unset: `http://<host name>:<port>`.
+    #[arg(long, env = "UTIZMON_EXTERNAL_URL", value_parser = http_url)]
+    pub external_url: Option<String>,
+
+    /// Subcommand; none: serve.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+}
+
+/// Accepts `http://` and `https://` URLs only.
+fn http_url(value: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(value).map_err(|e| format!("{value:?}: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.has_host() => Ok(value.to_owned()),
+        _ => Err(format!("{value:?}: expected an http:// or https:// URL")),
+    }
+}
+
+impl Config {
+    /// Every remote-write receiver: the `--remote-write` URLs with the shared options, then
+    /// the entries of `--remote-write-config`; each checked (URL, credential files).
+    pub fn remotes(&self) -> anyhow::Result<Vec<crate::remote_write::RemoteConfig>> {
+        let mut remotes: Vec<_> = self
+            .remote_write
+            .iter()
+            .map(|url| crate::remote_write::RemoteConfig {
+                url: url.trim().to_owned(),
+                name: None,
+                bearer_token_file: self.remote_write_bearer_token_file.clone(),
+                basic_auth_user: self.remote_write_basic_auth_user.clone(),
+                basic_auth_password_file: self.remote_write_basic_auth_password_file.clone(),
+                ca_file: self.remote_write_ca_file.clone(),
+            })
+            .collect();
+        if let Some(path) = &self.remote_write_config {
+            remotes.extend(crate::remote_write::read_config_file(path)?);
+        }
+        for remote in &remotes {
+            remote.validate()?;
+        }
+        Ok(remotes)
+    }
 }
 
 impl Config {
@@ -150,15 +286,12 @@ impl std::fmt::Debug for EdgeToken {
 }
 
 impl EdgeToken {
-    /// Reads and trims the token file; an unreadable or empty file is an error.
+    /// Reads the token file as the edge does (trimmed, not empty, no control characters).
     pub fn read(path: &Path) -> anyhow::Result<EdgeToken> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading edge token file {}", path.display()))?;
-        let token = text.trim();
-        if token.is_empty() {
-            bail!("edge token file {} is empty", path.display());
-        }
-        Ok(EdgeToken(token.to_owned()))
+        Ok(EdgeToken(utizmon_protocol::read_token_file(
+            "edge token file",
+            path,
+        )?))
     }
 
     /// Whether `presented` equals the token. Takes the same time for every presented
@@ -173,7 +306,32 @@ impl EdgeToken {
     }
 }
 
+/// Reads and trims a secret file (`what` names it in errors); an empty file is an error.
+pub fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
+    Ok(utizmon_protocol::read_token_file(
+        &format!("{what} file"),
+        path,
+    )?)
+}
+
 impl Config {
+    /// The alert rules: `--alert-rules`, else the built-in set. A bad file is an error
+    /// naming the file and line.
+    pub fn alert_rules(&self) -> anyhow::Result<crate::alerts::RuleSet> {
+        match &self.alert_rules {
+            Some(path) => crate::alerts::RuleSet::load(path),
+            None => Ok(crate::alerts::RuleSet::defaults()),
+        }
+    }
+
+    /// The webhook bearer token, if `--alert-webhook-bearer-token-file` is set.
+    pub fn alert_webhook_token(&self) -> anyhow::Result<Option<String>> {
+        self.alert_webhook_bearer_token_file
+            .as_deref()
+            .map(|p| read_secret(p, "webhook bearer token"))
+            .transpose()
+    }
+
     /// The edge token, if `--edge-token-file` is set.
     pub fn edge_token(&self) -> anyhow::Result<Option<EdgeToken>> {
         self.edge_token_file

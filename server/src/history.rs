@@ -11,7 +11,7 @@ use anyhow::Context;
 use utizmon_protocol::Sample;
 use utizmon_store::{NetRate, Point, Store};
 
-use crate::state::Rates;
+use crate::rates::Rates;
 
 /// A resolved history request: every bound is explicit, in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ mod tests {
     use utizmon_protocol::{Cpu, Memory};
 
     use super::*;
-    use crate::state::NetworkRate;
+    use crate::rates::NetworkRate;
 
     #[test]
     fn cpu_ring_keeps_the_newest_values_oldest_first() {

@@ -19,14 +19,15 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{
-    decode_edge, encode, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
-    MAX_FRAME_BYTES,
+    decode_edge, encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason,
+    ServerFrame, MAX_FRAME_BYTES,
 };
 
 use utizmon_store::{Commit, Store};
 
+use crate::alerts::Alerts;
 use crate::auth::edge::Admission;
-use crate::state::{now_ms, offline_after, EdgeSession, Fleet, Taken};
+use crate::state::{offline_after, EdgeSession, Fleet, Taken};
 
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
 /// [`MAX_FRAME_BYTES`] so that a moderately oversized frame is read and refused with a
@@ -56,6 +57,8 @@ pub struct IngestContext {
     pub store: Store,
     /// `--offline-after`; `None` means three of the edge's intervals.
     pub offline_after: Option<Duration>,
+    /// Evaluates every fresh sample (a short lock, never an `.await`).
+    pub alerts: Alerts,
     pub shutdown: CancellationToken,
 }
 
@@ -67,7 +70,8 @@ struct Refusal {
 }
 
 /// What reading the next frame gave.
-// One value lives at a time, on the stack; boxing the frame would allocate per sample.
+// Protocol minor 1 made samples larger; a frame is moved once per read, never stored,
+// and boxing it would allocate per sample.
 #[allow(clippy::large_enum_variant)]
 enum Incoming {
     Frame(EdgeFrame),
@@ -264,12 +268,15 @@ async fn stream(
                         return End::Forgotten;
                     }
                     let seq = sample.seq;
-                    let (taken_as, record) = fleet.take(session, sample);
+                    let Ok((taken_as, record)) = fleet.take(session, sample) else {
+                        return End::Superseded;
+                    };
                     match taken_as {
                         // Only news proves the edge alive: replaying old samples forever
                         // must not hold the connection (and the host name) open.
                         Taken::Applied { .. } => {
                             silent_timer.as_mut().reset(Instant::now() + silence);
+                            context.alerts.observe(&record, silence);
                         }
                         Taken::Duplicate { .. } => tracing::debug!(seq, "duplicate sample"),
                     }
@@ -381,7 +388,7 @@ async fn send_ack(socket: &mut WebSocket, seq: u64) -> bool {
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-fn truncate(text: &str, max: usize) -> &str {
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

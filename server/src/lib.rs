@@ -4,6 +4,7 @@
 //! [`run`] wires everything; `main.rs` only parses flags, binds and handles signals, so
 //! tests can call [`run`] directly. Read `ingest.rs` and `state.rs` next.
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,10 @@ pub mod http;
 pub mod ingest;
 pub mod listen;
 pub mod metrics;
+pub mod metrics_detail;
+pub mod node_metrics;
+pub mod rates;
+pub mod remote_write;
 pub mod render;
 pub mod scrape;
 pub mod state;
@@ -59,10 +64,10 @@ pub async fn serve(
             "no --edge-token-file or --edge-tokens-file: every edge is accepted without authentication"
         );
     }
-    let listen_addr = listener
+    let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    let auth = Auth::from_config(&config, listen_addr, &config.data_dir()?)?;
+    let auth = Auth::from_config(&config, addr, &config.data_dir()?)?;
     let fleet = Fleet::with_max_hosts(config.max_hosts);
     let known = {
         let store = store.clone();
@@ -72,11 +77,25 @@ pub async fn serve(
             .context("loading known hosts")?
     };
     tracing::info!(hosts = known.len(), path = %store.path().display(), "history opened");
+    let tasks = TaskTracker::new();
+    let alerts = alerts::setup::start(
+        &config,
+        &store,
+        &known,
+        addr,
+        &tasks,
+        &shutdown,
+        utizmon_store::system_clock(),
+    )
+    .await?;
     for host in known {
         fleet.restore(host);
     }
-    let registry = Arc::new(metrics::registry(&fleet, &store)); // Built once, shared without a lock.
     let tasks = TaskTracker::new();
+    let remotes = remote_write::start(config.remotes()?, &store, &tasks, &shutdown).await?;
+    let mut registry = metrics::registry(&fleet, &store, &alerts);
+    registry.register_collector(Box::new(remote_write::RemoteWriteCollector(remotes)));
+    let registry = Arc::new(registry); // Built once, shared without a lock.
     let state = AppState {
         fleet,
         store: store.clone(),
@@ -89,12 +108,10 @@ pub async fn serve(
         edge_credentials,
         auth,
         offline_after: config.offline_after,
+        alerts,
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     };
-    let addr = listener
-        .local_addr()
-        .context("reading the listen address")?;
     let options = listen_options(&config)?;
     if let Some(acceptor) = &options.tls {
         tasks.spawn(listen::tls::reload_on_sighup(
@@ -148,6 +165,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut store_config = StoreConfig::new(&dir);
     store_config.raw_retention = config.raw_retention;
     store_config.rollup_retention = config.rollup_retention;
+    store_config.commit_log = !config.remotes()?.is_empty();
     tokio::task::spawn_blocking(move || Store::open(store_config))
         .await
         .context("opening the history store")?

@@ -11,10 +11,6 @@ use tracing_subscriber::EnvFilter;
 use utizmon_server::Config;
 
 fn main() -> std::process::ExitCode {
-    let args: Vec<_> = std::env::args_os().collect();
-    if let Some(code) = utizmon_server::cli::run(&args) {
-        return code;
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -40,8 +36,13 @@ async fn serve() -> anyhow::Result<()> {
         )
         .init();
     let config = Config::parse();
-    // Fail before binding on an unreadable token file or an unusable data directory.
+    if let Some(command) = &config.command {
+        return utizmon_server::cli::run(command);
+    }
+    // Fail before binding on an unreadable token file, a bad rules file or an unusable
+    // data directory.
     config.edge_token()?;
+    config.alert_rules()?;
     utizmon_server::listen_options(&config)?;
     match utizmon_server::listen::raise_fd_limit() {
         Ok(limit) => tracing::info!(limit, "open file limit"),

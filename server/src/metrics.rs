@@ -13,7 +13,9 @@ use utizmon_protocol::{Filesystem, Network, RejectReason, Sample};
 
 use utizmon_store::Store;
 
-use crate::state::{Fleet, HostMetrics};
+use crate::alerts::metrics::AlertCollector;
+use crate::alerts::Alerts;
+use crate::state::{Fleet, HostSnapshot};
 
 /// `Content-Type` of the OpenMetrics 1.0 text format.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -22,13 +24,14 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// `Content-Type` of the classic Prometheus text format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The registry `/metrics` encodes: prefix `utizmon`, one collector over the fleet.
-pub fn registry(fleet: &Fleet, store: &Store) -> Registry {
+/// The registry `/metrics` encodes: prefix `utizmon`, collectors over the fleet and alerts.
+pub fn registry(fleet: &Fleet, store: &Store, alerts: &Alerts) -> Registry {
     let mut registry = Registry::with_prefix("utizmon");
     registry.register_collector(Box::new(FleetCollector {
         fleet: fleet.clone(),
         store: store.clone(),
     }));
+    registry.register_collector(Box::new(AlertCollector(alerts.clone())));
     registry
 }
 
@@ -90,7 +93,7 @@ struct FleetCollector {
 
 impl Collector for FleetCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let hosts = self.fleet.metrics();
+        let hosts = self.fleet.hosts();
         let counters = self.fleet.counters();
 
         // Server's own series.
@@ -290,6 +293,7 @@ impl Collector for FleetCollector {
                 }
             }
         }
+        crate::metrics_detail::encode(&mut encoder, &hosts)?;
         Ok(())
     }
 }
@@ -317,10 +321,10 @@ fn gauge(
 /// One gauge per host, for hosts where `value` gives one.
 fn per_host<V: EncodeGaugeValue>(
     encoder: &mut DescriptorEncoder,
-    hosts: &[HostMetrics],
+    hosts: &[HostSnapshot],
     name: &str,
     help: &str,
-    value: impl Fn(&HostMetrics) -> Option<V>,
+    value: impl Fn(&HostSnapshot) -> Option<V>,
 ) -> Result<(), std::fmt::Error> {
     let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for host in hosts {
@@ -335,7 +339,7 @@ fn per_host<V: EncodeGaugeValue>(
 /// One gauge per host that has sent a sample.
 fn per_sample<V: EncodeGaugeValue>(
     encoder: &mut DescriptorEncoder,
-    hosts: &[HostMetrics],
+    hosts: &[HostSnapshot],
     name: &str,
     help: &str,
     value: impl Fn(&Sample) -> V,
@@ -349,7 +353,7 @@ fn per_sample<V: EncodeGaugeValue>(
 }
 
 /// Hosts that have sent at least one sample, with it.
-fn with_samples(hosts: &[HostMetrics]) -> impl Iterator<Item = (&str, &Sample)> {
+fn with_samples(hosts: &[HostSnapshot]) -> impl Iterator<Item = (&str, &Sample)> {
     hosts
         .iter()
         .filter_map(|h| Some((&*h.host, h.latest.as_deref()?)))
@@ -368,6 +372,13 @@ mod tests {
     fn test_store() -> Store {
         let dir = tempfile::tempdir().unwrap().keep();
         Store::open(utizmon_store::StoreConfig::new(dir)).unwrap()
+    }
+
+    /// The registry over `fleet`, a fresh store and the built-in alert rules.
+    fn test_registry(fleet: &Fleet) -> Registry {
+        let store = test_store();
+        let alerts = Alerts::for_tests(&store);
+        registry(fleet, &store, &alerts)
     }
 
     fn fleet_with(host: &str) -> Fleet {
@@ -400,40 +411,45 @@ mod tests {
             fstype: "ext4".into(),
             size_bytes: 100,
             avail_bytes: 40,
+            ..Filesystem::default()
         };
-        fleet.take(
-            &session,
-            Sample {
-                seq: 1,
-                ts_ms: 1_700_000_000_500,
-                cpu: Cpu {
-                    usage_ratio: 0.25,
-                    cores: vec![0.5, 0.0],
-                    ..Cpu::default()
+        fleet
+            .take(
+                &session,
+                Sample {
+                    seq: 1,
+                    ts_ms: 1_700_000_000_500,
+                    cpu: Cpu {
+                        usage_ratio: 0.25,
+                        cores: vec![0.5, 0.0],
+                        ..Cpu::default()
+                    },
+                    memory: Memory {
+                        total_bytes: 1000,
+                        used_bytes: 400,
+                        available_bytes: 600,
+                        swap_total_bytes: 0,
+                        swap_used_bytes: 0,
+                        ..Memory::default()
+                    },
+                    filesystems: vec![fs.clone(), fs],
+                    networks: vec![Network {
+                        device: "eth0".into(),
+                        rx_bytes: 7,
+                        tx_bytes: 9,
+                        ..Network::default()
+                    }],
+                    ..Sample::default()
                 },
-                memory: Memory {
-                    total_bytes: 1000,
-                    used_bytes: 400,
-                    available_bytes: 600,
-                    swap_total_bytes: 0,
-                    swap_used_bytes: 0,
-                },
-                filesystems: vec![fs.clone(), fs],
-                networks: vec![Network {
-                    device: "eth0".into(),
-                    rx_bytes: 7,
-                    tx_bytes: 9,
-                }],
-                ..Sample::default()
-            },
-        );
+            )
+            .unwrap();
         fleet
     }
 
     #[test]
     fn openmetrics_has_every_series_and_eof() {
         let fleet = fleet_with("web-1");
-        let text = encode(&registry(&fleet, &test_store()), Format::OpenMetrics).unwrap();
+        let text = encode(&test_registry(&fleet), Format::OpenMetrics).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for line in [
             r#"utizmon_cpu_usage_ratio{host="web-1"} 0.25"#,
@@ -463,7 +479,7 @@ mod tests {
     #[test]
     fn classic_format_names_counters_with_total_and_has_no_eof() {
         let fleet = fleet_with("web-1");
-        let text = encode(&registry(&fleet, &test_store()), Format::Prometheus).unwrap();
+        let text = encode(&test_registry(&fleet), Format::Prometheus).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.contains(&"# TYPE utizmon_network_receive_bytes_total counter"));
         assert!(lines.contains(&"# TYPE utizmon_server_samples_received_total counter"));
@@ -475,7 +491,7 @@ mod tests {
     fn hostile_host_names_are_escaped() {
         let fleet = fleet_with(r#"evil"\<x>"#);
         for format in [Format::OpenMetrics, Format::Prometheus] {
-            let text = encode(&registry(&fleet, &test_store()), format).unwrap();
+            let text = encode(&test_registry(&fleet), format).unwrap();
             assert!(
                 text.lines()
                     .any(|l| l == r#"utizmon_load1{host="evil\"\\<x>"} 0.0"#
@@ -533,6 +549,7 @@ mod tests {
                         fstype: "ext4".into(),
                         size_bytes: 1 << 40,
                         avail_bytes: 1 << 39,
+                        ..Filesystem::default()
                     })
                     .collect(),
                 networks: (0..2)
@@ -540,13 +557,14 @@ mod tests {
                         device: format!("eth{n}"),
                         rx_bytes: 123_456_789,
                         tx_bytes: 987_654_321,
+                        ..Network::default()
                     })
                     .collect(),
                 ..Sample::default()
             };
-            fleet.take(&session, sample);
+            fleet.take(&session, sample).unwrap();
         }
-        let registry = registry(&fleet, &test_store());
+        let registry = test_registry(&fleet);
         for format in [Format::OpenMetrics, Format::Prometheus] {
             let start = std::time::Instant::now();
             let text = encode(&registry, format).unwrap();

@@ -79,8 +79,11 @@ mod tests {
 
     /// Every `<script` tag in `html` loads a file: the CSP forbids inline scripts.
     fn scripts_all_external(html: &str) -> bool {
-        html.match_indices("<script")
-            .all(|(i, _)| html[i..].starts_with("<script src=\"/static/"))
+        html.match_indices("<script").all(|(i, _)| {
+            let tag = &html[i..];
+            tag.starts_with("<script src=\"/static/")
+                || tag.starts_with("<script type=\"module\" src=\"/static/")
+        })
     }
 
     #[test]
@@ -89,7 +92,9 @@ mod tests {
         assert!(html.contains(r#"<form class="logout-form" method="post" action="/logout">"#));
         assert!(html.starts_with("<!doctype html>"));
         assert!(html.contains(r#"<link rel="stylesheet" href="/static/app.css?v=abc123">"#));
-        assert!(html.contains(r#"<script src="/static/overview.js?v=abc123"></script>"#));
+        assert!(
+            html.contains(r#"<script type="module" src="/static/overview.js?v=abc123"></script>"#)
+        );
         assert!(html.contains("<title>Fleet · utizmon</title>"));
         assert!(scripts_all_external(&html));
         assert!(!html.contains(" style="));

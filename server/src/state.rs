@@ -4,21 +4,25 @@
 //! Methods are sync and no lock is held across `.await`. Every change bumps a global version
 //! and stamps the host with it, so dashboard clients can ask "what changed since version v"
 //! at their own pace instead of receiving a queue of samples (see `http::live`).
+//!
+//! This is the model only: it knows nothing of JSON or HTTP. Readers get [`HostSnapshot`]s,
+//! plain copies taken under the host's lock, and `http::views` decides how they look.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use serde::{Serialize, Serializer};
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use utizmon_protocol::{Hello, HostInfo, RejectReason, Sample};
+use utizmon_protocol::{now_ms, Hello, HostInfo, RejectReason, Sample};
 
 use utizmon_store::{Record, StoredHost};
 
 use crate::auth::secret::{constant_time_eq, sha256, Digest256};
 use crate::history::{self, CpuRing};
+use crate::rates::Rates;
 
 /// Number of CPU ratios sent with each host in a dashboard snapshot.
 pub const CPU_HISTORY_LEN: usize = 120;
@@ -96,33 +100,23 @@ pub enum Taken {
     Duplicate { ack: u64 },
 }
 
-/// Per-second rates computed from the last two samples' counters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Rates {
-    /// Sum over the interfaces that have a rate, except loopback (`lo`).
-    pub rx_bytes_per_second: f64,
-    /// Sum over the interfaces that have a rate, except loopback (`lo`).
-    pub tx_bytes_per_second: f64,
-    /// Interfaces present in both samples whose counters did not go backwards.
-    pub networks: Vec<NetworkRate>,
-}
-
-/// Rates of one network interface.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NetworkRate {
-    pub device: String,
-    pub rx_bytes_per_second: f64,
-    pub tx_bytes_per_second: f64,
+/// Why [`Fleet::take`] refused a sample.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TakeError {
+    /// The host's current run is not this session's: another connection took the slot.
+    /// Cannot happen while the session lives; the connection is closed rather than acked.
+    #[error("the host's current run is no longer this connection's")]
+    RunReplaced,
 }
 
 /// Delivery statistics of the current (or last) run of a host's edge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeRun {
-    /// Shown only to logged-in users; `null` (empty here) otherwise, see [`EdgeRun::hide_run_id`].
-    #[serde(serialize_with = "empty_as_null")]
+    /// The edge process's run id, from its hello; views show it only to logged-in users.
     pub run_id: String,
+    /// Sampling interval announced in the hello, in ms.
     pub interval_ms: u64,
-    /// First sequence number this server received in this run; `null` before any.
+    /// First sequence number this server received in this run; `None` before any.
     pub first_seq: Option<u64>,
     /// Highest sequence number taken; `0` before any.
     pub last_seq: u64,
@@ -134,83 +128,30 @@ pub struct EdgeRun {
     pub gaps: u64,
     /// SHA-256 of the run secret its first hello presented; later hellos of the run must
     /// present the same one. `None`: an edge older than protocol minor 1.
-    #[serde(skip)]
     pub secret_hash: Option<Digest256>,
 }
 
-impl HostView {
-    /// Blanks the run id (served as `null`): knowing it was half of hijacking a run.
-    pub fn hide_run_id(mut self) -> HostView {
-        if let Some(edge) = &mut self.edge {
-            edge.run_id.clear();
-        }
-        self
-    }
-}
-
-fn empty_as_null<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    if text.is_empty() {
-        serializer.serialize_none()
-    } else {
-        serializer.serialize_str(text)
-    }
-}
-
-/// `"online"` or `"offline"`, as in the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Online,
-    Offline,
-}
-
-/// Everything known about one host: `GET /api/v1/hosts/{host}` and the detail stream.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostView {
-    #[serde(serialize_with = "arc_str")]
-    pub host: Arc<str>,
-    pub status: Status,
-    pub connected: bool,
-    pub last_seen_ms: Option<u64>,
-    #[serde(serialize_with = "arc_opt")]
-    pub info: Option<Arc<HostInfo>>,
-    #[serde(serialize_with = "arc_opt")]
-    pub latest: Option<Arc<Sample>>,
-    #[serde(serialize_with = "arc_opt")]
-    pub rates: Option<Arc<Rates>>,
-    pub edge: Option<EdgeRun>,
-}
-
-/// One row of the overview stream (see `docs/api.md`, `HostSummary`).
-#[derive(Debug, Clone, Serialize)]
-pub struct HostSummary {
-    #[serde(serialize_with = "arc_str")]
-    pub host: Arc<str>,
-    pub status: Status,
-    pub last_seen_ms: Option<u64>,
-    pub os: Option<String>,
-    pub cores: Option<u32>,
-    pub uptime_seconds: Option<f64>,
-    pub cpu_ratio: Option<f64>,
-    pub mem_ratio: Option<f64>,
-    pub swap_ratio: Option<f64>,
-    pub load1: Option<f64>,
-    pub fs_max_ratio: Option<f64>,
-    pub fs_max_mountpoint: Option<String>,
-    pub rx_bytes_per_second: Option<f64>,
-    pub tx_bytes_per_second: Option<f64>,
-    /// Only in snapshots: the last [`CPU_HISTORY_LEN`] CPU ratios, oldest first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpu_history: Option<Vec<f32>>,
-}
-
-/// What `/metrics` needs of one host, copied out under its lock.
+/// A copy of one host's live state, taken under its lock: what views and `/metrics` read.
+/// The big parts are shared (`Arc`), so a snapshot costs a few reference counts.
 #[derive(Debug, Clone)]
-pub struct HostMetrics {
+pub struct HostSnapshot {
+    /// Host name, as the edge announced it.
     pub host: Arc<str>,
+    /// Whether an edge connection for this host is open (the host is online).
     pub connected: bool,
+    /// Server time of the last hello or sample, Unix ms.
+    pub last_seen_ms: Option<u64>,
+    /// From the last hello, or from the store after a restart.
     pub info: Option<Arc<HostInfo>>,
+    /// The last sample taken.
     pub latest: Option<Arc<Sample>>,
+    /// Rates between the last two samples; `None` until a second sample.
+    pub rates: Option<Arc<Rates>>,
+    /// The current (or last) run of the host's edge; `None` for a host restored from the
+    /// store whose edge has not connected since.
+    pub run: Option<EdgeRun>,
+    /// The last [`CPU_HISTORY_LEN`] CPU ratios, oldest first; only when asked for.
+    pub cpu_history: Option<Vec<f32>>,
 }
 
 /// Server-wide counters for `/metrics`.
@@ -249,6 +190,8 @@ struct HostState {
     last_seen_ms: Option<u64>,
     live: Option<LiveConn>,
     run: Option<EdgeRun>,
+    /// The edge interval of the current (or last) run, or as stored before a restart.
+    interval_ms: Option<u64>,
     /// Recent CPU ratios for sparklines.
     cpu: CpuRing,
     /// Fleet version of this host's last change.
@@ -305,7 +248,7 @@ impl Fleet {
         let run_id: Arc<str> = Arc::from(hello.run_id.as_str());
         let secret_hash = hello.run_secret.as_deref().map(sha256);
         {
-            let mut state = lock(&slot.state);
+            let mut state = slot.state.lock();
             let run = state.run.as_ref().filter(|r| r.run_id == hello.run_id);
             if let Some(expected) = run.and_then(|r| r.secret_hash.as_ref()) {
                 // Only the process that started the run knows its secret.
@@ -355,6 +298,7 @@ impl Fleet {
                     })
                 }
             }
+            state.interval_ms = Some(hello.interval_ms);
             state.info = Some(Arc::new(hello.host));
             state.last_seen_ms = Some(now_ms());
             state.changed_at = self.bump();
@@ -375,27 +319,30 @@ impl Fleet {
     /// applied again, but still handed to the store (which keeps each `(run, seq)` once),
     /// so a sample whose first commit failed is stored when the edge replays it.
     /// Skipped sequence numbers are counted as gaps.
-    pub fn take(&self, session: &EdgeSession, sample: Sample) -> (Taken, Record) {
+    pub fn take(
+        &self,
+        session: &EdgeSession,
+        sample: Sample,
+    ) -> Result<(Taken, Record), TakeError> {
         let sample = Arc::new(sample);
         let (taken, record) = {
-            let mut state = lock(&session.slot.state);
+            let mut state = session.slot.state.lock();
             let state = &mut *state;
             let record = |state: &HostState, rates: Option<&Rates>| Record {
                 host: session.slot.name.clone(),
                 run_id: session.run_id.clone(),
                 info: state.info.clone(),
-                interval_ms: state.run.as_ref().map_or(0, |r| r.interval_ms),
+                interval_ms: state.interval_ms.unwrap_or_default(),
                 point: history::point(&sample, rates),
                 sample: sample.clone(),
             };
             let Some(run) = state.run.as_mut().filter(|r| *r.run_id == *session.run_id) else {
-                // Cannot happen while the session lives; refuse to ack rather than guess.
-                return (Taken::Duplicate { ack: 0 }, record(state, None));
+                return Err(TakeError::RunReplaced);
             };
             if sample.seq <= run.last_seq {
                 run.duplicates += 1;
                 let ack = run.last_seq;
-                return (Taken::Duplicate { ack }, record(state, None));
+                return Ok((Taken::Duplicate { ack }, record(state, None)));
             }
             match run.first_seq {
                 None => run.first_seq = Some(sample.seq),
@@ -419,20 +366,21 @@ impl Fleet {
         };
         self.0.samples_received.fetch_add(1, Ordering::Relaxed);
         self.0.changed.notify_waiters();
-        (taken, record)
+        Ok((taken, record))
     }
 
     /// Lists a host remembered by the store (after a restart), offline until its edge
-    /// connects again. A host already known is left as it is.
+    /// connects again, with its stored interval. A host already known is left as it is.
     pub fn restore(&self, stored: StoredHost) {
         let slot = self.slot(&stored.name);
         {
-            let mut state = lock(&slot.state);
+            let mut state = slot.state.lock();
             if state.latest.is_some() || state.live.is_some() {
                 return;
             }
             state.info = stored.info.map(Arc::new);
             state.latest = stored.latest.map(Arc::new);
+            state.interval_ms = stored.interval_ms;
             state.last_seen_ms = stored.last_seen_ms;
             state.changed_at = self.bump();
         }
@@ -443,15 +391,10 @@ impl Fleet {
     /// A connected edge's session is cancelled (its connection closes; the edge may
     /// reconnect and be listed again). The store is told separately.
     pub fn forget(&self, host: &str) -> Option<ForgottenHost> {
-        let slot = self
-            .0
-            .hosts
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(host)?;
+        let slot = self.0.hosts.write().remove(host)?;
         slot.forgotten.store(true, Ordering::Release);
         let was_connected = {
-            let state = lock(&slot.state);
+            let state = slot.state.lock();
             if let Some(live) = &state.live {
                 live.superseded.cancel();
             }
@@ -464,7 +407,7 @@ impl Fleet {
 
     /// Number of hosts in the fleet (at most `--max-hosts`, plus any restored at start).
     pub fn len(&self) -> usize {
-        read(&self.0.hosts).len()
+        self.0.hosts.read().len()
     }
 
     /// Whether the fleet holds no host.
@@ -475,7 +418,7 @@ impl Fleet {
     /// Marks the session's connection closed; the host stays listed, offline.
     pub fn disconnect(&self, session: &EdgeSession) {
         {
-            let mut state = lock(&session.slot.state);
+            let mut state = session.slot.state.lock();
             if state.live.as_ref().is_none_or(|l| l.id != session.conn_id) {
                 return; // Superseded: the newer connection owns the slot.
             }
@@ -506,55 +449,39 @@ impl Fleet {
         self.0.changed.notified()
     }
 
-    /// Every host, sorted by name.
-    pub fn views(&self) -> Vec<HostView> {
-        self.slots().iter().map(|s| s.view()).collect()
+    /// Every host, sorted by name, without CPU history.
+    pub fn hosts(&self) -> Vec<HostSnapshot> {
+        self.slots().iter().map(|s| s.snapshot(false)).collect()
     }
 
-    /// One host, if known.
-    pub fn view(&self, host: &str) -> Option<HostView> {
-        self.find(host).map(|s| s.view())
+    /// One host, if known, without CPU history.
+    pub fn host(&self, host: &str) -> Option<HostSnapshot> {
+        self.find(host).map(|s| s.snapshot(false))
     }
 
     /// One host, if known and changed after version `since`.
-    pub fn view_changed_since(&self, host: &str, since: u64) -> Option<HostView> {
+    pub fn host_changed_since(&self, host: &str, since: u64) -> Option<HostSnapshot> {
         let slot = self.find(host)?;
-        let changed_at = lock(&slot.state).changed_at;
-        (changed_at > since).then(|| slot.view())
+        let changed_at = slot.state.lock().changed_at;
+        (changed_at > since).then(|| slot.snapshot(false))
     }
 
-    /// Summaries of hosts changed after version `since` (`0`: every host, with CPU history).
-    pub fn summaries_since(&self, since: u64) -> Vec<HostSummary> {
+    /// Hosts changed after version `since` (`0`: every host), sorted by name; with their
+    /// CPU history when `cpu_history` is set.
+    pub fn changed_since(&self, since: u64, cpu_history: bool) -> Vec<HostSnapshot> {
         self.slots()
             .iter()
             .filter_map(|slot| {
-                let state = lock(&slot.state);
-                (state.changed_at > since).then(|| summary(&slot.name, &state, since == 0))
+                let state = slot.state.lock();
+                (state.changed_at > since).then(|| slot.snapshot_of(&state, cpu_history))
             })
             .collect()
     }
 
-    /// The edge interval of a host's current (or last) run, in ms.
+    /// The edge interval of a host's current (or last) run, in ms; for a host restored
+    /// from the store, the interval it had before the restart.
     pub fn interval_ms(&self, host: &str) -> Option<u64> {
-        let slot = self.find(host)?;
-        let state = lock(&slot.state);
-        state.run.as_ref().map(|r| r.interval_ms)
-    }
-
-    /// What `/metrics` exports of every host, sorted by name; locks each host briefly.
-    pub fn metrics(&self) -> Vec<HostMetrics> {
-        self.slots()
-            .iter()
-            .map(|slot| {
-                let state = lock(&slot.state);
-                HostMetrics {
-                    host: slot.name.clone(),
-                    connected: state.live.is_some(),
-                    info: state.info.clone(),
-                    latest: state.latest.clone(),
-                }
-            })
-            .collect()
+        self.find(host)?.state.lock().interval_ms
     }
 
     /// Server-wide counters.
@@ -580,11 +507,11 @@ impl Fleet {
     }
 
     fn find(&self, host: &str) -> Option<Arc<HostSlot>> {
-        read(&self.0.hosts).get(host).cloned()
+        self.0.hosts.read().get(host).cloned()
     }
 
     fn slots(&self) -> Vec<Arc<HostSlot>> {
-        read(&self.0.hosts).values().cloned().collect()
+        self.0.hosts.read().values().cloned().collect()
     }
 
     /// The slot of `host`, created if there is room under `--max-hosts`.
@@ -593,7 +520,7 @@ impl Fleet {
             return Ok(slot);
         }
         let limit = self.0.max_hosts;
-        let hosts = self.0.hosts.write().unwrap_or_else(|e| e.into_inner());
+        let hosts = self.0.hosts.write();
         if hosts.len() >= limit && !hosts.contains_key(host) {
             return Err(ConnectError::TooManyHosts {
                 host: host.to_owned(),
@@ -609,14 +536,11 @@ impl Fleet {
         if let Some(slot) = self.find(host) {
             return slot;
         }
-        Self::slot_in(
-            self.0.hosts.write().unwrap_or_else(|e| e.into_inner()),
-            host,
-        )
+        Self::slot_in(self.0.hosts.write(), host)
     }
 
     fn slot_in(
-        mut hosts: std::sync::RwLockWriteGuard<'_, BTreeMap<Arc<str>, Arc<HostSlot>>>,
+        mut hosts: parking_lot::RwLockWriteGuard<'_, BTreeMap<Arc<str>, Arc<HostSlot>>>,
         host: &str,
     ) -> Arc<HostSlot> {
         hosts
@@ -631,6 +555,7 @@ impl Fleet {
                         last_seen_ms: None,
                         live: None,
                         run: None,
+                        interval_ms: None,
                         cpu: CpuRing::new(CPU_HISTORY_LEN),
                         changed_at: 0,
                     }),
@@ -667,139 +592,27 @@ impl EdgeSession {
 }
 
 impl HostSlot {
-    fn view(&self) -> HostView {
-        let state = lock(&self.state);
-        HostView {
+    fn snapshot(&self, cpu_history: bool) -> HostSnapshot {
+        self.snapshot_of(&self.state.lock(), cpu_history)
+    }
+
+    fn snapshot_of(&self, state: &HostState, cpu_history: bool) -> HostSnapshot {
+        HostSnapshot {
             host: self.name.clone(),
-            status: status(&state),
             connected: state.live.is_some(),
             last_seen_ms: state.last_seen_ms,
             info: state.info.clone(),
             latest: state.latest.clone(),
             rates: state.rates.clone(),
-            edge: state.run.clone(),
+            run: state.run.clone(),
+            cpu_history: cpu_history.then(|| state.cpu.to_vec()),
         }
     }
-}
-
-impl Rates {
-    /// Rates between two samples of one host; `None` when time did not advance.
-    /// An interface whose counter went backwards (reset) gets no rate.
-    pub fn between(prev: &Sample, cur: &Sample) -> Option<Rates> {
-        if cur.ts_ms <= prev.ts_ms {
-            return None;
-        }
-        let seconds = (cur.ts_ms - prev.ts_ms) as f64 / 1000.0;
-        let mut rates = Rates {
-            rx_bytes_per_second: 0.0,
-            tx_bytes_per_second: 0.0,
-            networks: Vec::with_capacity(cur.networks.len()),
-        };
-        for net in &cur.networks {
-            let Some(old) = prev.networks.iter().find(|o| o.device == net.device) else {
-                continue;
-            };
-            if net.rx_bytes < old.rx_bytes || net.tx_bytes < old.tx_bytes {
-                continue;
-            }
-            let rx = (net.rx_bytes - old.rx_bytes) as f64 / seconds;
-            let tx = (net.tx_bytes - old.tx_bytes) as f64 / seconds;
-            // Loopback traffic never leaves the host: listed, but not in the totals.
-            if net.device != "lo" {
-                rates.rx_bytes_per_second += rx;
-                rates.tx_bytes_per_second += tx;
-            }
-            rates.networks.push(NetworkRate {
-                device: net.device.clone(),
-                rx_bytes_per_second: rx,
-                tx_bytes_per_second: tx,
-            });
-        }
-        Some(rates)
-    }
-}
-
-/// Current Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// How long a connection may stay silent: the flag if set, else three edge intervals.
 pub fn offline_after(flag: Option<Duration>, interval_ms: u64) -> Duration {
     flag.unwrap_or(Duration::from_millis(interval_ms.saturating_mul(3)))
-}
-
-fn status(state: &HostState) -> Status {
-    if state.live.is_some() {
-        Status::Online
-    } else {
-        Status::Offline
-    }
-}
-
-fn summary(name: &Arc<str>, state: &HostState, with_history: bool) -> HostSummary {
-    let latest = state.latest.as_deref();
-    let ratio = |used: u64, total: u64| (total > 0).then(|| used as f64 / total as f64);
-    let fs_max = latest.and_then(|s| {
-        s.filesystems
-            .iter()
-            .filter(|fs| fs.size_bytes > 0)
-            .map(|fs| {
-                let used = fs.size_bytes - fs.avail_bytes.min(fs.size_bytes);
-                (used as f64 / fs.size_bytes as f64, fs)
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-    });
-    HostSummary {
-        host: name.clone(),
-        status: status(state),
-        last_seen_ms: state.last_seen_ms,
-        os: state
-            .info
-            .as_ref()
-            .map(|i| format!("{} {}", i.os_name, i.os_version).trim().to_owned()),
-        cores: state.info.as_ref().map(|i| i.cores),
-        uptime_seconds: latest.map(|s| s.uptime_seconds.round()),
-        cpu_ratio: latest.map(|s| round(s.cpu.usage_ratio, 4)),
-        mem_ratio: latest
-            .and_then(|s| ratio(s.memory.used_bytes, s.memory.total_bytes))
-            .map(|r| round(r, 4)),
-        swap_ratio: latest
-            .and_then(|s| ratio(s.memory.swap_used_bytes, s.memory.swap_total_bytes))
-            .map(|r| round(r, 4)),
-        load1: latest.map(|s| round(s.load.load1, 2)),
-        fs_max_ratio: fs_max.map(|(r, _)| round(r, 4)),
-        fs_max_mountpoint: fs_max.map(|(_, fs)| fs.mountpoint.clone()),
-        rx_bytes_per_second: state.rates.as_ref().map(|r| r.rx_bytes_per_second.round()),
-        tx_bytes_per_second: state.rates.as_ref().map(|r| r.tx_bytes_per_second.round()),
-        cpu_history: with_history.then(|| state.cpu.to_vec()),
-    }
-}
-
-/// `value` rounded to `digits` decimals: the overview shows percentages with one decimal,
-/// and 17-digit floats would triple the bytes each browser receives.
-fn round(value: f64, digits: i32) -> f64 {
-    let scale = 10f64.powi(digits);
-    (value * scale).round() / scale
-}
-
-fn arc_opt<T: Serialize, S: Serializer>(value: &Option<Arc<T>>, s: S) -> Result<S::Ok, S::Error> {
-    value.as_deref().serialize(s)
-}
-
-fn arc_str<S: Serializer>(value: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(value)
-}
-
-/// Locks a host; a poisoned lock (a panic elsewhere) still holds consistent plain data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -832,6 +645,10 @@ mod tests {
         }
     }
 
+    fn take(fleet: &Fleet, session: &EdgeSession, sample: Sample) -> Taken {
+        fleet.take(session, sample).unwrap().0
+    }
+
     fn sample(seq: u64) -> Sample {
         Sample {
             seq,
@@ -840,6 +657,7 @@ mod tests {
                 device: "eth0".into(),
                 rx_bytes: seq * 100,
                 tx_bytes: 1000 - seq,
+                ..Network::default()
             }],
             ..Sample::default()
         }
@@ -849,18 +667,18 @@ mod tests {
     fn duplicates_and_gaps_are_counted() {
         let fleet = fleet();
         let session = connect(&fleet, hello("a", "r1")).unwrap();
-        assert_eq!(fleet.take(&session, sample(1)).0, Taken::Applied { ack: 1 });
-        assert_eq!(fleet.take(&session, sample(2)).0, Taken::Applied { ack: 2 });
+        assert_eq!(take(&fleet, &session, sample(1)), Taken::Applied { ack: 1 });
+        assert_eq!(take(&fleet, &session, sample(2)), Taken::Applied { ack: 2 });
         assert_eq!(
-            fleet.take(&session, sample(2)).0,
+            take(&fleet, &session, sample(2)),
             Taken::Duplicate { ack: 2 }
         );
-        assert_eq!(fleet.take(&session, sample(5)).0, Taken::Applied { ack: 5 });
+        assert_eq!(take(&fleet, &session, sample(5)), Taken::Applied { ack: 5 });
         assert_eq!(
-            fleet.take(&session, sample(3)).0,
+            take(&fleet, &session, sample(3)),
             Taken::Duplicate { ack: 5 }
         );
-        let edge = fleet.view("a").unwrap().edge.unwrap();
+        let edge = fleet.host("a").unwrap().run.unwrap();
         assert_eq!(
             (
                 edge.first_seq,
@@ -878,26 +696,26 @@ mod tests {
     fn same_run_supersedes_other_run_is_refused() {
         let fleet = fleet();
         let first = connect(&fleet, hello("a", "r1")).unwrap();
-        let _ = fleet.take(&first, sample(1));
+        take(&fleet, &first, sample(1));
         let second = connect(&fleet, hello("a", "r1")).unwrap();
         assert!(first.superseded.is_cancelled());
         assert!(!second.superseded.is_cancelled());
         // The run continues: stats are kept.
-        assert_eq!(fleet.take(&second, sample(2)).0, Taken::Applied { ack: 2 });
+        assert_eq!(take(&fleet, &second, sample(2)), Taken::Applied { ack: 2 });
         let err = connect(&fleet, hello("a", "r2")).unwrap_err();
         assert!(matches!(err, ConnectError::HostConflict { .. }), "{err}");
         assert!(!err.to_string().contains("r1"), "no run id in {err}");
         // The superseded connection closing does not mark the host offline.
         fleet.disconnect(&first);
-        assert_eq!(fleet.view("a").unwrap().status, Status::Online);
+        assert!(fleet.host("a").unwrap().connected);
         assert_eq!(fleet.counters().edges_connected, 1);
         fleet.disconnect(&second);
-        assert_eq!(fleet.view("a").unwrap().status, Status::Offline);
+        assert!(!fleet.host("a").unwrap().connected);
         assert_eq!(fleet.counters().edges_connected, 0);
         // A new run starts fresh statistics.
         let third = connect(&fleet, hello("a", "r2")).unwrap();
-        assert_eq!(fleet.take(&third, sample(7)).0, Taken::Applied { ack: 7 });
-        let edge = fleet.view("a").unwrap().edge.unwrap();
+        assert_eq!(take(&fleet, &third, sample(7)), Taken::Applied { ack: 7 });
+        let edge = fleet.host("a").unwrap().run.unwrap();
         assert_eq!((edge.first_seq, edge.gaps, edge.received), (Some(7), 0, 1));
     }
 
@@ -937,7 +755,7 @@ mod tests {
         };
         let genuine = connect(&fleet, hello("a", "genuine")).unwrap();
         assert!(squatter.superseded.is_cancelled());
-        assert_eq!(fleet.take(&genuine, sample(1)).0, Taken::Applied { ack: 1 });
+        assert_eq!(take(&fleet, &genuine, sample(1)), Taken::Applied { ack: 1 });
         // The genuine edge just sent news: a newcomer must wait.
         let err = connect(&fleet, hello("a", "other")).unwrap_err();
         assert!(matches!(err, ConnectError::HostConflict { .. }), "{err}");
@@ -958,7 +776,7 @@ mod tests {
             })
         );
         assert!(session.forgotten() && session.superseded.is_cancelled());
-        assert!(fleet.view("a").is_none());
+        assert!(fleet.host("a").is_none());
         assert!(fleet.version() > v);
         fleet.disconnect(&session);
         assert_eq!(fleet.counters().edges_connected, 0);
@@ -969,40 +787,47 @@ mod tests {
         let fleet = fleet();
         let a = connect(&fleet, hello("a", "r1")).unwrap();
         let _b = connect(&fleet, hello("b", "r1")).unwrap();
-        let all = fleet.summaries_since(0);
+        let all = fleet.changed_since(0, true);
         assert_eq!(all.len(), 2);
         assert!(all[0].cpu_history.is_some());
         let v = fleet.version();
-        assert!(fleet.summaries_since(v).is_empty());
-        let _ = fleet.take(&a, sample(1));
-        let changed = fleet.summaries_since(v);
+        assert!(fleet.changed_since(v, true).is_empty());
+        take(&fleet, &a, sample(1));
+        let changed = fleet.changed_since(v, false);
         assert_eq!(changed.len(), 1);
         assert_eq!(&*changed[0].host, "a");
         assert!(changed[0].cpu_history.is_none());
     }
 
     #[test]
-    fn rates_skip_counters_that_went_backwards() {
-        let prev = sample(1);
-        let mut cur = sample(3);
-        // tx went from 999 to 997: backwards, so eth0 gets no rate.
-        let rates = Rates::between(&prev, &cur).unwrap();
-        assert!(rates.networks.is_empty());
-        assert_eq!(rates.rx_bytes_per_second, 0.0);
-        cur.networks[0].tx_bytes = 2000;
-        let rates = Rates::between(&prev, &cur).unwrap();
-        assert_eq!(rates.networks.len(), 1);
-        assert_eq!(rates.networks[0].rx_bytes_per_second, 100.0);
-        assert_eq!(rates.tx_bytes_per_second, (2000.0 - 999.0) / 2.0);
-        assert!(Rates::between(&cur, &prev).is_none());
-        // Loopback is listed but left out of the totals.
-        let mut lo = cur.clone();
-        lo.networks[0].device = "lo".into();
-        let mut lo_prev = prev.clone();
-        lo_prev.networks[0].device = "lo".into();
-        let rates = Rates::between(&lo_prev, &lo).unwrap();
-        assert_eq!(rates.networks.len(), 1);
-        assert_eq!(rates.rx_bytes_per_second, 0.0);
+    fn a_restored_host_keeps_its_stored_interval_until_its_edge_connects() {
+        let fleet = fleet();
+        fleet.restore(StoredHost {
+            name: "a".into(),
+            info: None,
+            latest: Some(sample(4)),
+            interval_ms: Some(250),
+            last_seen_ms: Some(1),
+        });
+        assert_eq!(fleet.interval_ms("a"), Some(250));
+        let host = fleet.host("a").unwrap();
+        assert!(!host.connected && host.run.is_none());
+        assert_eq!(host.latest.unwrap().seq, 4);
+        let _session = connect(&fleet, hello("a", "r1")).unwrap();
+        assert_eq!(fleet.interval_ms("a"), Some(1000));
+    }
+
+    #[test]
+    fn a_sample_of_a_replaced_run_is_refused_not_acked() {
+        let fleet = fleet();
+        let old = connect(&fleet, hello("a", "r1")).unwrap();
+        fleet.disconnect(&old);
+        let _new = connect(&fleet, hello("a", "r2")).unwrap();
+        assert_eq!(
+            fleet.take(&old, sample(1)).unwrap_err(),
+            TakeError::RunReplaced
+        );
+        assert_eq!(fleet.counters().samples_received, 0);
     }
 
     #[test]

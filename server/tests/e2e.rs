@@ -142,7 +142,6 @@ async fn server_restart_loses_no_sample() {
     assert_eq!(old["first_seq"], 1, "{old}");
     assert_eq!(old["gaps"], 0, "{old}");
     let old_last = old["last_seq"].as_u64().unwrap();
-    let run_id = old["run_id"].clone();
 
     // Kill -9 the server, let the edge buffer a while, restart on the same port.
     old_server.signal("-KILL");
@@ -160,8 +159,10 @@ async fn server_restart_loses_no_sample() {
     })
     .await;
     let new = &new["edge"];
-    assert_eq!(new["run_id"], run_id, "same edge run");
+    // Run ids are shown only to logged-in users; the same run continues its numbering, so
+    // the new server's first sample is past 1.
     let first = new["first_seq"].as_u64().unwrap();
+    assert!(first > 1, "the edge started a new run: {new}");
     assert!(
         first <= old_last + 1,
         "old server had 1..={old_last}, new one starts at {first}: lost samples"

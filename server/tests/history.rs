@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::process::*;
 use common::stored::*;
@@ -38,13 +38,6 @@ async fn wait_streaming(addr: SocketAddr, names: &[String], min_seq: u64) {
             .then_some(())
     })
     .await;
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,9 +225,11 @@ async fn history_api_serves_the_past_after_a_restart() {
     assert_eq!(view["status"], "offline");
     assert!(view["info"]["host_name"] == "keeper", "{view}");
     assert!(view["latest"]["seq"].as_u64() >= Some(10), "{view}");
-    let res = http_get(addr, "/api/v1/hosts/keeper/samples", None).await;
+    // The restored host keeps its stored 200 ms interval: a step at or below it is raw.
+    let res = http_get(addr, "/api/v1/hosts/keeper/samples?step=200", None).await;
     assert_eq!(res.status, 200);
     let body: Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(body["step_ms"], 200, "{body}");
     assert!(body["points"].as_array().unwrap().len() >= 10, "{body}");
     // A wide step reads minutes (fresh ones straight from raw samples).
     let hour = http_get(

@@ -110,7 +110,16 @@ async fn valid_edge_appears_in_api_and_metrics() {
             "{series}\n{metrics}"
         );
     }
-    let history = server.json("/api/v1/hosts/web-1/samples").await;
+    // A short range, so the point cap's minimum step (range / 1,999) is a few ms and the
+    // two samples (sent one ack apart, at least the store's batch window) stay two points;
+    // over the default 5 minutes they would share a 151 ms bucket.
+    let now = utizmon_protocol::now_ms();
+    let path = format!(
+        "/api/v1/hosts/web-1/samples?from={}&to={}",
+        now - 10_000,
+        now + 1_000
+    );
+    let history = server.json(&path).await;
     assert_eq!(history["points"].as_array().unwrap().len(), 2);
     assert_eq!(history["points"][1]["networks"][0]["device"], "eth0");
 }

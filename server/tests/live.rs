@@ -114,13 +114,16 @@ async fn detail_stream_sends_full_host_views() {
     };
     let view = &update["hosts"][0];
     assert_eq!(view["latest"]["seq"], 1);
-    assert_eq!(view["edge"]["run_id"], "good-run");
+    // Nobody is logged in on an open loopback server: run ids are not shown.
+    assert!(view["edge"]["run_id"].is_null(), "{view}");
+    assert_eq!(view["edge"]["last_seq"], 1);
     assert_eq!(view["info"]["cores"], 2);
 }
 
 #[tokio::test]
 async fn browsers_that_never_read_do_not_slow_ingest() {
-    let server = TestServer::start(&[]).await;
+    // Silence is not under test: a loaded machine may take seconds to set up twenty edges.
+    let server = TestServer::start(&["--offline-after", "60s"]).await;
     // Twenty hosts so that every update is sizeable.
     let mut edges = Vec::new();
     for i in 0..20 {
@@ -135,7 +138,6 @@ async fn browsers_that_never_read_do_not_slow_ingest() {
         stalled.push(connect(&format!("ws://{}/ws/dashboard{query}", server.addr), None).await);
     }
     // Each edge pipelines 50 samples (a replay burst), then waits for the final ack.
-    let start = Instant::now();
     for edge in &mut edges {
         for _ in 0..50 {
             edge.seq += 1;
@@ -145,10 +147,13 @@ async fn browsers_that_never_read_do_not_slow_ingest() {
     for edge in &mut edges {
         expect_ack(&mut edge.ws, edge.seq).await;
     }
-    let elapsed = start.elapsed();
-    // A design where ingest waited on browsers would stall here until the 10 s send
-    // timeout dropped them; on a loaded debug build this normally takes well under 2 s.
-    assert!(elapsed.as_secs() < 8, "1000 samples took {elapsed:?}");
+    // A design where ingest waited on browsers would get its acks only after the 10 s send
+    // timeout dropped them; here every sample is acked while all five are still connected.
+    // (No wall-clock bound: on a loaded machine that would measure the machine.)
+    assert_eq!(
+        server.metric("utizmon_server_dashboard_clients").await,
+        Some(5.0)
+    );
     assert_eq!(
         server.metric("utizmon_server_samples_received_total").await,
         Some(20.0 * 51.0)

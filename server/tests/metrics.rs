@@ -63,10 +63,11 @@ async fn openmetrics_scrape_is_strictly_valid_and_complete() {
         "utizmon_server_dashboard_clients",
         "utizmon_server_store_errors_total",
         "utizmon_server_store_size_bytes",
+        "utizmon_alert_changes_dropped_total",
     ] {
         assert!(names.contains(name), "missing {name}");
     }
-    assert_eq!(names.len(), 24, "unexpected series: {names:?}");
+    assert_eq!(names.len(), 25, "unexpected series: {names:?}");
 
     // Hostile names come back exactly after unescaping.
     let hosts: BTreeSet<&str> = samples

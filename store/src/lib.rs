@@ -6,6 +6,8 @@
 //! is durable. Reads ([`Store::query`], [`Store::hosts`]) use their own connection, so they
 //! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
 
+mod alerts;
+mod delivery;
 mod point;
 mod query;
 mod schema;
@@ -13,12 +15,15 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
+use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
+pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
 pub use query::{min_step_ms, MAX_POINTS};
 pub use schema::SCHEMA_VERSION;
@@ -36,11 +41,7 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The wall clock.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    })
+    Arc::new(utizmon_protocol::now_ms)
 }
 
 /// How the store is opened and maintained.
@@ -56,6 +57,9 @@ pub struct StoreConfig {
     pub maintenance_interval: Duration,
     /// Source of "now" for retention.
     pub clock: Clock,
+    /// Log every committed sample for remote write (see [`LogReader`]); off, the log is
+    /// emptied.
+    pub commit_log: bool,
 }
 
 impl StoreConfig {
@@ -67,6 +71,7 @@ impl StoreConfig {
             rollup_retention: Duration::from_secs(30 * 24 * 3600),
             maintenance_interval: Duration::from_secs(10),
             clock: system_clock(),
+            commit_log: false,
         }
     }
 }
@@ -244,14 +249,19 @@ impl Store {
         to_ms: u64,
         step_ms: u64,
     ) -> Result<Vec<Point>, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.reader.lock();
         query::points(&conn, host, from_ms, to_ms, step_ms)
     }
 
     /// Every host the database knows, with its last info and sample.
     pub fn hosts(&self) -> Result<Vec<StoredHost>, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = self.reader.lock();
         query::hosts(&conn)
+    }
+
+    /// The alert and silence tables, on a connection of their own.
+    pub fn alerts(&self) -> Result<AlertStore, StoreError> {
+        AlertStore::open(&self.path)
     }
 
     /// Failed writes so far (`utizmon_server_store_errors_total`).
@@ -274,6 +284,21 @@ impl Store {
             .sum()
     }
 
+    /// A read connection for one remote-write sender.
+    pub fn log_reader(&self) -> Result<LogReader, StoreError> {
+        LogReader::open(&self.path)
+    }
+
+    /// Moves or forgets remote-write cursors (through the writer, the only writer).
+    pub async fn change_cursors(&self, change: CursorChange) -> Result<(), Arc<StoreError>> {
+        let (done, rx) = oneshot::channel();
+        self.queue
+            .send(writer::Command::Cursors(change, done))
+            .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        rx.await.map_err(|_| Arc::new(StoreError::Closed))?
+    }
+
     /// Commits what is queued, stops the writer and waits for it. Other clones of this
     /// handle see [`StoreError::Closed`] afterwards.
     pub async fn close(&self) {
@@ -281,7 +306,7 @@ impl Store {
         if self.queue.send(writer::Command::Stop(done)).await.is_ok() {
             let _ = rx.await;
         }
-        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        let handle = self.writer.lock().take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
@@ -289,7 +314,7 @@ impl Store {
 }
 
 /// Opens one connection with the settings every connection needs.
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One minute in milliseconds: the width of a rollup bucket.
+pub(crate) const MINUTE_MS: u64 = 60_000;
+
 /// One moment (raw sample) or one bucket (average over `n` samples) of a host's history.
 ///
 /// Plain fields hold the value (raw) or the average (bucket); CPU also carries min and max.

@@ -5,10 +5,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::point::{bucketize, Bucketizer, Point};
+use crate::point::{bucketize, Bucketizer, Point, MINUTE_MS};
 use crate::{StoreError, StoredHost};
-
-const MINUTE_MS: u64 = 60_000;
 
 /// Minutes at the end of a rollup query that are read from raw samples instead.
 const FRESH_MINUTES: u64 = 3;
@@ -19,12 +17,14 @@ const FRESH_MINUTES: u64 = 3;
 /// this many points whatever the range (48 h of raw samples are 172,800 rows).
 pub const MAX_POINTS: u64 = 2_000;
 
-/// Smallest step that keeps `from_ms..=to_ms` within [`MAX_POINTS`] buckets.
+/// Smallest step that keeps `from_ms..=to_ms` within [`MAX_POINTS`] buckets. Buckets start
+/// at multiples of the step, not at `from_ms`, so the range may straddle one bucket more
+/// than it spans: it is fitted into `MAX_POINTS - 1` steps.
 pub fn min_step_ms(from_ms: u64, to_ms: u64) -> u64 {
     to_ms
         .saturating_sub(from_ms)
         .saturating_add(1)
-        .div_ceil(MAX_POINTS)
+        .div_ceil(MAX_POINTS - 1)
         .max(1)
 }
 

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -68,6 +68,52 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (host_id, minute_ms)
     ) WITHOUT ROWID;
     CREATE INDEX rollups_by_time ON rollups (minute_ms);
+    "#,
+    // 1 -> 2: the commit log and cursors of remote write (see delivery.rs).
+    r#"
+    -- Committed samples in commit order; AUTOINCREMENT so an id is never reused.
+    CREATE TABLE commit_log (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        run    INTEGER NOT NULL,
+        seq    INTEGER NOT NULL,
+        ts_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX commit_log_by_time ON commit_log (ts_ms);
+    -- Per receiver: the last commit_log id it has taken.
+    CREATE TABLE remote_cursors (
+        remote     TEXT PRIMARY KEY,
+        delivered  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    // 2 -> 3: alerts (firing ones have no resolved_ms) and silences.
+    r#"
+    CREATE TABLE alerts (
+        id               INTEGER PRIMARY KEY,
+        alertname        TEXT NOT NULL,
+        host             TEXT NOT NULL,
+        object_label     TEXT,            -- core, mountpoint or device; NULL if host-wide
+        object           TEXT NOT NULL,   -- its value; '' if host-wide
+        severity         TEXT NOT NULL,
+        value            REAL NOT NULL,   -- at firing, then at resolution
+        summary          TEXT NOT NULL,
+        description      TEXT NOT NULL,
+        active_since_ms  INTEGER NOT NULL,
+        fired_at_ms      INTEGER NOT NULL,
+        resolved_ms      INTEGER,         -- NULL while firing
+        notified         INTEGER NOT NULL DEFAULT 0  -- 1 once a firing notice went out
+    );
+    -- At most one firing row per alert; a restart finds them here.
+    CREATE UNIQUE INDEX alerts_firing ON alerts (alertname, host, object) WHERE resolved_ms IS NULL;
+    CREATE INDEX alerts_by_time ON alerts (fired_at_ms);
+    CREATE TABLE silences (
+        id          INTEGER PRIMARY KEY,
+        host        TEXT,                 -- NULL: every host
+        alertname   TEXT,                 -- NULL: every alert
+        starts_ms   INTEGER NOT NULL,
+        ends_ms     INTEGER NOT NULL,
+        comment     TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
     "#,
 ];
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::point::{Bucket, Point};
-use crate::{query, Forgotten, Record, StoreConfig, StoreError};
+use crate::point::{Bucket, Point, MINUTE_MS};
+use crate::{delivery, query, CursorChange, Forgotten, Record, StoreConfig, StoreError};
 
 /// Longest a sample waits for others to share its transaction. Bounds the ack delay this
 /// adds, and turns a thousand small commits a second into a few dozen.
@@ -26,8 +26,6 @@ const MAX_BATCH: usize = 5_000;
 /// Most rows one retention pass deletes per table before letting writes through again.
 const PRUNE_CHUNK: usize = 20_000;
 
-const MINUTE_MS: u64 = 60_000;
-
 /// Answers one append or maintenance request.
 pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
@@ -35,6 +33,8 @@ pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
 pub enum Command {
     Append(Box<Record>, Done),
     Maintain(Done),
+    /// Move or forget remote-write cursors.
+    Cursors(CursorChange, Done),
     /// Forget a host, deleting its history when `purge` (see `Store::forget`).
     Forget {
         host: String,
@@ -152,6 +152,14 @@ impl Writer {
                 match cmd {
                     Command::Append(record, done) => batch.push((record, done)),
                     Command::Maintain(done) => maintain.push(done),
+                    // Outside any batch: it only names samples already committed.
+                    Command::Cursors(change, done) => {
+                        let result = change.apply(&self.conn).map_err(|e| {
+                            self.failed("moving a remote-write cursor", &e);
+                            Arc::new(e)
+                        });
+                        let _ = done.send(result);
+                    }
                     Command::Stop(done) => {
                         stop = Some(done);
                         break;
@@ -292,6 +300,9 @@ impl Writer {
                 // A duplicate (already stored) changes nothing and must not count twice.
                 if added == 1 {
                     inserted.push((host_id, i));
+                    if self.config.commit_log {
+                        delivery::log(&tx, run, record.sample.seq as i64, p.ts_ms as i64)?;
+                    }
                 }
             }
         }
@@ -560,11 +571,17 @@ impl Writer {
                 params![rollup_cutoff as i64, PRUNE_CHUNK as i64],
             )
             .map_err(|e| StoreError::sql("deleting expired rollups", e))?;
-        if raw + rollups > 0 {
-            tracing::debug!(raw, rollups, "pruned expired history");
+        let log = delivery::prune(
+            &self.conn,
+            self.config.commit_log,
+            raw_cutoff as i64,
+            PRUNE_CHUNK,
+        )?;
+        if raw + rollups + log > 0 {
+            tracing::debug!(raw, rollups, log, "pruned expired history");
         }
         // A full chunk means more is left: come back at the next wake-up, not next interval.
-        if raw == PRUNE_CHUNK || rollups == PRUNE_CHUNK {
+        if raw == PRUNE_CHUNK || rollups == PRUNE_CHUNK || log >= PRUNE_CHUNK {
             self.last_maintenance = Instant::now() - self.config.maintenance_interval;
         }
         Ok(())

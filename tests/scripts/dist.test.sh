@@ -36,6 +36,7 @@ unit=$(cat "$SCRATCH/utizmon-$version-x86_64-linux/systemd/utizmon-server.servic
 assert_contains "$unit" "ExecStart=/usr/local/bin/utizmon-server"
 assert_contains "$unit" "EnvironmentFile=/etc/utizmon/server.env"
 assert_contains "$unit" "CapabilityBoundingSet="
+assert_contains "$unit" "LimitNOFILE=65536"
 ok
 
 for kind in server edge; do

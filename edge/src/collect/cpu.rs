@@ -38,6 +38,8 @@ pub struct StatReading {
 #[derive(Debug)]
 pub struct CpuState {
     ticks_per_second: f64,
+    /// Whether to fill `Cpu::core_seconds` (what node_cpu_seconds_total needs).
+    pub per_core_seconds: bool,
     previous: StatReading,
     current: StatReading,
 }
@@ -170,6 +172,7 @@ impl CpuState {
     pub fn new(ticks_per_second: u64) -> CpuState {
         CpuState {
             ticks_per_second: ticks_per_second.max(1) as f64,
+            per_core_seconds: true,
             previous: StatReading::default(),
             current: StatReading::default(),
         }
@@ -191,6 +194,15 @@ impl CpuState {
                     .unwrap_or(0.0)
             }));
         cpu.seconds = current.total.to_seconds(self.ticks_per_second);
+        cpu.core_seconds.clear();
+        if self.per_core_seconds {
+            cpu.core_seconds.extend(
+                current
+                    .cores
+                    .iter()
+                    .map(|core| core.unwrap_or_default().to_seconds(self.ticks_per_second)),
+            );
+        }
         std::mem::swap(&mut self.previous, &mut self.current);
         true
     }
@@ -293,6 +305,9 @@ btime 1732400000
         assert_eq!(cpu.cores, vec![1.0, 0.0]);
         assert_eq!(cpu.seconds.user, 2.0);
         assert_eq!(cpu.seconds.idle, 9.0);
+        assert_eq!(cpu.core_seconds.len(), 2);
+        assert_eq!(cpu.core_seconds[0].user, 1.5);
+        assert_eq!(cpu.core_seconds[1].idle, 5.0);
         assert_eq!(state.boot_time(), Some(1_732_400_000));
     }
 

@@ -28,6 +28,8 @@ pub struct Mount {
     pub mountpoint: String,
     /// Filesystem type, e.g. `ext4`.
     pub fstype: String,
+    /// `source` as a protocol label (node_exporter's `device`).
+    pub device: String,
 }
 
 /// Types that hold no disk space of their own.
@@ -145,6 +147,7 @@ pub fn select_mounts(text: &str, out: &mut Vec<Mount>) {
             continue;
         }
         out.push(Mount {
+            device: clean_text(&source, MAX_TEXT_BYTES),
             source,
             mountpoint: clean_text(&mountpoint, MAX_TEXT_BYTES),
             path: mountpoint,

@@ -61,6 +61,9 @@ pub fn host_info(host_name: &str) -> HostInfo {
         cores,
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         boot_time,
+        kernel_version: clean_text(&uts.version, MAX_TEXT_BYTES),
+        nodename: clean_text(&uts.nodename, MAX_TEXT_BYTES),
+        domainname: clean_text(&uts.domainname, MAX_TEXT_BYTES),
     }
 }
 

@@ -39,6 +39,9 @@ pub fn parse_meminfo(text: &str) -> Option<Memory> {
         available_bytes,
         swap_total_bytes: swap_total,
         swap_used_bytes: swap_total.saturating_sub(swap_free),
+        free_bytes: free.min(total_bytes),
+        buffers_bytes: buffers,
+        cached_bytes: cached,
     })
 }
 
@@ -75,6 +78,9 @@ HugePages_Total:       0
         assert_eq!(m.used_bytes, (2_032_500 - 1_434_512) * 1024);
         assert_eq!(m.swap_total_bytes, 999_420 * 1024);
         assert_eq!(m.swap_used_bytes, 100_000 * 1024);
+        assert_eq!(m.free_bytes, 123_456 * 1024);
+        assert_eq!(m.buffers_bytes, 50_000 * 1024);
+        assert_eq!(m.cached_bytes, 900_000 * 1024);
     }
 
     #[test]

@@ -1,28 +1,47 @@
 //! Reads the host into a [`Sample`]: synchronous, no network, no retries.
 //!
-//! [`Collector`] reads `/proc` directly into one reused buffer and hands the text to a pure
-//! parser per family (`cpu`, `memory`, `load`, `filesystem`, `network`), so the per-sample
-//! cost is a handful of small reads and `statvfs` calls. A family that fails logs a warning
-//! at most once a minute and leaves its part of the sample empty; the rest still goes out.
-//! Every value is made valid for the protocol here (ratios in 0..=1, lists capped, text cut
-//! to the limits), so a sample never gets the edge disconnected.
+//! [`Collector`] reads `/proc` and `/sys` directly into one reused buffer and hands the text
+//! to a pure parser per family, one file each (`cpu`, `memory`, `load`, `filesystem`,
+//! `network`, `diskstats`, `pressure`, `temperature`, `processes`, `systemd`, `cgroups`,
+//! `stat`, `filefd`), so the per-sample cost is a handful of small reads and `statvfs`
+//! calls; the expensive families (processes, cgroups, systemd) refresh at a slower cadence
+//! and repeat their latest result in between. A family that fails leaves its part of the
+//! sample empty and the rest still goes out: a missing file (a kernel without PSI, a host
+//! without systemd) is logged once at `warn`, any other failure at most once a minute.
+//! Every value is made valid for the protocol here (ratios in 0..=1, lists capped, text
+//! cut to the limits), so a sample never gets the edge disconnected.
 
+pub mod cgroups;
 pub mod cpu;
+pub mod diskstats;
+pub mod filefd;
 pub mod filesystem;
 pub mod host;
 pub mod load;
 pub mod memory;
 pub mod network;
+pub mod pressure;
+pub mod processes;
+pub mod select;
+pub mod stat;
 pub mod sys;
+pub mod systemd;
+pub mod temperature;
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use utizmon_protocol::{Cpu, Filesystem, Load, Memory, Sample};
+use utizmon_protocol::{Cpu, Filesystem, Load, Memory, Pressure, Sample};
 
+use self::cgroups::CgroupScanner;
 use self::cpu::CpuState;
 use self::filesystem::Mount;
+use self::processes::ProcessScanner;
+use self::select::{CollectorName, Enabled};
+use self::systemd::FailedUnits;
+use self::temperature::Sensors;
 
 /// Something that fills samples: the real host ([`Collector`]) or a simulated one.
 pub trait Source {
@@ -30,14 +49,22 @@ pub trait Source {
     fn fill(&mut self, sample: &mut Sample);
 }
 
-/// Reads the local host from `/proc`, keeping what it needs between samples (previous CPU
-/// counters, the parsed mount table, one read buffer).
+/// Reads the local host from `/proc` and `/sys`, keeping what it needs between samples
+/// (previous CPU counters, the parsed mount table, discovered sensors, the slow scanners,
+/// one read buffer).
 pub struct Collector {
+    enabled: Enabled,
     text: String,
     cpu: CpuState,
     mounts_text: String,
     mounts: Vec<Mount>,
+    sensors: Sensors,
+    sensors_found: Option<Instant>,
+    processes: ProcessScanner,
+    failed_units: FailedUnits,
+    cgroups: CgroupScanner,
     warnings: [WarnLimiter; Family::COUNT],
+    missing_logged: [bool; Family::COUNT],
 }
 
 /// Rate limit for a recurring warning: at most one per [`WarnLimiter::PERIOD`].
@@ -56,10 +83,18 @@ enum Family {
     Uptime,
     Filesystem,
     Network,
+    Diskstats,
+    Pressure,
+    Temperature,
+    Processes,
+    Systemd,
+    Cgroups,
+    Stat,
+    Filefd,
 }
 
 impl Family {
-    const COUNT: usize = 6;
+    const COUNT: usize = 14;
 
     fn name(self) -> &'static str {
         match self {
@@ -69,76 +104,238 @@ impl Family {
             Family::Uptime => "uptime",
             Family::Filesystem => "filesystem",
             Family::Network => "network",
+            Family::Diskstats => "diskstats",
+            Family::Pressure => "pressure",
+            Family::Temperature => "temperature",
+            Family::Processes => "processes",
+            Family::Systemd => "systemd",
+            Family::Cgroups => "cgroups",
+            Family::Stat => "stat",
+            Family::Filefd => "filefd",
         }
     }
 }
 
+/// How often the list of temperature sensors is discovered again (hot-plugged chips).
+const SENSOR_DISCOVERY_EVERY: Duration = Duration::from_secs(60);
+
 impl Default for Collector {
+    /// Every collector on.
     fn default() -> Self {
-        Collector {
-            text: String::with_capacity(4096),
-            cpu: CpuState::new(sys::clock_ticks_per_second()),
-            mounts_text: String::new(),
-            mounts: Vec::new(),
-            warnings: [WarnLimiter::default(); Family::COUNT],
-        }
+        Collector::new(Enabled::default())
     }
 }
 
 impl Source for Collector {
     fn fill(&mut self, sample: &mut Sample) {
-        let ok = read_into("/proc/stat", &mut self.text)
-            .map(|()| self.cpu.update(&self.text, &mut sample.cpu));
-        if !matches!(ok, Ok(true)) {
-            sample.cpu = Cpu::default();
-            self.warn(Family::Cpu, "/proc/stat", ok.err());
+        let now = Instant::now();
+        let on = self.enabled;
+        self.fill_cpu_and_stat(sample);
+
+        if on.has(CollectorName::Memory) {
+            let memory = read_into("/proc/meminfo", &mut self.text)
+                .map(|()| memory::parse_meminfo(&self.text));
+            sample.memory = match memory {
+                Ok(Some(memory)) => memory,
+                other => {
+                    self.warn(Family::Memory, "/proc/meminfo", other.err());
+                    Memory::default()
+                }
+            };
         }
 
-        let memory =
-            read_into("/proc/meminfo", &mut self.text).map(|()| memory::parse_meminfo(&self.text));
-        sample.memory = match memory {
-            Ok(Some(memory)) => memory,
-            other => {
-                self.warn(Family::Memory, "/proc/meminfo", other.err());
-                Memory::default()
+        if on.has(CollectorName::Load) {
+            let loadavg = read_into("/proc/loadavg", &mut self.text)
+                .map(|()| load::parse_loadavg(&self.text));
+            sample.load = match loadavg {
+                Ok(Some(load)) => load,
+                other => {
+                    self.warn(Family::Load, "/proc/loadavg", other.err());
+                    Load::default()
+                }
+            };
+            let uptime =
+                read_into("/proc/uptime", &mut self.text).map(|()| load::parse_uptime(&self.text));
+            sample.uptime_seconds = match uptime {
+                Ok(Some(uptime)) => uptime,
+                other => {
+                    self.warn(Family::Uptime, "/proc/uptime", other.err());
+                    0.0
+                }
+            };
+        }
+
+        if on.has(CollectorName::Filesystem) {
+            self.fill_filesystems(&mut sample.filesystems);
+        }
+
+        if on.has(CollectorName::Network) {
+            let net = read_into("/proc/net/dev", &mut self.text)
+                .map(|()| network::parse_net_dev(&self.text, &mut sample.networks));
+            if !matches!(net, Ok(true)) {
+                sample.networks.clear();
+                self.warn(Family::Network, "/proc/net/dev", net.err());
             }
-        };
+        }
 
-        let loadavg =
-            read_into("/proc/loadavg", &mut self.text).map(|()| load::parse_loadavg(&self.text));
-        sample.load = match loadavg {
-            Ok(Some(load)) => load,
-            other => {
-                self.warn(Family::Load, "/proc/loadavg", other.err());
-                Load::default()
+        if on.has(CollectorName::Diskstats) {
+            let disks = read_into("/proc/diskstats", &mut self.text)
+                .map(|()| diskstats::parse_diskstats(&self.text, &mut sample.disks));
+            if !matches!(disks, Ok(true)) {
+                sample.disks.clear();
+                self.warn(Family::Diskstats, "/proc/diskstats", disks.err());
             }
-        };
+        }
 
-        let uptime =
-            read_into("/proc/uptime", &mut self.text).map(|()| load::parse_uptime(&self.text));
-        sample.uptime_seconds = match uptime {
-            Ok(Some(uptime)) => uptime,
-            other => {
-                self.warn(Family::Uptime, "/proc/uptime", other.err());
-                0.0
+        if on.has(CollectorName::Pressure) {
+            self.fill_pressure(&mut sample.pressure);
+        }
+
+        if on.has(CollectorName::Temperature) {
+            self.fill_temperatures(now, sample);
+        }
+
+        if on.has(CollectorName::Processes) {
+            if let Err(err) = self
+                .processes
+                .fill(now, &mut self.text, &mut sample.top_processes)
+            {
+                sample.top_processes.clear();
+                self.warn(Family::Processes, "/proc", Some(err));
             }
-        };
+        }
 
-        self.fill_filesystems(&mut sample.filesystems);
+        if on.has(CollectorName::Systemd) {
+            if let Err(err) = self.failed_units.fill(now, &mut sample.failed_units) {
+                self.warn(Family::Systemd, "systemctl", Some(err));
+            }
+        }
 
-        let net = read_into("/proc/net/dev", &mut self.text)
-            .map(|()| network::parse_net_dev(&self.text, &mut sample.networks));
-        if !matches!(net, Ok(true)) {
-            sample.networks.clear();
-            self.warn(Family::Network, "/proc/net/dev", net.err());
+        if on.has(CollectorName::Cgroups) {
+            if let Err(err) = self.cgroups.fill(now, &mut self.text, &mut sample.cgroups) {
+                self.warn(Family::Cgroups, "/sys/fs/cgroup", Some(err));
+            }
+        }
+
+        if on.has(CollectorName::Filefd) {
+            let handles = read_into("/proc/sys/fs/file-nr", &mut self.text)
+                .map(|()| filefd::parse_file_nr(&self.text));
+            sample.file_handles = match handles {
+                Ok(Some(handles)) => Some(handles),
+                other => {
+                    self.warn(Family::Filefd, "/proc/sys/fs/file-nr", other.err());
+                    None
+                }
+            };
         }
     }
 }
 
 impl Collector {
+    /// A collector running only the `enabled` collectors; the others leave their part of
+    /// every sample empty.
+    pub fn new(enabled: Enabled) -> Collector {
+        let ticks = sys::clock_ticks_per_second();
+        let mut cpu = CpuState::new(ticks);
+        cpu.per_core_seconds = enabled.has(CollectorName::Cpu);
+        Collector {
+            enabled,
+            text: String::with_capacity(4096),
+            cpu,
+            mounts_text: String::new(),
+            mounts: Vec::new(),
+            sensors: Sensors::default(),
+            sensors_found: None,
+            processes: ProcessScanner::new(
+                ticks,
+                sys::page_size(),
+                sys::online_cpus().unwrap_or(1),
+            ),
+            failed_units: FailedUnits::default(),
+            cgroups: CgroupScanner::default(),
+            warnings: [WarnLimiter::default(); Family::COUNT],
+            missing_logged: [false; Family::COUNT],
+        }
+    }
+
     /// Boot time seen in the latest `/proc/stat`, Unix seconds.
     pub fn boot_time(&self) -> Option<u64> {
         self.cpu.boot_time()
+    }
+
+    /// `/proc/stat` feeds two collectors: CPU and kernel counters. It is read once.
+    fn fill_cpu_and_stat(&mut self, sample: &mut Sample) {
+        let (cpu_on, stat_on) = (
+            self.enabled.has(CollectorName::Cpu),
+            self.enabled.has(CollectorName::Stat),
+        );
+        if !cpu_on && !stat_on {
+            return;
+        }
+        let read = read_into("/proc/stat", &mut self.text);
+        if cpu_on {
+            let ok = read
+                .as_ref()
+                .map(|()| self.cpu.update(&self.text, &mut sample.cpu));
+            if !matches!(ok, Ok(true)) {
+                sample.cpu = Cpu::default();
+                let err = ok.err().map(|e| io::Error::new(e.kind(), e.to_string()));
+                self.warn(Family::Cpu, "/proc/stat", err);
+            }
+        }
+        if stat_on {
+            sample.kernel = match &read {
+                Ok(()) => stat::parse_kernel_counters(&self.text),
+                Err(_) => None,
+            };
+            if sample.kernel.is_none() {
+                let err = read.err();
+                self.warn(Family::Stat, "/proc/stat", err);
+            }
+        }
+    }
+
+    fn fill_pressure(&mut self, out: &mut Option<Pressure>) {
+        let mut pressure = Pressure::default();
+        let mut failed = None;
+        for (path, slot) in [
+            ("/proc/pressure/cpu", &mut pressure.cpu),
+            ("/proc/pressure/memory", &mut pressure.memory),
+            ("/proc/pressure/io", &mut pressure.io),
+        ] {
+            match read_into(path, &mut self.text) {
+                Ok(()) => *slot = pressure::parse_pressure(&self.text),
+                Err(err) => failed = Some((path, err)),
+            }
+        }
+        let any = pressure.cpu.is_some() || pressure.memory.is_some() || pressure.io.is_some();
+        *out = any.then_some(pressure);
+        if let Some((path, err)) = failed {
+            self.warn(Family::Pressure, path, Some(err));
+        } else if !any {
+            self.warn(Family::Pressure, "/proc/pressure", None);
+        }
+    }
+
+    fn fill_temperatures(&mut self, now: Instant, sample: &mut Sample) {
+        let due = self
+            .sensors_found
+            .is_none_or(|at| now.saturating_duration_since(at) >= SENSOR_DISCOVERY_EVERY);
+        if due {
+            self.sensors_found = Some(now);
+            if self.sensors.discover(Path::new("/sys/class")) == 0 {
+                let err = io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no sensor under /sys/class/hwmon or /sys/class/thermal",
+                );
+                self.warn(Family::Temperature, "/sys/class", Some(err));
+            }
+        }
+        let failed = self.sensors.read(&mut self.text, &mut sample.temperatures);
+        if failed > 0 {
+            let err = io::Error::other(format!("{failed} sensors unreadable"));
+            self.warn(Family::Temperature, "/sys/class/hwmon", Some(err));
+        }
     }
 
     fn fill_filesystems(&mut self, out: &mut Vec<Filesystem>) {
@@ -160,6 +357,10 @@ impl Collector {
                     fstype: mount.fstype.clone(),
                     size_bytes: space.size_bytes,
                     avail_bytes: space.avail_bytes,
+                    device: mount.device.clone(),
+                    free_bytes: space.free_bytes,
+                    files: space.files,
+                    files_free: space.files_free,
                 }),
                 Ok(_) => {}
                 Err(err) => {
@@ -175,10 +376,29 @@ impl Collector {
         }
     }
 
+    /// Logs a failed family: a missing file once for the life of the process (it will
+    /// not appear by itself), anything else at most once a minute.
     fn warn(&mut self, family: Family, what: &str, err: Option<io::Error>) {
+        let missing = err
+            .as_ref()
+            .is_some_and(|e| e.kind() == io::ErrorKind::NotFound);
+        let error = err.map_or_else(|| "unexpected content".to_owned(), |e| e.to_string());
+        if missing {
+            let logged = &mut self.missing_logged[family as usize];
+            if !std::mem::replace(logged, true) {
+                tracing::warn!(
+                    family = family.name(),
+                    source = what,
+                    %error,
+                    "collector source is missing on this host; this part of the sample stays empty (logged once)"
+                );
+            } else {
+                tracing::debug!(family = family.name(), source = what, %error, "collector source missing");
+            }
+            return;
+        }
         let limiter = &mut self.warnings[family as usize];
         if let Some(suppressed) = limiter.allow(Instant::now()) {
-            let error = err.map_or_else(|| "unexpected content".to_owned(), |e| e.to_string());
             tracing::warn!(
                 family = family.name(),
                 source = what,
@@ -266,5 +486,28 @@ mod tests {
         assert!(sample.cpu.seconds.idle > 0.0);
         assert!(sample.uptime_seconds > 0.0);
         assert!(collector.boot_time().is_some());
+        assert_eq!(sample.cpu.core_seconds.len(), sample.cpu.cores.len());
+        assert!(sample.kernel.is_some_and(|k| k.context_switches > 0));
+        assert!(sample.file_handles.is_some());
+        assert!(!sample.top_processes.is_empty());
+        assert!(sample
+            .networks
+            .iter()
+            .any(|n| n.device == "lo" && n.rx_packets > 0));
+    }
+
+    #[test]
+    fn switched_off_collectors_leave_their_part_empty() {
+        let only = [CollectorName::Memory];
+        let mut collector = Collector::new(Enabled::choose(Some(&only), &[]));
+        let mut sample = Sample::default();
+        collector.fill(&mut sample);
+        assert!(sample.memory.total_bytes > 0);
+        assert_eq!(sample.cpu, Cpu::default());
+        assert!(sample.networks.is_empty() && sample.top_processes.is_empty());
+        assert_eq!(
+            (sample.kernel, sample.pressure, sample.file_handles),
+            (None, None, None)
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Network interfaces: parses `/proc/net/dev` into cumulative byte counters. Pure; the
-//! caller reads the file.
+//! Network interfaces: parses `/proc/net/dev` into cumulative byte, packet, error and drop
+//! counters. Pure; the caller reads the file.
 
 use utizmon_protocol::{Network, MAX_INTERFACES, MAX_TEXT_BYTES};
 
@@ -20,14 +20,18 @@ pub fn parse_net_dev(text: &str, out: &mut Vec<Network>) -> bool {
             continue;
         };
         let name = name.trim();
-        let mut fields = counters.split_ascii_whitespace();
-        let rx = fields.next().and_then(|f| f.parse::<u64>().ok());
-        // Receive has 8 columns; transmit bytes is the 9th field.
-        let tx = fields.nth(7).and_then(|f| f.parse::<u64>().ok());
-        let (Some(rx_bytes), Some(tx_bytes)) = (rx, tx) else {
-            continue;
-        };
-        if name.is_empty() {
+        // Receive: bytes packets errs drop fifo frame compressed multicast; then the same
+        // for transmit (with colls and carrier): 16 columns.
+        let mut columns = [0u64; 16];
+        let mut n_columns = 0;
+        for (slot, field) in columns.iter_mut().zip(counters.split_ascii_whitespace()) {
+            match field.parse() {
+                Ok(value) => *slot = value,
+                Err(_) => break,
+            }
+            n_columns += 1;
+        }
+        if name.is_empty() || n_columns < 9 {
             continue;
         }
         if out.len() == n {
@@ -36,8 +40,14 @@ pub fn parse_net_dev(text: &str, out: &mut Vec<Network>) -> bool {
         let entry = &mut out[n];
         entry.device.clear();
         entry.device.push_str(&clean_text(name, MAX_TEXT_BYTES));
-        entry.rx_bytes = rx_bytes;
-        entry.tx_bytes = tx_bytes;
+        entry.rx_bytes = columns[0];
+        entry.rx_packets = columns[1];
+        entry.rx_errors = columns[2];
+        entry.rx_dropped = columns[3];
+        entry.tx_bytes = columns[8];
+        entry.tx_packets = columns[9];
+        entry.tx_errors = columns[10];
+        entry.tx_dropped = columns[11];
         n += 1;
     }
     out.truncate(n);
@@ -51,7 +61,7 @@ mod tests {
     const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
     lo:  324950     158    0    0    0     0          0         0   324950     158    0    0    0     0       0          0
-  eth0: 462543181   14516    0    0    0     0          0         0   813871    9544    0    0    0     0       0          0
+  eth0: 462543181   14516    3    4    0     0          0         0   813871    9544    5    6    0     0       0          0
 wlp3s0:1234 1 0 0 0 0 0 0 5678 1 0 0 0 0 0 0
 ";
 
@@ -70,6 +80,15 @@ wlp3s0:1234 1 0 0 0 0 0 0 5678 1 0 0 0 0 0 0
                 ("eth0", 462_543_181, 813_871),
                 ("wlp3s0", 1234, 5678)
             ]
+        );
+        let eth0 = &out[1];
+        assert_eq!(
+            (eth0.rx_packets, eth0.rx_errors, eth0.rx_dropped),
+            (14_516, 3, 4)
+        );
+        assert_eq!(
+            (eth0.tx_packets, eth0.tx_errors, eth0.tx_dropped),
+            (9544, 5, 6)
         );
     }
 

@@ -1,4 +1,4 @@
-//! The edge's only `unsafe`: three libc calls (`sysconf`, `statvfs`, `uname`) that std does
+//! The edge's only `unsafe`: three libc functions (`sysconf`, `statvfs`, `uname`) that std does
 //! not expose, each wrapped in a safe function that turns failure into `io::Error` or a
 //! fallback. Everything that interprets the numbers lives in the collector modules.
 #![allow(unsafe_code)]
@@ -16,6 +16,13 @@ pub fn clock_ticks_per_second() -> u64 {
     u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
 }
 
+/// Bytes per memory page, the unit of RSS in `/proc/<pid>/stat`; 4096 if `sysconf` fails.
+pub fn page_size() -> u64 {
+    // SAFETY: as above, an integer query with no pointers.
+    let bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(bytes).ok().filter(|&b| b > 0).unwrap_or(4096)
+}
+
 /// Number of online logical CPUs, if the kernel tells.
 pub fn online_cpus() -> Option<u32> {
     // SAFETY: as above, an integer query with no pointers.
@@ -30,6 +37,12 @@ pub struct Space {
     pub size_bytes: u64,
     /// `f_bavail * f_frsize`: what unprivileged users may still write; never above size.
     pub avail_bytes: u64,
+    /// `f_bfree * f_frsize`: free including the root reserve; never above size.
+    pub free_bytes: u64,
+    /// `f_files`: inodes in total.
+    pub files: u64,
+    /// `f_ffree`: free inodes; never above `files`.
+    pub files_free: u64,
 }
 
 /// Calls `statvfs(2)` on `path`.
@@ -54,9 +67,18 @@ pub fn statvfs(path: &str) -> io::Result<Space> {
     let size_bytes = (stat.f_blocks as u64).saturating_mul(block);
     #[allow(clippy::unnecessary_cast)]
     let avail_bytes = (stat.f_bavail as u64).saturating_mul(block).min(size_bytes);
+    #[allow(clippy::unnecessary_cast)]
+    let free_bytes = (stat.f_bfree as u64).saturating_mul(block).min(size_bytes);
+    #[allow(clippy::unnecessary_cast)]
+    let files = stat.f_files as u64;
+    #[allow(clippy::unnecessary_cast)]
+    let files_free = (stat.f_ffree as u64).min(files);
     Ok(Space {
         size_bytes,
         avail_bytes,
+        free_bytes,
+        files,
+        files_free,
     })
 }
 
@@ -69,6 +91,10 @@ pub struct Uname {
     pub release: String,
     /// Hardware name, e.g. `x86_64`.
     pub machine: String,
+    /// Kernel build string, e.g. `#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1`.
+    pub version: String,
+    /// NIS domain name, `(none)` when unset.
+    pub domainname: String,
 }
 
 /// Calls `uname(2)`.
@@ -85,6 +111,8 @@ pub fn uname() -> io::Result<Uname> {
         nodename: c_field(&uts.nodename),
         release: c_field(&uts.release),
         machine: c_field(&uts.machine),
+        version: c_field(&uts.version),
+        domainname: c_field(&uts.domainname),
     })
 }
 

@@ -12,11 +12,12 @@ pub mod replay;
 pub mod tls;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
@@ -31,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{decode_server, RejectReason, ServerFrame, MAX_FRAME_BYTES};
 
 use crate::collect::WarnLimiter;
-use crate::config::read_token_file;
+use crate::config::TOKEN_FILE_FLAG;
 
 pub use backoff::Backoff;
 pub use disk::{DiskLimits, DiskQueue};
@@ -149,7 +150,7 @@ impl Outbox {
     /// samples are dropped and the last dropped `seq` returned. A sample the disk cannot
     /// take is dropped, counted and logged (at most once a minute).
     pub fn push(&self, seq: u64, ts_ms: u64, mut frame: String) -> Option<u64> {
-        let dropped = match &mut *self.lock() {
+        let dropped = match &mut *self.buffer.lock() {
             Queue::Memory(buffer) => {
                 // The frame may sit here for minutes: do not keep the encoder's spare capacity.
                 frame.shrink_to_fit();
@@ -172,22 +173,17 @@ impl Outbox {
 
     /// Samples held, sent or not, but not acknowledged.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.buffer.lock().len()
     }
 
     /// Whether every sample taken so far was acknowledged (or dropped).
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.buffer.lock().is_empty()
     }
 
     /// Samples dropped because the buffer was full.
     pub fn n_dropped(&self) -> u64 {
-        self.lock().n_dropped()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // The buffer stays consistent even if a holder panicked: every method leaves it valid.
-        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+        self.buffer.lock().n_dropped()
     }
 }
 
@@ -319,7 +315,7 @@ pub async fn deliver(
                 unreachable = WarnLimiter::default();
                 let started = Instant::now();
                 let mut healthy = false;
-                let first = outbox.lock().earlier_run_hello();
+                let first = outbox.buffer.lock().earlier_run_hello();
                 let ending = session(
                     &mut socket,
                     first.unwrap_or_else(&mut hello),
@@ -413,7 +409,7 @@ pub async fn deliver(
     }
     let unacked = outbox.len();
     if unacked > 0 {
-        if outbox.lock().front_run().is_some() {
+        if outbox.buffer.lock().front_run().is_some() {
             lifecycle!(
                 link,
                 info,
@@ -479,7 +475,7 @@ impl Link {
         let Some(path) = &self.token_file else {
             return;
         };
-        match read_token_file(path) {
+        match utizmon_protocol::read_token_file(TOKEN_FILE_FLAG, path) {
             Ok(token) => self.token = Some(token),
             Err(err) => {
                 if warning.allow(std::time::Instant::now()).is_some() {
@@ -557,7 +553,7 @@ async fn session(
         return Ending::Failed(anyhow!("sending hello: {err}"));
     }
     let run = {
-        let mut buffer = outbox.lock();
+        let mut buffer = outbox.buffer.lock();
         buffer.rewind();
         buffer.front_run()
     };
@@ -569,7 +565,7 @@ async fn session(
     loop {
         batch.clear();
         {
-            let mut buffer = outbox.lock();
+            let mut buffer = outbox.buffer.lock();
             // The run this connection speaks for may have been dropped by the disk caps:
             // never send the next run's samples under its hello.
             if buffer.front_run() != run {
@@ -591,7 +587,7 @@ async fn session(
             ack_deadline.get_or_insert(Instant::now() + ack_timeout);
         }
         let (drained, has_unsent) = {
-            let buffer = outbox.lock();
+            let buffer = outbox.buffer.lock();
             (buffer.is_empty(), buffer.has_unsent())
         };
         if flush_deadline.is_some() && drained {
@@ -616,7 +612,7 @@ async fn session(
                 Some(Ok(Message::Close(frame))) => return Ending::Closed(frame),
                 Some(Ok(Message::Text(text))) => match decode_server(&text) {
                     Ok(ServerFrame::Ack(ack)) => {
-                        let mut buffer = outbox.lock();
+                        let mut buffer = outbox.buffer.lock();
                         let freed = buffer.ack(ack.seq);
                         *healthy = true;
                         if buffer.front_run() != run {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use crate::auth::edge_tokens;
 
 /// `edge-token` subcommands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Give HOST a fresh token (replacing its old one) and print it once on stdout.
     Add {
@@ -32,10 +32,10 @@ pub enum Command {
 }
 
 /// Runs one `edge-token` subcommand.
-pub fn run(command: Command) -> anyhow::Result<()> {
+pub fn run(command: &Command) -> anyhow::Result<()> {
     match command {
         Command::Add { host, tokens_file } => {
-            let token = edge_tokens::add(&tokens_file, &host)?;
+            let token = edge_tokens::add(tokens_file, host)?;
             eprintln!(
                 "added a token for {host:?} to {}; put it in the edge's --token-file:",
                 tokens_file.display()
@@ -45,7 +45,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             stdout.flush().context("flushing stdout")
         }
         Command::Revoke { host, tokens_file } => {
-            edge_tokens::revoke(&tokens_file, &host)?;
+            edge_tokens::revoke(tokens_file, host)?;
             eprintln!("revoked the token of {host:?} in {}", tokens_file.display());
             Ok(())
         }

@@ -1,21 +1,17 @@
-//! Offline subcommands of `utizmon-server` (`edge-token`, `user`): one file each. They edit
-//! files the running server re-reads, and never start the server.
+//! Subcommands of `utizmon-server` (one file each); `main.rs` runs them instead of the
+//! server when one is given. `edge-token` and `user` edit files the running server
+//! re-reads; none of them starts the server.
 
+pub mod alert_rules;
 pub mod edge_token;
 pub mod user;
 
-use std::ffi::OsString;
-use std::process::ExitCode;
-
-use clap::Parser;
-
-/// The subcommands, parsed only when the first argument names one.
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "utizmon-server",
-    about = "utizmon master: administration commands"
-)]
-enum Command {
+/// What `utizmon-server <command>` does instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print the built-in alert rules, or check a rules file.
+    #[command(subcommand)]
+    AlertRules(alert_rules::AlertRules),
     /// Per-host edge tokens (`--edge-tokens-file`).
     #[command(subcommand)]
     EdgeToken(edge_token::Command),
@@ -24,26 +20,11 @@ enum Command {
     User(user::Command),
 }
 
-/// Names [`run`] handles.
-const NAMES: [&str; 2] = ["edge-token", "user"];
-
-/// Runs the subcommand `args` names, or returns `None` when `args[1]` is not a subcommand
-/// (the caller then starts the server).
-pub fn run(args: &[OsString]) -> Option<ExitCode> {
-    let first = args.get(1)?.to_str()?;
-    if !NAMES.contains(&first) {
-        return None;
-    }
-    let command = Command::parse_from(args);
-    let result = match command {
+/// Runs a subcommand; an error exits 1 with its message.
+pub fn run(command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::AlertRules(command) => alert_rules::run(command),
         Command::EdgeToken(command) => edge_token::run(command),
         Command::User(command) => user::run(command, &mut std::io::stdin().lock()),
-    };
-    Some(match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("utizmon-server: {e:#}");
-            ExitCode::FAILURE
-        }
-    })
+    }
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use crate::auth::users;
 
 /// `user` subcommands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Add NAME (or set its password), reading the password from stdin.
     Add {
@@ -22,7 +22,7 @@ pub enum Command {
 }
 
 /// Runs one `user` subcommand; the password comes from `stdin`.
-pub fn run(command: Command, stdin: &mut dyn BufRead) -> anyhow::Result<()> {
+pub fn run(command: &Command, stdin: &mut dyn BufRead) -> anyhow::Result<()> {
     match command {
         Command::Add { name, users_file } => {
             let mut line = String::new();
@@ -33,7 +33,7 @@ pub fn run(command: Command, stdin: &mut dyn BufRead) -> anyhow::Result<()> {
             if password.is_empty() {
                 bail!("no password on stdin (pipe it in: `printf '%s\\n' \"$PASSWORD\" | utizmon-server user add NAME --users-file FILE`)");
             }
-            users::add(&users_file, &name, password)?;
+            users::add(users_file, name, password)?;
             eprintln!("user {name:?} saved in {}", users_file.display());
             Ok(())
         }

@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use utizmon_store::Point;
 
+use utizmon_protocol::now_ms;
+
 use crate::auth::Viewer;
 use crate::history;
+use crate::http::views::HostView;
 use crate::http::{samples, shows_run_ids, ApiError, AppState};
 use crate::metrics::Format;
-use crate::state::{now_ms, HostView};
 
 /// Longest a history request waits for a turn before it gets 503.
 pub const HISTORY_QUEUE_WAIT: Duration = Duration::from_secs(10);
@@ -49,9 +51,9 @@ pub async fn hosts(
         server_time_ms: now_ms(),
         hosts: state
             .fleet
-            .views()
-            .into_iter()
-            .map(|view| if show { view } else { view.hide_run_id() })
+            .hosts()
+            .iter()
+            .map(|h| HostView::for_viewer(h, show))
             .collect(),
     })
 }
@@ -65,8 +67,8 @@ pub async fn host(
     let show = shows_run_ids(viewer.as_deref());
     state
         .fleet
-        .view(&host)
-        .map(|view| Json(if show { view } else { view.hide_run_id() }))
+        .host(&host)
+        .map(|h| Json(HostView::for_viewer(&h, show)))
         .ok_or(ApiError::NotFound("host not found"))
 }
 
@@ -127,10 +129,11 @@ pub async fn samples(
     Path(host): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SamplesResponse>, ApiError> {
-    if state.fleet.view(&host).is_none() {
+    if state.fleet.host(&host).is_none() {
         return Err(ApiError::NotFound("host not found"));
     }
-    // A host restored from the store has no live run yet; assume the default interval.
+    // Known hosts have an interval (from the hello or the store); a host stored before
+    // intervals were recorded gets the edge's default.
     let interval_ms = state.fleet.interval_ms(&host).unwrap_or(1000);
     let query = samples::parse(raw.as_deref().unwrap_or(""), now_ms(), interval_ms)
         .map_err(|e| ApiError::BadRequest(e.0))?;
@@ -167,4 +170,18 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .body(Arc::clone(&state.registry), format)
         .await;
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+}
+
+/// `/node-metrics`: every host under node_exporter's names (see `node_metrics`). Rendered
+/// on a blocking thread: with many hosts it is a few milliseconds of string work.
+pub async fn node_metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let hosts = state.fleet.hosts();
+    let body = tokio::task::spawn_blocking(move || crate::node_metrics::render(&hosts))
+        .await
+        .map_err(anyhow::Error::from)?;
+    Ok((
+        [(header::CONTENT_TYPE, crate::node_metrics::CONTENT_TYPE)],
+        body,
+    )
+        .into_response())
 }

@@ -28,6 +28,7 @@ pub async fn upgrade(
         fleet: state.fleet.clone(),
         store: state.store.clone(),
         offline_after: state.offline_after,
+        alerts: state.alerts.clone(),
         shutdown: state.shutdown.clone(),
     };
     let tasks = state.tasks.clone();

@@ -18,10 +18,13 @@ use axum::Extension;
 use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
+use utizmon_protocol::now_ms;
+
 use crate::auth::Viewer;
 use crate::http::clients::{ClientSlot, DashboardLimits};
+use crate::http::views::{HostSummary, HostView};
 use crate::http::{shows_run_ids, AppState};
-use crate::state::{now_ms, Fleet};
+use crate::state::Fleet;
 
 /// Shortest time between two messages to one client.
 pub const MIN_UPDATE_GAP: Duration = Duration::from_millis(500);
@@ -150,19 +153,13 @@ fn message(
     let server_time_ms = now_ms();
     let json = match detail {
         Some(host) => {
-            let view = match since {
-                None => fleet.view(host),
-                Some(v) => fleet.view_changed_since(host, v),
+            let snapshot = match since {
+                None => fleet.host(host),
+                Some(v) => fleet.host_changed_since(host, v),
             };
-            let hosts: Vec<_> = view
-                .map(|view| {
-                    if show_run_ids {
-                        view
-                    } else {
-                        view.hide_run_id()
-                    }
-                })
-                .into_iter()
+            let hosts: Vec<HostView> = snapshot
+                .iter()
+                .map(|h| HostView::for_viewer(h, show_run_ids))
                 .collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
@@ -174,7 +171,9 @@ fn message(
             })
         }
         None => {
-            let hosts = fleet.summaries_since(since.unwrap_or(0));
+            // Only the snapshot carries CPU history; updates append `cpu_ratio` instead.
+            let snapshots = fleet.changed_since(since.unwrap_or(0), since.is_none());
+            let hosts: Vec<HostSummary> = snapshots.iter().map(HostSummary::from).collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
             }

@@ -1,6 +1,7 @@
 //! The HTTP router: every route of `docs/api.md`, security headers on every response, and
 //! request tracing. Handlers stay thin; the work is in `state`, `ingest` and `metrics`.
 
+pub mod alerts;
 pub mod api;
 pub mod clients;
 pub mod edge;
@@ -8,6 +9,7 @@ pub mod live;
 pub mod login;
 pub mod pages;
 pub mod samples;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use axum::extract::FromRef;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -26,12 +28,21 @@ use tower_http::trace::TraceLayer;
 
 use utizmon_store::Store;
 
+use crate::alerts::Alerts;
 use crate::auth::edge::EdgeCredentials;
 use crate::auth::{self, Auth};
 use crate::state::Fleet;
 
 /// `Content-Security-Policy` of every response: nothing from other origins, no inline code.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The headers [`security_headers`] sets, with their values.
+const SECURITY_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+];
 
 /// Everything handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -54,6 +65,8 @@ pub struct AppState {
     pub auth: Auth,
     /// `--offline-after`; `None` means three edge intervals.
     pub offline_after: Option<Duration>,
+    /// Alert engine, silences and notification counters.
+    pub alerts: Alerts,
     /// Cancelled on SIGINT/SIGTERM; every WebSocket task watches it.
     pub shutdown: CancellationToken,
     /// WebSocket tasks, so `run` can wait for them to say goodbye.
@@ -62,12 +75,20 @@ pub struct AppState {
 
 /// The whole application: pages, API, both WebSockets, `/metrics`, `/healthz`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(api::metrics))
+        .route("/node-metrics", get(api::node_metrics))
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{host}", get(api::host).delete(api::forget))
         .route("/api/v1/hosts/{host}/samples", get(api::samples))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/alerts/history", get(alerts::history))
+        .route(
+            "/api/v1/silences",
+            get(alerts::silences).post(alerts::create_silence),
+        )
+        .route("/api/v1/silences/{id}", delete(alerts::end_silence))
         .route("/ws/dashboard", get(live::upgrade))
         .route(utizmon_protocol::EDGE_PATH, get(edge::upgrade))
         .route("/login", get(login::page).post(login::submit))
@@ -78,15 +99,21 @@ pub fn router(state: AppState) -> Router {
             state.auth.clone(),
             auth::guard,
         ))
-        .with_state(state)
-        .layer(TraceLayer::new_for_http())
-        .layer(header_layer(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        .with_state(state);
+    security_headers(app).layer(TraceLayer::new_for_http())
+}
+
+/// Sets the security headers on every response of `router`: the CSP, no sniffing, no
+/// framing, no referrer. Applied once, to the whole application.
+pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::overriding(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        })
 }
 
 /// Whether run ids may be shown: only to a logged-in user (see `auth::Viewer`).
@@ -147,11 +174,4 @@ async fn healthz() -> &'static str {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("not found")
-}
-
-fn header_layer(
-    name: header::HeaderName,
-    value: &'static str,
-) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
 }

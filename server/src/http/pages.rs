@@ -8,44 +8,23 @@
 
 use std::sync::LazyLock;
 
+use crate::render;
 use axum::extract::{Path, RawQuery};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::CONTENT_SECURITY_POLICY;
 use crate::auth::Viewer;
-use crate::render;
 
-/// Routes for `/`, `/hosts/{host}` and `/static/...`; stateless, merged into the main router.
-///
-/// Every response from these routes carries the security headers (the router's CSP, nosniff,
-/// no framing, referrer policy) even when used on their own, as in the tests; the main
-/// router's layers set the same values again.
+/// Routes for `/`, `/hosts/{host}` and `/static/...`; stateless, merged into the main router,
+/// whose [`super::security_headers`] covers them.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(overview))
         .route("/hosts/{host}", get(host_page))
         .route("/static/{*path}", get(asset))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
 }
 
 /// Hash of every asset's bytes, as 16 hex digits; the `v` of `/static/...?v=`.
@@ -190,13 +169,14 @@ mod tests {
     use axum::http::header::HeaderName;
 
     use super::*;
+    use crate::http::CONTENT_SECURITY_POLICY;
 
     async fn get(uri: &str, if_none_match: Option<&str>) -> (StatusCode, HeaderMap, String) {
         let mut req = Request::get(uri);
         if let Some(tag) = if_none_match {
             req = req.header(header::IF_NONE_MATCH, tag);
         }
-        let res = routes::<()>()
+        let res = super::super::security_headers(routes::<()>())
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap();

@@ -102,7 +102,7 @@ mod tests {
     fn a_tiny_step_over_a_long_range_is_raised_to_the_cap() {
         let two_days: u64 = 48 * 3_600_000;
         let q = parse(&format!("from=0&to={two_days}&step=1"), 0, 1000).unwrap();
-        assert_eq!(q.step_ms, (two_days + 1).div_ceil(MAX_RESPONSE_POINTS));
+        assert_eq!(q.step_ms, (two_days + 1).div_ceil(MAX_RESPONSE_POINTS - 1));
         assert!(two_days / q.step_ms <= MAX_RESPONSE_POINTS);
         // The widest range there is still resolves to a bounded number of buckets.
         let q = parse(&format!("from=0&to={}&step=1", u64::MAX), 0, 1000).unwrap();

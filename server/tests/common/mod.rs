@@ -8,7 +8,7 @@ pub mod process;
 pub mod stored;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
+pub use utizmon_protocol::now_ms;
 use utizmon_protocol::{
     decode_server, encode, Cpu, CpuSeconds, EdgeFrame, Filesystem, Hello, HostInfo, Load, Memory,
     Network, Sample, ServerFrame, PROTOCOL_VERSION,
@@ -43,7 +44,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `run` with these extra flags on an ephemeral port.
     pub async fn start(extra: &[&str]) -> TestServer {
-        let data_dir = tempfile::tempdir().unwrap();
+        TestServer::start_in(tempfile::tempdir().unwrap(), extra).await
+    }
+
+    /// Starts `run` on a data directory the test prepared (for example, filled through
+    /// the store API).
+    pub async fn start_in(data_dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
         let dir = data_dir.path().to_str().unwrap().to_owned();
         let mut args = vec![
             "utizmon-server",
@@ -225,13 +231,6 @@ where
     }
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 pub fn hello(host: &str, run_id: &str) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
@@ -249,6 +248,7 @@ pub fn hello(host: &str, run_id: &str) -> Hello {
             cores: 2,
             agent_version: "0.1.0".into(),
             boot_time: 1_700_000_000,
+            ..HostInfo::default()
         },
     }
 }
@@ -265,6 +265,7 @@ pub fn sample(seq: u64) -> Sample {
                 idle: 100.0,
                 ..CpuSeconds::default()
             },
+            ..Cpu::default()
         },
         memory: Memory {
             total_bytes: 8_000_000_000,
@@ -272,6 +273,7 @@ pub fn sample(seq: u64) -> Sample {
             available_bytes: 6_000_000_000,
             swap_total_bytes: 1_000_000,
             swap_used_bytes: 0,
+            ..Memory::default()
         },
         load: Load {
             load1: 0.5,
@@ -284,12 +286,15 @@ pub fn sample(seq: u64) -> Sample {
             fstype: "ext4".into(),
             size_bytes: 100_000,
             avail_bytes: 40_000,
+            ..Filesystem::default()
         }],
         networks: vec![Network {
             device: "eth0".into(),
             rx_bytes: seq * 1000,
             tx_bytes: seq * 500,
+            ..Network::default()
         }],
+        ..Sample::default()
     }
 }
 

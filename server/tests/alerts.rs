@@ -1,0 +1,600 @@
+//! Alerting end to end with real processes on 127.0.0.1: the server binary, the edge
+//! binary or a scripted edge over a real WebSocket, a webhook receiver in the test, and
+//! the real Alertmanager (Debian's `prometheus-alertmanager`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use utizmon_protocol::{encode, EdgeFrame};
+
+use common::process::{binary, start_edge, start_server, Proc};
+use common::{connect, expect_ack, hello, sample, send_text, Ws, DEADLINE};
+
+/// A rules file with `for`, hysteresis and no minimum firing time.
+const CPU_BUSY: &str = "rules:
+  - alert: CpuBusy
+    metric: cpu_usage_ratio
+    above: 0.5
+    for: 2s
+    clear: 0.4
+    severity: warning
+    summary: \"CPU on {{ host }} at {{ value | percent }}\"
+";
+
+/// One POST a webhook receiver got: arrival time, `Authorization` header, body.
+type Delivery = (Instant, Option<String>, Value);
+
+/// What a webhook receiver got, in arrival order.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<Delivery>>>);
+
+impl Received {
+    fn all(&self) -> Vec<Delivery> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// `status` and `alertname` of each notification, in arrival order.
+    fn statuses(&self) -> Vec<(String, String)> {
+        self.all()
+            .iter()
+            .map(|(_, _, body)| {
+                (
+                    body["status"].as_str().unwrap_or_default().to_owned(),
+                    body["alerts"][0]["labels"]["alertname"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until `n` notifications have arrived; returns the arrival time of the n-th.
+    async fn wait_for(&self, n: usize, within: Duration) -> Instant {
+        let start = Instant::now();
+        loop {
+            if let Some((at, _, _)) = self.all().get(n - 1) {
+                return *at;
+            }
+            assert!(
+                start.elapsed() < within,
+                "notification {n} did not arrive within {within:?}; got {:?}",
+                self.statuses()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A webhook receiver on 127.0.0.1; returns its URL and what it received.
+async fn webhook() -> (String, Received) {
+    async fn hook(State(received): State<Received>, headers: HeaderMap, Json(body): Json<Value>) {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        received
+            .0
+            .lock()
+            .unwrap()
+            .push((Instant::now(), token, body));
+    }
+    let received = Received::default();
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(received.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), received)
+}
+
+/// An edge whose CPU value the test sets, speaking the protocol over a real WebSocket.
+struct ScriptedEdge {
+    ws: Ws,
+    seq: u64,
+}
+
+impl ScriptedEdge {
+    async fn connect(addr: SocketAddr, host: &str, run_id: &str) -> ScriptedEdge {
+        let mut ws = connect(&format!("ws://{addr}/ws/edge"), None).await;
+        let mut hello = hello(host, run_id);
+        hello.interval_ms = 200;
+        send_text(&mut ws, encode(&EdgeFrame::Hello(hello))).await;
+        ScriptedEdge { ws, seq: 0 }
+    }
+
+    /// Sends one sample with this CPU usage and waits for its ack.
+    async fn cpu(&mut self, usage: f64) {
+        self.seq += 1;
+        let mut sample = sample(self.seq);
+        sample.cpu.usage_ratio = usage;
+        send_text(&mut self.ws, encode(&EdgeFrame::Sample(sample))).await;
+        expect_ack(&mut self.ws, self.seq).await;
+    }
+
+    /// Sends `usage` every 200 ms for `duration`.
+    async fn hold(&mut self, usage: f64, duration: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < duration {
+            self.cpu(usage).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn rules_file(dir: &Path, text: &str) -> String {
+    let path = dir.join("rules.yml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+async fn get_json(addr: SocketAddr, path: &str) -> Value {
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn host_down_reaches_a_webhook_and_resolves_when_the_edge_returns() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let token_file = data.path().join("hook-token");
+    std::fs::write(&token_file, "hook-secret\n").unwrap();
+    // The built-in rules: HostDown is one of them.
+    let (_server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &[
+            "--offline-after",
+            "2s",
+            "--alert-webhook-url",
+            &url,
+            "--alert-webhook-bearer-token-file",
+            token_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let edge = start_edge(addr, "200ms", "web-1");
+    common::wait_for("the edge to report", || async {
+        let hosts = get_json(addr, "/api/v1/hosts").await;
+        (hosts["hosts"][0]["status"] == "online").then_some(())
+    })
+    .await;
+    drop(edge); // SIGKILL: no goodbye.
+    let killed = Instant::now();
+    let fired = received.wait_for(1, Duration::from_secs(2 + 3)).await;
+    assert!(
+        fired - killed <= Duration::from_secs(5),
+        "{:?}",
+        fired - killed
+    );
+    let (_, token, body) = received.all()[0].clone();
+    assert_eq!(token.as_deref(), Some("Bearer hook-secret"));
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["status"], "firing");
+    let alert = &body["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "HostDown");
+    assert_eq!(alert["labels"]["host"], "web-1");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(
+        alert["generatorURL"],
+        format!("http://{addr}/hosts/web-1").as_str()
+    );
+    assert!(
+        alert["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("web-1 has sent no sample for"),
+        "{alert}"
+    );
+    let listed = get_json(addr, "/api/v1/alerts").await;
+    assert_eq!(listed[0]["alertname"], "HostDown");
+    assert_eq!(listed[0]["state"], "firing");
+
+    let back = Instant::now();
+    let _edge = start_edge(addr, "200ms", "web-1");
+    let resolved = received.wait_for(2, Duration::from_secs(3)).await;
+    assert!(resolved - back <= Duration::from_secs(3));
+    let (_, _, body) = received.all()[1].clone();
+    assert_eq!(body["status"], "resolved");
+    assert_ne!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(
+        received.statuses(),
+        [
+            ("firing".to_owned(), "HostDown".to_owned()),
+            ("resolved".to_owned(), "HostDown".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_for_rule_fires_resolves_with_hysteresis_and_does_not_flap() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let rules = rules_file(data.path(), CPU_BUSY);
+    let (_server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &["--alert-rules", &rules, "--alert-webhook-url", &url],
+    )
+    .await;
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    let start = Instant::now();
+    edge.cpu(0.9).await;
+    // Pending first: listed, nobody told.
+    let listed = get_json(addr, "/api/v1/alerts").await;
+    assert_eq!(listed[0]["state"], "pending", "{listed}");
+    edge.hold(0.9, Duration::from_millis(2600)).await;
+    let fired = received.wait_for(1, DEADLINE).await;
+    assert!(
+        fired - start >= Duration::from_secs(2),
+        "fired before `for`"
+    );
+    let listed = get_json(addr, "/api/v1/alerts").await;
+    let alert = &listed[0];
+    let keys: Vec<&str> = alert
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "active_since_ms",
+            "alertname",
+            "host",
+            "labels",
+            "severity",
+            "state",
+            "summary",
+            "value"
+        ]
+    );
+    assert_eq!(alert["state"], "firing");
+    assert_eq!(alert["summary"], "CPU on web-1 at 90.0%");
+    assert_eq!(alert["value"], 0.9);
+    // Around the threshold, never below `clear`: no new notification.
+    for i in 0..15 {
+        edge.cpu(if i % 2 == 0 { 0.45 } else { 0.55 }).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(received.all().len(), 1, "{:?}", received.statuses());
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l
+            == r#"utizmon_alerts{alertname="CpuBusy",host="web-1",severity="warning",alertstate="firing"} 1"#),
+        "{metrics}"
+    );
+    edge.cpu(0.3).await;
+    received.wait_for(2, DEADLINE).await;
+    assert_eq!(
+        received.statuses(),
+        [
+            ("firing".to_owned(), "CpuBusy".to_owned()),
+            ("resolved".to_owned(), "CpuBusy".to_owned())
+        ]
+    );
+    assert_eq!(
+        get_json(addr, "/api/v1/alerts").await,
+        serde_json::json!([])
+    );
+    let history = get_json(addr, "/api/v1/alerts/history").await;
+    assert_eq!(history[0]["alertname"], "CpuBusy");
+    assert!(history[0]["resolved_ms"].as_u64().is_some(), "{history}");
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let success = format!(
+        r#"utizmon_alert_notifications_total{{receiver="http://{}",outcome="success"}} 2"#,
+        url.trim_start_matches("http://").trim_end_matches("/hook")
+    );
+    assert!(
+        metrics.lines().any(|l| l == success),
+        "{success} in {metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_while_firing_does_not_notify_again_and_still_resolves() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let rules = rules_file(data.path(), CPU_BUSY);
+    let flags = [
+        "--alert-rules",
+        rules.as_str(),
+        "--alert-webhook-url",
+        url.as_str(),
+    ];
+    let (server, addr) = start_server("127.0.0.1:0", data.path(), &flags).await;
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    edge.hold(0.9, Duration::from_millis(2600)).await;
+    received.wait_for(1, DEADLINE).await;
+    drop(edge);
+    server.signal("-TERM");
+    let mut server = server;
+    tokio::time::timeout(DEADLINE, server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let (_server, addr) = start_server("127.0.0.1:0", data.path(), &flags).await;
+    let listed = get_json(addr, "/api/v1/alerts").await;
+    assert_eq!(listed[0]["alertname"], "CpuBusy", "remembered: {listed}");
+    assert_eq!(listed[0]["state"], "firing");
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-2").await;
+    edge.hold(0.9, Duration::from_secs(3)).await;
+    assert_eq!(
+        received.all().len(),
+        1,
+        "no second firing: {:?}",
+        received.statuses()
+    );
+    edge.cpu(0.1).await;
+    received.wait_for(2, DEADLINE).await;
+    assert_eq!(
+        received.statuses()[1],
+        ("resolved".to_owned(), "CpuBusy".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_silence_holds_notifications_back_until_it_ends() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let rules = rules_file(data.path(), CPU_BUSY);
+    let (_server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &["--alert-rules", &rules, "--alert-webhook-url", &url],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("http://{addr}/api/v1/silences"))
+        .json(&serde_json::json!({"host": "web-1", "duration": "1h", "comment": "maintenance"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    // Refused: neither host nor alert; a bad duration; not JSON.
+    for body in [
+        r#"{"duration":"1h"}"#,
+        r#"{"host":"a","duration":"soon"}"#,
+        "host=a",
+    ] {
+        let status = client
+            .post(format!("http://{addr}/api/v1/silences"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 400, "{body}");
+    }
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    edge.hold(0.9, Duration::from_secs(3)).await;
+    let listed = get_json(addr, "/api/v1/alerts").await;
+    assert_eq!(listed[0]["state"], "firing");
+    assert!(
+        received.all().is_empty(),
+        "silenced: {:?}",
+        received.statuses()
+    );
+    let silences = get_json(addr, "/api/v1/silences").await;
+    assert_eq!(silences[0]["id"], id);
+    assert_eq!(silences[0]["comment"], "maintenance");
+
+    let status = client
+        .delete(format!("http://{addr}/api/v1/silences/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert_eq!(
+        get_json(addr, "/api/v1/silences").await,
+        serde_json::json!([])
+    );
+    // Still firing when the silence ends: announced now.
+    received.wait_for(1, DEADLINE).await;
+    assert_eq!(
+        received.statuses()[0],
+        ("firing".to_owned(), "CpuBusy".to_owned())
+    );
+    let again = client
+        .delete(format!("http://{addr}/api/v1/silences/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(again, 404);
+}
+
+/// Runs `utizmon-server alert-rules ...`; returns exit code, stdout, stderr.
+fn alert_rules(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(binary("utizmon-server"))
+        .arg("alert-rules")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn bad_rules_files_give_line_numbered_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, defaults, _) = alert_rules(&["defaults"]);
+    assert_eq!(code, 0);
+    let good = dir.path().join("defaults.yml");
+    std::fs::write(&good, &defaults).unwrap();
+    let (code, out, err) = alert_rules(&["check", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("7 rules ok: HostDown, CpuHigh, MemoryHigh, DiskAlmostFull, DiskFillingUp, LoadHigh, SwapHigh"), "{out}");
+
+    for (name, text, line, words) in [
+        (
+            "metric.yml",
+            "rules:\n  - alert: A\n    metric: cpu_percent\n    above: 1\n",
+            3,
+            "unknown metric \"cpu_percent\"",
+        ),
+        (
+            "duration.yml",
+            "rules:\n  - alert: A\n    metric: cpu_usage_ratio\n    above: 1\n    for: 5 parsecs\n",
+            5,
+            "bad duration \"5 parsecs\"",
+        ),
+        (
+            "yaml.yml",
+            "rules:\n  - alert: A\n    metric: host_down\n   severity: x\n",
+            4,
+            "did not find expected '-' indicator",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let (code, out, err) = alert_rules(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{name}: {out} {err}");
+        let prefix = format!("utizmon-server: alert rules {}:{line}: ", path.display());
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(words)),
+            "{name}: {err}"
+        );
+        // The server refuses to start on the same file, with the same words.
+        common::process::assert_startup_error(
+            &[
+                "--data-dir".as_ref(),
+                dir.path().as_os_str(),
+                "--alert-rules".as_ref(),
+                path.as_os_str(),
+            ],
+            &prefix,
+        )
+        .await;
+    }
+}
+
+/// The real Alertmanager on 127.0.0.1 with its own config and storage; killed on drop.
+async fn alertmanager(dir: &Path) -> (Proc, SocketAddr) {
+    let exe = Path::new("/usr/bin/prometheus-alertmanager");
+    assert!(
+        exe.exists(),
+        "prometheus-alertmanager is missing: run make deps"
+    );
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    // Alertmanager takes a port, not a listener: find a free one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = tokio::process::Command::new(exe)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let am = Proc { child };
+    common::wait_for("alertmanager to be ready", || async {
+        let ready = reqwest::get(format!("http://{addr}/-/ready")).await.ok()?;
+        ready.status().is_success().then_some(())
+    })
+    .await;
+    (am, addr)
+}
+
+#[tokio::test]
+async fn the_real_alertmanager_lists_the_alert_and_its_end() {
+    let data = tempfile::tempdir().unwrap();
+    let (_am, am_addr) = alertmanager(data.path()).await;
+    let rules = rules_file(
+        data.path(),
+        "rules:\n  - alert: CoreBusy\n    metric: cpu_core_usage_ratio\n    above: 0.4\n    severity: critical\n",
+    );
+    let (_server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &[
+            "--alert-rules",
+            &rules,
+            "--alertmanager-url",
+            &format!("http://{am_addr}"),
+        ],
+    )
+    .await;
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    edge.cpu(0.9).await; // Core 0 is at 0.5 in every test sample.
+    let listed = common::wait_for("alertmanager to list the alert", || async {
+        let alerts = get_json(am_addr, "/api/v2/alerts").await;
+        (alerts.as_array()?.len() == 1).then_some(alerts)
+    })
+    .await;
+    let alert = &listed[0];
+    assert_eq!(alert["labels"]["alertname"], "CoreBusy");
+    assert_eq!(alert["labels"]["host"], "web-1");
+    assert_eq!(alert["labels"]["core"], "0");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["status"]["state"], "active");
+    assert_eq!(
+        alert["generatorURL"],
+        format!("http://{addr}/hosts/web-1").as_str()
+    );
+    assert!(alert["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("above the threshold"));
+    // Core 0 drops: Alertmanager is told it ended and stops listing it.
+    let mut quiet = sample(edge.seq + 1);
+    quiet.cpu.cores = vec![0.1, 0.0];
+    edge.seq += 1;
+    send_text(&mut edge.ws, encode(&EdgeFrame::Sample(quiet))).await;
+    expect_ack(&mut edge.ws, edge.seq).await;
+    common::wait_for("alertmanager to drop the resolved alert", || async {
+        let alerts = get_json(am_addr, "/api/v2/alerts").await;
+        alerts.as_array()?.is_empty().then_some(())
+    })
+    .await;
+}
