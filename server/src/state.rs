@@ -321,7 +321,7 @@ impl Fleet {
             run.received += 1;
             let ack = run.last_seq;
             if let Some(prev) = &state.latest {
-                state.rates = Rates::between(prev, &sample).map(Arc::new);
+                state.rates = Rates::between(prev, &sample, state.rates.as_deref()).map(Arc::new);
             }
             state.cpu.push(sample.cpu.usage_ratio);
             if let Some(live) = state.live.as_mut().filter(|l| l.id == session.conn_id) {
