@@ -340,7 +340,10 @@ async fn two_masters_one_receiver_failover_loses_nothing() {
 
 /// `(ts_ms, cpu_ratio)` of every point `GET /api/v1/hosts/{host}/samples` returns.
 async fn history_points(addr: SocketAddr, host: &str, from_ms: u64) -> Vec<(u64, f64)> {
-    let path = format!("/api/v1/hosts/{host}/samples?from={from_ms}&to={}", now_ms());
+    let path = format!(
+        "/api/v1/hosts/{host}/samples?from={from_ms}&to={}",
+        now_ms()
+    );
     let res = http_get(addr, &path, None).await;
     assert_eq!(res.status, 200, "{path}: {}", res.body);
     let value: Value = serde_json::from_str(&res.body).unwrap();
@@ -348,7 +351,12 @@ async fn history_points(addr: SocketAddr, host: &str, from_ms: u64) -> Vec<(u64,
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["ts_ms"].as_u64().unwrap(), p["cpu_ratio"].as_f64().unwrap()))
+        .map(|p| {
+            (
+                p["ts_ms"].as_u64().unwrap(),
+                p["cpu_ratio"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -399,7 +407,10 @@ async fn history_url_shows_one_history_for_a_host_that_moved_between_masters() {
         (before_b >= 15 && points.len() * 10 >= everything.len() * 8).then_some(points)
     })
     .await;
-    assert!(points.windows(2).all(|w| w[0].0 < w[1].0), "points out of order");
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "points out of order"
+    );
     assert!(points.iter().all(|(_, cpu)| (0.0..=1.0).contains(cpu)));
 
     // Without the engine B still answers, from its own store.
