@@ -389,31 +389,15 @@ async fn sessions_expire() {
         .unwrap()
         .to_owned();
     assert!(login.header("set-cookie").unwrap().contains("Max-Age=1"));
-    assert_eq!(
-        http(
-            server.addr,
-            "GET",
-            "/api/v1/hosts",
-            &[("Cookie", &cookie)],
-            ""
-        )
-        .await
-        .status,
-        200
-    );
+    let hosts_with_cookie = || async {
+        let headers = [("Cookie", cookie.as_str())];
+        http(server.addr, "GET", "/api/v1/hosts", &headers, "")
+            .await
+            .status
+    };
+    assert_eq!(hosts_with_cookie().await, 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        http(
-            server.addr,
-            "GET",
-            "/api/v1/hosts",
-            &[("Cookie", &cookie)],
-            ""
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(hosts_with_cookie().await, 401);
 }
 
 #[tokio::test]

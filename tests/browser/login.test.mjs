@@ -18,7 +18,6 @@ let server;
 let edge;
 let dataDir;
 let browser;
-let failed = false;
 
 function base() {
   return `http://${server.addr}`;
@@ -45,24 +44,14 @@ describe('login page in headless Chromium', { timeout: 120000 }, () => {
   });
 
   after(async () => {
-    if (failed) console.error(`--- process logs ---\n${[server, edge].filter(Boolean).map((p) => p.tail(25)).join('\n')}`);
     if (browser) await browser.close();
-    if (edge) await edge.stop('SIGTERM', 3000);
-    if (server) await server.stop('SIGTERM', 5000);
+    await edge?.stop('SIGTERM', 3000);
+    await server?.stop('SIGTERM', 5000);
     removeDir(dataDir);
   });
 
-  async function guarded(fn) {
+  test('wrong password shows an error, the right one reaches the overview, logout returns to /login', async () => {
     try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  }
-
-  test('wrong password shows an error, the right one reaches the overview, logout returns to /login', () =>
-    guarded(async () => {
       const { page, seen } = await openPage(browser.context);
 
       // Not logged in: the overview sends the browser to the login page.
@@ -108,5 +97,10 @@ describe('login page in headless Chromium', { timeout: 120000 }, () => {
       assert.deepEqual(seen.csp, []);
       assert.deepEqual(seen.dialogs, []);
       await page.close();
-    }));
+    } catch (e) {
+      // The processes' last log lines say why.
+      console.error([server, edge].map((p) => p.tail(25)).join('\n'));
+      throw e;
+    }
+  });
 });
