@@ -49,7 +49,7 @@ FUZZ_SECONDS ?= 60
 fuzz: ## Fuzz the edge frame decoder and the history query parameters (FUZZ_SECONDS each, default 60)
 	UTIZMON_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p utizmon-fuzz --release --locked --test decode_edge --test samples_query -- --nocapture
 
-prometheus-config: ## promtool check config on deploy/prometheus/, and every PromQL expression of its Grafana dashboard
+prometheus-config: ## promtool check config on deploy/prometheus/, every PromQL expression of its Grafana dashboard, and check + test rules on utizmon-rules.yml
 	bash scripts/check-prometheus.sh
 
 test: deps lint lint-deploy scripts-test unit promtool prometheus-config js browser ## Everything that proves it works

@@ -3,7 +3,9 @@
 # - prometheus.yml passes `promtool check config`;
 # - every PromQL expression of grafana-dashboard.json (panel targets and template queries
 #   that are PromQL) parses: they are written into a generated rules file, with Grafana's
-#   variables replaced by valid values, and checked with `promtool check rules`.
+#   variables replaced by valid values, and checked with `promtool check rules`;
+# - utizmon-rules.yml (the built-in alert rules for Prometheus) passes `promtool check rules`
+#   and its unit tests, `promtool test rules utizmon-rules.test.yml`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "check-prometheus: $*" >&2; exit 1; }
@@ -35,4 +37,10 @@ n=$(wc -l <"$work/exprs.txt")
 } >"$work/rules.yml"
 promtool check rules "$work/rules.yml" >"$work/rules.log" 2>&1 \
   || { cat "$work/rules.log" >&2; fail "a dashboard expression in $dir/grafana-dashboard.json does not parse"; }
-echo "check-prometheus: $dir/prometheus.yml valid; $n dashboard expressions parse"
+
+promtool check rules "$dir/utizmon-rules.yml" >"$work/alert-rules.log" 2>&1 \
+  || { cat "$work/alert-rules.log" >&2; fail "promtool check rules $dir/utizmon-rules.yml failed"; }
+# promtool resolves rule_files relative to the test file.
+promtool test rules "$dir/utizmon-rules.test.yml" >"$work/alert-tests.log" 2>&1 \
+  || { cat "$work/alert-tests.log" >&2; fail "promtool test rules $dir/utizmon-rules.test.yml failed"; }
+echo "check-prometheus: $dir/prometheus.yml valid; $n dashboard expressions parse; utizmon-rules.yml valid and its tests pass"
