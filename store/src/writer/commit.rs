@@ -1,20 +1,25 @@
-//! The commit of a batch: every queued sample inserted in one transaction (one fsync for
-//! all of them), duplicates (a replay after a lost ack) ignored, and each new sample
-//! logged for remote write in the same transaction when the commit log is on.
+//! The commit of a batch: every queued sample inserted into the head in one transaction
+//! (one fsync for all of them), the whole sample in `body`, duplicates (a replay after a
+//! lost ack, whether the first copy is still in the head or already in a chunk) ignored,
+//! and each new sample logged for remote write in the same transaction when the commit log
+//! is on.
 
 use rusqlite::{params, Connection};
 
 use super::ids::Ids;
-use crate::{delivery, Record, StoreError};
+use crate::{chunks, delivery, Record, StoreError};
 
 /// Writes `records` in one transaction; returns `(host id, index in records)` of the
-/// samples that were new (not duplicates), in order. On error nothing is committed and
-/// the caller must clear `ids` (they may name rows the rollback removed).
+/// samples that were new (not duplicates), in order. Only a sample at or before
+/// `horizon` (the newest time in any chunk, [`chunks::horizon`]) can already be in a
+/// chunk, so only those are looked up there. On error nothing is committed and the caller
+/// must clear `ids` (they may name rows the rollback removed).
 pub fn write_batch<'a>(
     conn: &mut Connection,
     ids: &mut Ids,
     records: impl IntoIterator<Item = &'a Record>,
     commit_log: bool,
+    horizon: u64,
 ) -> Result<Vec<(i64, usize)>, StoreError> {
     let tx = conn
         .transaction()
@@ -24,14 +29,18 @@ pub fn write_batch<'a>(
         let mut insert = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used,
-                 mem_total, swap_used, swap_total, load1, load5, load15, networks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .map_err(|e| StoreError::sql("preparing the sample insert", e))?;
         for (i, record) in records.into_iter().enumerate() {
             let host_id = ids.host(&tx, &record.host)?;
             let run = ids.run(&tx, host_id, &record.run_id)?;
             let p = &record.point;
+            let seq = record.sample.seq as i64;
+            if p.ts_ms <= horizon && chunks::holds(&tx, run, seq)? {
+                continue;
+            }
             let added = insert
                 .execute(params![
                     run,
@@ -48,6 +57,7 @@ pub fn write_batch<'a>(
                     p.load5,
                     p.load15,
                     serde_json::to_string(&p.networks)?,
+                    serde_json::to_vec(record.sample.as_ref())?,
                 ])
                 .map_err(|e| StoreError::sql("inserting a sample", e))?;
             // A duplicate (already stored) changes nothing and must not count twice.
@@ -83,12 +93,12 @@ mod tests {
             record_of("b", "r", 1, 1_000),
             record_of("a", "r", 2, 2_000),
         ];
-        let new = write_batch(&mut conn, &mut ids, &batch, true).unwrap();
+        let new = write_batch(&mut conn, &mut ids, &batch, true, 0).unwrap();
         assert_eq!(new.iter().map(|&(_, i)| i).collect::<Vec<_>>(), [0, 1, 2]);
         assert_ne!(new[0].0, new[1].0, "two hosts");
         // A replay of seq 2 plus a new seq 3: only seq 3 is new.
         let replay = [record_of("a", "r", 2, 2_000), record_of("a", "r", 3, 3_000)];
-        let new = write_batch(&mut conn, &mut ids, &replay, true).unwrap();
+        let new = write_batch(&mut conn, &mut ids, &replay, true, 0).unwrap();
         assert_eq!(new.iter().map(|&(_, i)| i).collect::<Vec<_>>(), [1]);
         assert_eq!(count(&conn, "samples"), 4);
         assert_eq!(count(&conn, "commit_log"), 4);
@@ -98,9 +108,30 @@ mod tests {
             &mut ids,
             &[record_of("a", "r2", 1, 4_000)],
             false,
+            0,
         )
         .unwrap();
         assert_eq!(new.len(), 1);
         assert_eq!(count(&conn, "commit_log"), 4, "log off: not logged");
+    }
+
+    #[test]
+    fn a_replay_of_a_compacted_sample_is_not_stored_again() {
+        let mut conn = db();
+        let mut ids = Ids::default();
+        let old = [record_of("a", "r", 1, 1_000), record_of("a", "r", 2, 2_000)];
+        write_batch(&mut conn, &mut ids, &old, false, 0).unwrap();
+        let body: Vec<u8> = conn
+            .query_row("SELECT body FROM samples WHERE seq = 2", [], |r| r.get(0))
+            .unwrap();
+        let sample: utizmon_protocol::Sample = serde_json::from_slice(&body).unwrap();
+        assert_eq!(sample.ts_ms, 2_000, "the whole sample is kept");
+        chunks::compact(&mut conn, 10 * chunks::BLOCK_MS).unwrap();
+        assert_eq!(count(&conn, "samples"), 0);
+        let horizon = chunks::horizon(&conn).unwrap();
+        let replay = [record_of("a", "r", 2, 2_000), record_of("a", "r", 3, 3_000)];
+        let new = write_batch(&mut conn, &mut ids, &replay, false, horizon).unwrap();
+        assert_eq!(new.iter().map(|&(_, i)| i).collect::<Vec<_>>(), [1]);
+        assert_eq!(count(&conn, "samples"), 1);
     }
 }

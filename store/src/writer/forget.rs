@@ -35,7 +35,16 @@ pub fn forget(
             .map_err(|e| StoreError::sql("deleting a host's history", e))
     };
     if purge {
-        forgotten.samples = delete("DELETE FROM samples WHERE host_id = ?1")?;
+        let chunked: i64 = tx
+            .query_row(
+                "SELECT coalesce(sum(n), 0) FROM chunks WHERE host_id = ?1",
+                params![host_id],
+                |r| r.get(0),
+            )
+            .map_err(|e| StoreError::sql("counting a host's chunks", e))?;
+        forgotten.samples = delete("DELETE FROM samples WHERE host_id = ?1")? + chunked as u64;
+        delete("DELETE FROM chunks WHERE host_id = ?1")?;
+        delete("DELETE FROM chunk_runs WHERE host_id = ?1")?;
         forgotten.rollups = delete("DELETE FROM rollups WHERE host_id = ?1")?;
         delete("DELETE FROM runs WHERE host_id = ?1")?;
         delete("DELETE FROM hosts WHERE id = ?1")?;

@@ -3,8 +3,10 @@
 //! It takes everything queued, writes it in one transaction ([`commit`]), then tells each
 //! sample's waiter whether it committed. Between batches it writes finished rollups
 //! ([`rollups`]), throttled host rows ([`host_rows`]) and deletes expired rows in small
-//! chunks ([`retention`]), so maintenance never holds the write lock for long and ingest
-//! keeps flowing. This file is only the loop that decides when each job runs.
+//! chunks ([`retention`]), and moves ended blocks of the head into compressed chunks
+//! ([`crate::chunks::compact`]), each in bounded passes, so maintenance never holds the
+//! write lock for long and ingest keeps flowing. This file is only the loop that decides
+//! when each job runs.
 
 mod commit;
 mod forget;
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{CursorChange, Forgotten, Record, StoreConfig, StoreError};
+use crate::{chunks, CursorChange, Forgotten, Record, StoreConfig, StoreError};
 use host_rows::HostRows;
 use ids::Ids;
 use retention::{Cutoffs, PRUNE_CHUNK};
@@ -32,6 +34,9 @@ const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 /// Most samples written in one transaction.
 const MAX_BATCH: usize = 5_000;
+
+/// Pause before the next maintenance pass when one left work behind.
+const MAINTENANCE_AGAIN: Duration = Duration::from_millis(200);
 
 /// Answers one append or maintenance request.
 pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
@@ -58,9 +63,10 @@ pub fn spawn(
     config: StoreConfig,
     errors: Arc<AtomicU64>,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
+    let writer = Writer::new(conn, config, errors)?;
     std::thread::Builder::new()
         .name("utizmon-store".into())
-        .spawn(move || Writer::new(conn, config, errors).run(rx))
+        .spawn(move || writer.run(rx))
         .map_err(|e| StoreError::Directory {
             dir: Default::default(),
             why: format!("starting the writer thread: {e}"),
@@ -74,21 +80,32 @@ struct Writer {
     ids: Ids,
     rollups: Rollups,
     host_rows: HostRows,
-    last_maintenance: Instant,
+    /// Newest sample time in any chunk ([`chunks::horizon`]).
+    horizon: u64,
+    /// When maintenance is next due: at once after start-up (so a restarted server
+    /// catches up on compaction and retention), then every `maintenance_interval`, or at
+    /// once again while a bounded pass left work behind.
+    next_maintenance: Instant,
 }
 
 impl Writer {
-    fn new(conn: Connection, config: StoreConfig, errors: Arc<AtomicU64>) -> Writer {
+    fn new(
+        conn: Connection,
+        config: StoreConfig,
+        errors: Arc<AtomicU64>,
+    ) -> Result<Writer, StoreError> {
         let rollups = Rollups::new((config.clock)());
-        Writer {
+        let horizon = chunks::horizon(&conn)?;
+        Ok(Writer {
             conn,
             config,
             errors,
             ids: Ids::default(),
             rollups,
             host_rows: HostRows::default(),
-            last_maintenance: Instant::now(),
-        }
+            horizon,
+            next_maintenance: Instant::now(),
+        })
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
@@ -105,7 +122,10 @@ impl Writer {
         let mut batch = Vec::with_capacity(256);
         loop {
             // Wake at least once per maintenance interval even when idle.
-            let first = match recv_timeout(&runtime, &mut rx, self.config.maintenance_interval) {
+            let wait = self
+                .next_maintenance
+                .saturating_duration_since(Instant::now());
+            let first = match recv_timeout(&runtime, &mut rx, wait) {
                 Recv::Command(cmd) => Some(cmd),
                 Recv::Timeout => None,
                 Recv::Closed => break,
@@ -163,14 +183,18 @@ impl Writer {
                 });
                 let _ = done.send(result);
             }
-            if !maintain.is_empty()
-                || self.last_maintenance.elapsed() >= self.config.maintenance_interval
-            {
-                let result = self.maintain().map_err(|e| {
+            if !maintain.is_empty() || Instant::now() >= self.next_maintenance {
+                let result = self.maintain();
+                // More left (a full retention chunk, blocks still due): come back soon,
+                // not a whole interval later, but leave most of the time to ingest.
+                self.next_maintenance = match result {
+                    Ok(true) => Instant::now() + MAINTENANCE_AGAIN,
+                    _ => Instant::now() + self.config.maintenance_interval,
+                };
+                let result = result.map(drop).map_err(|e| {
                     self.failed("maintaining history", &e);
                     Arc::new(e)
                 });
-                self.last_maintenance = Instant::now();
                 for done in maintain {
                     let _ = done.send(result.clone());
                 }
@@ -200,6 +224,7 @@ impl Writer {
             &mut self.ids,
             records,
             self.config.commit_log,
+            self.horizon,
         ) {
             Ok(inserted) => inserted,
             Err(e) => {
@@ -247,8 +272,9 @@ impl Writer {
         Ok(forgotten)
     }
 
-    /// Writes finished rollups, rebuilds dirty ones, then deletes expired rows.
-    fn maintain(&mut self) -> Result<(), StoreError> {
+    /// Writes finished rollups, rebuilds dirty ones, compacts ended blocks, then deletes
+    /// expired rows; returns whether work is left for another pass.
+    fn maintain(&mut self) -> Result<bool, StoreError> {
         let now = (self.config.clock)();
         self.rollups.flush(&mut self.conn, now, false)?;
         self.rollups.rebuild(&mut self.conn)?;
@@ -259,12 +285,12 @@ impl Writer {
             rollup_ms: now.saturating_sub(self.config.rollup_retention.as_millis() as u64),
             commit_log: self.config.commit_log,
         };
-        let more = retention::prune(&self.conn, cutoffs, PRUNE_CHUNK)?;
-        // A full chunk means more is left: come back at the next wake-up, not next interval.
-        if more {
-            self.last_maintenance = Instant::now() - self.config.maintenance_interval;
+        let (compacted, more_due) = chunks::compact(&mut self.conn, now)?;
+        if compacted > 0 {
+            self.horizon = chunks::horizon(&self.conn)?;
         }
-        Ok(())
+        let more = retention::prune(&self.conn, cutoffs, PRUNE_CHUNK)?;
+        Ok(more || more_due)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Retention: deletes raw history older than raw retention, rollups older than rollup
+//! Retention: deletes raw history (head rows, and chunks whose newest sample is) older
+//! than raw retention, rollups older than rollup
 //! retention, and commit-log rows nobody needs, a bounded chunk per pass so a large
 //! backlog never holds the write lock for long.
 
@@ -28,6 +29,20 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
             params![cutoffs.raw_ms as i64, chunk as i64],
         )
         .map_err(|e| StoreError::sql("deleting expired samples", e))?;
+    let chunks = conn
+        .execute(
+            "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE end_ms < ?1 LIMIT ?2)",
+            params![cutoffs.raw_ms as i64, chunk as i64],
+        )
+        .map_err(|e| StoreError::sql("deleting expired chunks", e))?;
+    if chunks > 0 {
+        conn.execute(
+            "DELETE FROM chunk_runs WHERE NOT EXISTS (SELECT 1 FROM chunks c
+             WHERE c.host_id = chunk_runs.host_id AND c.start_ms = chunk_runs.start_ms)",
+            [],
+        )
+        .map_err(|e| StoreError::sql("deleting expired chunk runs", e))?;
+    }
     let rollups = conn
         .execute(
             "DELETE FROM rollups WHERE (host_id, minute_ms) IN
@@ -36,10 +51,10 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
         )
         .map_err(|e| StoreError::sql("deleting expired rollups", e))?;
     let log = delivery::prune(conn, cutoffs.commit_log, cutoffs.raw_ms as i64, chunk)?;
-    if raw + rollups + log > 0 {
-        tracing::debug!(raw, rollups, log, "pruned expired history");
+    if raw + chunks + rollups + log > 0 {
+        tracing::debug!(raw, chunks, rollups, log, "pruned expired history");
     }
-    Ok(raw == chunk || rollups == chunk || log >= chunk)
+    Ok(raw == chunk || chunks == chunk || rollups == chunk || log >= chunk)
 }
 
 #[cfg(test)]
