@@ -452,7 +452,7 @@ pub fn merge<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writer::tests::db;
+    use crate::writer::tests::{count, db};
 
     const T0: u64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
 
@@ -476,11 +476,6 @@ mod tests {
         let mut seqs = Vec::new();
         each_sample(conn, 1, 0, u64::MAX, |s| seqs.push(s.sample.seq)).unwrap();
         seqs
-    }
-
-    fn count(conn: &Connection, table: &str) -> i64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
     }
 
     #[test]

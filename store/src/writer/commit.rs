@@ -77,12 +77,7 @@ pub fn write_batch<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writer::tests::{db, record_of};
-
-    fn count(conn: &Connection, table: &str) -> i64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
+    use crate::writer::tests::{count, db, record_of};
 
     #[test]
     fn new_samples_are_reported_and_logged_duplicates_are_not() {

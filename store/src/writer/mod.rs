@@ -332,6 +332,12 @@ pub(crate) mod tests {
         conn
     }
 
+    /// Rows in `table`.
+    pub fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// A raw point at `ts_ms` with CPU `cpu`.
     pub fn point(ts_ms: u64, cpu: f64) -> Point {
         Point {

@@ -60,12 +60,7 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writer::tests::{db, insert_point, point};
-
-    fn count(conn: &Connection, table: &str) -> i64 {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
+    use crate::writer::tests::{count, db, insert_point, point};
 
     #[test]
     fn deletes_what_expired_in_bounded_chunks() {
