@@ -68,30 +68,9 @@ async function fetchSamples(url) {
   }
 }
 
-/** The live point a HostView carries, if any. */
+/** The history point of the newest sample that a detail-stream host carries, if any. */
 function livePoint(view) {
-  if (view && isPoint(view.point)) return view.point;
-  // Until the detail stream carries `point`: the raw point of the latest sample.
-  const l = view && view.latest;
-  if (!l || !isNum(l.ts_ms)) return null;
-  const cpu = l.cpu || {};
-  const mem = l.memory || {};
-  const load = l.load || {};
-  return {
-    ts_ms: l.ts_ms,
-    cpu_ratio: cpu.usage_ratio,
-    cpu_ratio_min: cpu.usage_ratio,
-    cpu_ratio_max: cpu.usage_ratio,
-    cores: Array.isArray(cpu.cores) ? cpu.cores : [],
-    mem_used_bytes: mem.used_bytes,
-    mem_total_bytes: mem.total_bytes,
-    swap_used_bytes: mem.swap_used_bytes,
-    swap_total_bytes: mem.swap_total_bytes,
-    load1: load.load1,
-    load5: load.load5,
-    load15: load.load15,
-    networks: view.rates && Array.isArray(view.rates.networks) ? view.rates.networks : [],
-  };
+  return view && isPoint(view.point) ? view.point : null;
 }
 
 async function loadHistory() {
