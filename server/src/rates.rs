@@ -229,12 +229,14 @@ impl CgroupRate {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use utizmon_protocol::Network;
 
     use super::*;
 
-    fn sample(seq: u64) -> Sample {
+    /// Sample `seq` of a host whose eth0 receives 100 bytes and sends -1 byte per sample
+    /// (a counter that goes backwards): shared with the live model's tests.
+    pub(crate) fn sample(seq: u64) -> Sample {
         Sample {
             seq,
             ts_ms: 1_700_000_000_000 + seq * 1000,
