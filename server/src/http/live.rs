@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
 use utizmon_protocol::now_ms;
+use utizmon_store::Point;
 
 use crate::http::clients::{ClientSlot, DashboardLimits};
 use crate::http::views::{HostSummary, HostView};
@@ -37,6 +38,15 @@ const MAX_BROWSER_MESSAGE: usize = 4096;
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     pub host: Option<String>,
+}
+
+/// A host of the detail stream: its full view plus the history point of its newest sample
+/// as the store keeps it, so the host page appends that point instead of deriving one.
+#[derive(Debug, Serialize)]
+struct HostDetail<'a> {
+    #[serde(flatten)]
+    view: HostView,
+    point: Option<&'a Point>,
 }
 
 /// One message to a browser: `snapshot` first, then `update`s.
@@ -141,7 +151,13 @@ fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<St
                 None => fleet.host(host),
                 Some(v) => fleet.host_changed_since(host, v),
             };
-            let hosts: Vec<HostView> = snapshot.iter().map(HostView::from).collect();
+            let hosts: Vec<HostDetail> = snapshot
+                .iter()
+                .map(|host| HostDetail {
+                    view: HostView::from(host),
+                    point: host.point.as_deref(),
+                })
+                .collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
             }

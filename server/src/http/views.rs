@@ -332,6 +332,7 @@ mod tests {
             info: None,
             latest: latest.map(Arc::new),
             rates: None,
+            point: None,
             run: None,
             cpu_history: None,
         }
