@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{now_ms, Hello, HostInfo, RejectReason, Sample};
 
-use utizmon_store::{Record, StoredHost};
+use utizmon_store::{Point, Record, StoredHost};
 
 use crate::auth::secret::{constant_time_eq, sha256, Digest256};
 use crate::history::{self, CpuRing};
@@ -147,6 +147,9 @@ pub struct HostSnapshot {
     pub latest: Option<Arc<Sample>>,
     /// Rates between the last two samples; `None` until a second sample.
     pub rates: Option<Arc<Rates>>,
+    /// The history point of the last sample, as handed to the store; `None` until the
+    /// host's first sample since the server started.
+    pub point: Option<Arc<Point>>,
     /// The current (or last) run of the host's edge; `None` for a host restored from the
     /// store whose edge has not connected since.
     pub run: Option<EdgeRun>,
@@ -187,6 +190,8 @@ struct HostState {
     info: Option<Arc<HostInfo>>,
     latest: Option<Arc<Sample>>,
     rates: Option<Arc<Rates>>,
+    /// The history point of `latest`, as stored (for the detail stream).
+    point: Option<Arc<Point>>,
     last_seen_ms: Option<u64>,
     live: Option<LiveConn>,
     run: Option<EdgeRun>,
@@ -359,6 +364,7 @@ impl Fleet {
                 live.applied_at = Instant::now();
             }
             let record = record(state, state.rates.as_deref());
+            state.point = Some(Arc::new(record.point.clone()));
             state.latest = Some(sample.clone());
             state.last_seen_ms = Some(now_ms());
             state.changed_at = self.bump();
@@ -552,6 +558,7 @@ impl Fleet {
                         info: None,
                         latest: None,
                         rates: None,
+                        point: None,
                         last_seen_ms: None,
                         live: None,
                         run: None,
@@ -604,6 +611,7 @@ impl HostSlot {
             info: state.info.clone(),
             latest: state.latest.clone(),
             rates: state.rates.clone(),
+            point: state.point.clone(),
             run: state.run.clone(),
             cpu_history: cpu_history.then(|| state.cpu.to_vec()),
         }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
 use utizmon_protocol::now_ms;
+use utizmon_store::Point;
 
 use crate::auth::Viewer;
 use crate::http::clients::{ClientSlot, DashboardLimits};
@@ -39,6 +40,15 @@ const MAX_BROWSER_MESSAGE: usize = 4096;
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     pub host: Option<String>,
+}
+
+/// A host of the detail stream: its full view plus the history point of its newest sample
+/// as the store keeps it, so the host page appends that point instead of deriving one.
+#[derive(Debug, Serialize)]
+struct HostDetail<'a> {
+    #[serde(flatten)]
+    view: HostView,
+    point: Option<&'a Point>,
 }
 
 /// One message to a browser: `snapshot` first, then `update`s.
@@ -157,9 +167,12 @@ fn message(
                 None => fleet.host(host),
                 Some(v) => fleet.host_changed_since(host, v),
             };
-            let hosts: Vec<HostView> = snapshot
+            let hosts: Vec<HostDetail> = snapshot
                 .iter()
-                .map(|h| HostView::for_viewer(h, show_run_ids))
+                .map(|host| HostDetail {
+                    view: HostView::for_viewer(host, show_run_ids),
+                    point: host.point.as_deref(),
+                })
                 .collect();
             if since.is_some() && hosts.is_empty() {
                 return None;
