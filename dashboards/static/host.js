@@ -4,8 +4,10 @@
 // change together with the history point the server built from the newest sample, which
 // raw ranges append. Bucketed ranges re-read their newest buckets instead (history.js).
 // Every snapshot (first connect or reconnect) loads the history again, so a reconnect
-// resynchronises.
+// resynchronises. The stream's `alerts` (this host's) fill the firing-alerts banner.
 
+import { renderBanner } from './alert-badges.js';
+import { readAlerts } from './alerts-model.js';
 import { connectionBanner } from './banner.js';
 import { Charts } from './charts.js';
 import { byId, setText } from './dom.js';
@@ -135,6 +137,8 @@ async function refreshTail() {
 }
 
 function onMessage(msg) {
+  const alerts = readAlerts(msg);
+  if (alerts) renderBanner(byId('host-alerts'), alerts.active, host);
   if (!Array.isArray(msg.hosts)) return;
   const next = msg.hosts.find((h) => h && h.host === host) || null;
   if (msg.type === 'snapshot') {

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
 
 /// Every embedded template, by the name `{% extends %}` uses.
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 4] = [
     (
         "base.html",
         include_str!("../../dashboards/templates/base.html"),
@@ -22,6 +22,10 @@ const TEMPLATES: [(&str, &str); 3] = [
     (
         "host.html",
         include_str!("../../dashboards/templates/host.html"),
+    ),
+    (
+        "alerts.html",
+        include_str!("../../dashboards/templates/alerts.html"),
     ),
 ];
 
@@ -52,6 +56,12 @@ pub fn host(host: &str, asset_version: &str) -> Result<String, minijinja::Error>
         .render(context! { v => asset_version, nav => "host", host => host })
 }
 
+/// The alerts page (`/alerts`): firing, pending, silenced, silences and history.
+pub fn alerts(asset_version: &str) -> Result<String, minijinja::Error> {
+    ENV.get_template("alerts.html")?
+        .render(context! { v => asset_version, nav => "alerts" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +84,18 @@ mod tests {
             html.contains(r#"<script type="module" src="/static/overview.js?v=abc123"></script>"#)
         );
         assert!(html.contains("<title>Fleet · utizmon</title>"));
+        assert!(scripts_all_external(&html));
+        assert!(!html.contains(" style="));
+    }
+
+    #[test]
+    fn every_page_links_the_alerts_page() {
+        for html in [overview("v").unwrap(), host("web-1", "v").unwrap()] {
+            assert!(html.contains(r#"<a href="/alerts">Alerts</a>"#));
+        }
+        let html = alerts("v").unwrap();
+        assert!(html.contains(r#"<a href="/alerts" aria-current="page">Alerts</a>"#));
+        assert!(html.contains(r#"<script type="module" src="/static/alerts.js?v=v"></script>"#));
         assert!(scripts_all_external(&html));
         assert!(!html.contains(" style="));
     }

@@ -7,6 +7,12 @@
 //! for a browser: it only bumps a version and wakes waiters. Clients are capped and every
 //! send first takes a share of a global byte budget (`clients.rs`), so clients that never
 //! read cost bounded memory until they are dropped.
+//!
+//! Alerts ride the same stream: the snapshot carries `alerts` (an [`AlertsView`]), and an
+//! update carries it again, whole, only when the alert engine's version moved (an alert
+//! appeared, changed state or ended, a silence started or ended). Alert changes are rare
+//! next to samples, so the whole list costs less than tracking deltas would; they wake
+//! the client like fleet changes and are coalesced into the same messages.
 
 use std::time::Duration;
 
@@ -20,7 +26,7 @@ use tokio::time::{timeout, Instant};
 use utizmon_protocol::now_ms;
 
 use crate::http::clients::{ClientSlot, DashboardLimits};
-use crate::http::views::{HostSummary, HostView};
+use crate::http::views::{AlertsView, HostSummary, HostView};
 use crate::http::AppState;
 use crate::state::Fleet;
 
@@ -46,6 +52,9 @@ struct LiveMessage<T> {
     kind: &'static str,
     server_time_ms: u64,
     hosts: Vec<T>,
+    /// In the snapshot, and in updates when alerts or silences changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<AlertsView>,
 }
 
 /// Upgrades to the overview stream, or the detail stream of `?host=`.
@@ -85,8 +94,11 @@ async fn serve_dashboard(
     tracing::debug!("dashboard client connected");
     let mut changed = Box::pin(fleet.changed());
     changed.as_mut().enable();
+    let mut alerts_changed = Box::pin(state.alerts.changed());
+    alerts_changed.as_mut().enable();
     let mut seen = fleet.version();
-    let Some(first) = message(fleet, detail.as_deref(), None) else {
+    let mut alerts_seen = state.alerts.version();
+    let Some(first) = message(&state, detail.as_deref(), None, true) else {
         return;
     };
     if !send(&mut socket, limits, first).await {
@@ -108,6 +120,7 @@ async fn serve_dashboard(
                 Some(Ok(_)) => continue,
             },
             _ = changed.as_mut() => {}
+            _ = alerts_changed.as_mut() => {}
         }
         // Coalesce: everything that changes until the gap has passed goes in one message.
         tokio::select! {
@@ -116,9 +129,18 @@ async fn serve_dashboard(
         }
         changed.set(fleet.changed());
         changed.as_mut().enable();
+        alerts_changed.set(state.alerts.changed());
+        alerts_changed.as_mut().enable();
         let now = fleet.version();
-        let update = message(fleet, detail.as_deref(), Some(seen));
+        let alerts_now = state.alerts.version();
+        let update = message(
+            &state,
+            detail.as_deref(),
+            Some(seen),
+            alerts_now != alerts_seen,
+        );
         seen = now;
+        alerts_seen = alerts_now;
         let Some(update) = update else { continue };
         if !send(&mut socket, limits, update).await {
             return;
@@ -127,14 +149,22 @@ async fn serve_dashboard(
     }
 }
 
-/// The snapshot (`since == None`) or the update since version `since`; `None` if empty.
-fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<String> {
+/// The snapshot (`since == None`) or the update since version `since`, with the alerts
+/// when `with_alerts`; `None` if empty.
+fn message(
+    state: &AppState,
+    detail: Option<&str>,
+    since: Option<u64>,
+    with_alerts: bool,
+) -> Option<String> {
+    let fleet: &Fleet = &state.fleet;
     let kind = if since.is_some() {
         "update"
     } else {
         "snapshot"
     };
     let server_time_ms = now_ms();
+    let alerts = with_alerts.then(|| AlertsView::of(&state.alerts, detail));
     let json = match detail {
         Some(host) => {
             let snapshot = match since {
@@ -142,26 +172,28 @@ fn message(fleet: &Fleet, detail: Option<&str>, since: Option<u64>) -> Option<St
                 Some(v) => fleet.host_changed_since(host, v),
             };
             let hosts: Vec<HostView> = snapshot.iter().map(HostView::from).collect();
-            if since.is_some() && hosts.is_empty() {
+            if since.is_some() && hosts.is_empty() && alerts.is_none() {
                 return None;
             }
             serde_json::to_string(&LiveMessage {
                 kind,
                 server_time_ms,
                 hosts,
+                alerts,
             })
         }
         None => {
             // Only the snapshot carries CPU history; updates append `cpu_ratio` instead.
             let snapshots = fleet.changed_since(since.unwrap_or(0), since.is_none());
             let hosts: Vec<HostSummary> = snapshots.iter().map(HostSummary::from).collect();
-            if since.is_some() && hosts.is_empty() {
+            if since.is_some() && hosts.is_empty() && alerts.is_none() {
                 return None;
             }
             serde_json::to_string(&LiveMessage {
                 kind,
                 server_time_ms,
                 hosts,
+                alerts,
             })
         }
     };
