@@ -110,6 +110,13 @@ pub struct Config {
     /// "basic_auth_password_file": "...", "ca_file": "..."}]` (all but `url` optional).
     #[arg(long, value_name = "PATH", env = "UTIZMON_REMOTE_WRITE_CONFIG")]
     pub remote_write_config: Option<PathBuf>,
+    /// Prometheus-compatible query API (Prometheus, VictoriaMetrics, Mimir, Thanos) to read
+    /// host history from instead of this master's store, e.g. `http://127.0.0.1:9090`. Use
+    /// it when masters remote-write into one engine: a host that moved between masters then
+    /// shows one continuous history. Falls back to the local store if the engine fails.
+    #[arg(long, value_name = "URL", env = "UTIZMON_HISTORY_URL")]
+    pub history_url: Option<String>,
+
     /// Alert rules file (YAML, see docs/alerts.md); replaces the built-in rules. The
     /// server refuses to start on a bad file. Unset: the built-in rules
     /// (`utizmon-server alert-rules defaults` prints them).
@@ -178,6 +185,14 @@ fn http_url(value: &str) -> Result<String, String> {
 }
 
 impl Config {
+    /// The `--history-url` engine, if any; a URL that is not http(s) fails the start-up.
+    pub fn history_engine(&self) -> anyhow::Result<Option<crate::history_engine::HistoryEngine>> {
+        self.history_url
+            .as_deref()
+            .map(crate::history_engine::HistoryEngine::new)
+            .transpose()
+    }
+
     /// Every remote-write receiver: the `--remote-write` URLs with the shared options, then
     /// the entries of `--remote-write-config`; each checked (URL, credential files).
     pub fn remotes(&self) -> anyhow::Result<Vec<crate::remote_write::RemoteConfig>> {

@@ -147,7 +147,10 @@ mod tests {
                 device: "eth0".into(),
                 rx_bytes_per_second: 10.0,
                 tx_bytes_per_second: 5.0,
+                packets: None,
             }],
+            disks: Vec::new(),
+            cgroups: Default::default(),
         };
         let p = point(&sample, Some(&rates));
         assert_eq!((p.ts_ms, p.cpu_ratio, p.cpu_ratio_min), (5_000, 0.25, 0.25));

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod history;
+pub mod history_engine;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
@@ -81,7 +82,6 @@ pub async fn serve(
     for host in known {
         fleet.restore(host);
     }
-    let tasks = TaskTracker::new();
     let remotes = remote_write::start(config.remotes()?, &store, &tasks, &shutdown).await?;
     let mut registry = metrics::registry(&fleet, &store, &alerts);
     registry.register_collector(Box::new(remote_write::RemoteWriteCollector(remotes)));
@@ -89,6 +89,7 @@ pub async fn serve(
     let state = AppState {
         fleet,
         store: store.clone(),
+        history_engine: config.history_engine()?,
         registry,
         scrapes: scrape::Scrapes::default(),
         history_slots: Arc::new(tokio::sync::Semaphore::new(

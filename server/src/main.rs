@@ -1,6 +1,6 @@
 //! `utizmon-server` binary: logging, flags, bind, signals; `utizmon_server::run` does the rest.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use clap::Parser;
@@ -31,6 +31,8 @@ fn main() -> std::process::ExitCode {
 async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // journald and log files get plain text; colours only for a person at a terminal
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -43,6 +45,7 @@ async fn serve() -> anyhow::Result<()> {
     // data directory.
     config.edge_token()?;
     config.alert_rules()?;
+    config.history_engine()?;
     let store = utizmon_server::open_store(&config).await?;
     let listener = TcpListener::bind(config.listen)
         .await

@@ -321,7 +321,7 @@ impl Fleet {
             run.received += 1;
             let ack = run.last_seq;
             if let Some(prev) = &state.latest {
-                state.rates = Rates::between(prev, &sample).map(Arc::new);
+                state.rates = Rates::between(prev, &sample, state.rates.as_deref()).map(Arc::new);
             }
             state.cpu.push(sample.cpu.usage_ratio);
             if let Some(live) = state.live.as_mut().filter(|l| l.id == session.conn_id) {
@@ -586,9 +586,10 @@ pub fn offline_after(flag: Option<Duration>, interval_ms: u64) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use utizmon_protocol::{Network, PROTOCOL_VERSION};
+    use utizmon_protocol::PROTOCOL_VERSION;
 
     use super::*;
+    use crate::rates::tests::sample;
 
     const TAKEOVER: Duration = Duration::from_secs(3);
 
@@ -615,20 +616,6 @@ mod tests {
 
     fn take(fleet: &Fleet, session: &EdgeSession, sample: Sample) -> Taken {
         fleet.take(session, sample).unwrap().0
-    }
-
-    fn sample(seq: u64) -> Sample {
-        Sample {
-            seq,
-            ts_ms: 1_700_000_000_000 + seq * 1000,
-            networks: vec![Network {
-                device: "eth0".into(),
-                rx_bytes: seq * 100,
-                tx_bytes: 1000 - seq,
-                ..Network::default()
-            }],
-            ..Sample::default()
-        }
     }
 
     #[test]

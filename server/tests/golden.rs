@@ -8,21 +8,91 @@ mod common;
 use common::*;
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
-use utizmon_protocol::{EdgeFrame, Network, Sample};
+use utizmon_protocol::{
+    Cgroup, Disk, EdgeFrame, FileHandles, KernelCounters, Network, Pressure, Process, Sample,
+    Stall, Temperature,
+};
 
 /// The recorded shapes; rewrite with `UTIZMON_UPDATE_GOLDEN=1` only for an intended change.
 const GOLDEN: &str = include_str!("golden/views.txt");
 
-/// Sample `seq` of the golden edge: fixed values, `ts_ms` one second apart from `base`.
+/// Sample `seq` of the golden edge: fixed values, `ts_ms` one second apart from `base`,
+/// with every section of protocol minor 1 (counters growing with `seq`).
 fn golden_sample(base: u64, seq: u64) -> Sample {
     let mut sample = sample(seq);
     sample.ts_ms = base + seq * 1000;
     sample.cpu.usage_ratio = 0.123_456_7 * seq as f64;
+    sample.cpu.core_seconds = vec![sample.cpu.seconds; 2];
+    sample.memory.free_bytes = 1_000_000_000;
+    sample.memory.cached_bytes = 3_000_000_000;
     sample.networks.push(Network {
         device: "lo".into(),
         rx_bytes: 7 * seq,
         tx_bytes: 7 * seq,
+        rx_packets: 3 * seq,
+        tx_packets: 3 * seq,
+        rx_dropped: seq,
         ..Network::default()
+    });
+    sample.filesystems[0].device = "/dev/vda1".into();
+    sample.filesystems[0].files = 1000;
+    sample.filesystems[0].files_free = 400;
+    sample.disks = vec![Disk {
+        device: "vda".into(),
+        reads: 10 * seq,
+        read_bytes: 4096 * seq,
+        writes: 20 * seq,
+        written_bytes: 8192 * seq,
+        io_seconds: 0.25 * seq as f64,
+        ..Disk::default()
+    }];
+    let stall = |some_seconds: f64| Stall {
+        some_seconds,
+        some_avg10: 0.015,
+        full_seconds: Some(some_seconds / 2.0),
+        full_avg10: Some(0.005),
+    };
+    sample.pressure = Some(Pressure {
+        cpu: Some(Stall {
+            full_seconds: None,
+            full_avg10: None,
+            ..stall(seq as f64)
+        }),
+        memory: None,
+        io: Some(stall(seq as f64 / 4.0)),
+    });
+    sample.temperatures = vec![Temperature {
+        kind: "hwmon".into(),
+        chip: "platform_coretemp_0".into(),
+        sensor: "temp1".into(),
+        label: "Package id 0".into(),
+        celsius: 45.0 + seq as f64,
+    }];
+    sample.top_processes = vec![Process {
+        pid: 812,
+        name: "postgres".into(),
+        user: "postgres".into(),
+        cpu_ratio: 0.25,
+        rss_bytes: 268_435_456,
+    }];
+    sample.failed_units = Some(vec!["backup.service".into()]);
+    sample.cgroups = vec![Cgroup {
+        name: "system.slice/postgresql.service".into(),
+        cpu_seconds: 0.5 * seq as f64,
+        memory_bytes: 402_653_184,
+        io_read_bytes: 1024 * seq,
+        io_written_bytes: 2048 * seq,
+    }];
+    sample.kernel = Some(KernelCounters {
+        context_switches: 1000 * seq,
+        interrupts: 500 * seq,
+        forks: 10 * seq,
+        procs_running: 2,
+        procs_blocked: 0,
+    });
+    sample.file_handles = Some(FileHandles {
+        allocated: 2310,
+        maximum: 2_466_170,
     });
     sample
 }

@@ -408,18 +408,24 @@ async fn shutdown_closes_edges_with_going_away() {
     server.stop().await.unwrap();
 }
 
+/// The store commits a batch within ~50 ms, so an edge at 1 Hz has its sample acked long
+/// before the next one is due: it never holds more than one unacknowledged sample. Latency
+/// figures themselves are `make bench`'s job; this asserts the contract, with room for a busy
+/// machine.
 #[tokio::test]
-async fn acks_come_within_250_ms() {
+async fn acks_come_before_the_next_sample_is_due() {
     let server = TestServer::start(&[]).await;
     let mut edge = GoodEdge::connect(&server, "fast", None).await;
     let mut slow = Vec::new();
     for _ in 0..5 {
         let start = std::time::Instant::now();
         edge.step().await;
-        if start.elapsed() >= Duration::from_millis(250) {
+        if start.elapsed() >= Duration::from_secs(1) {
             slow.push(start.elapsed());
         }
     }
-    // One straggler is tolerated: the machine running the tests may be busy.
-    assert!(slow.len() <= 1, "acks slower than 250 ms: {slow:?}");
+    assert!(
+        slow.is_empty(),
+        "acks slower than the 1 s interval: {slow:?}"
+    );
 }

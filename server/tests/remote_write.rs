@@ -337,3 +337,95 @@ async fn two_masters_one_receiver_failover_loses_nothing() {
     stop(&mut b).await;
     vm.stop().await;
 }
+
+/// `(ts_ms, cpu_ratio)` of every point `GET /api/v1/hosts/{host}/samples` returns.
+async fn history_points(addr: SocketAddr, host: &str, from_ms: u64) -> Vec<(u64, f64)> {
+    let path = format!(
+        "/api/v1/hosts/{host}/samples?from={from_ms}&to={}",
+        now_ms()
+    );
+    let res = http_get(addr, &path, None).await;
+    assert_eq!(res.status, 200, "{path}: {}", res.body);
+    let value: Value = serde_json::from_str(&res.body).unwrap();
+    value["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["ts_ms"].as_u64().unwrap(),
+                p["cpu_ratio"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn history_url_shows_one_history_for_a_host_that_moved_between_masters() {
+    let mut prometheus = Receiver::start(Kind::Prometheus).await;
+    let url = prometheus.write_url();
+    let engine = format!("http://{}", prometheus.addr);
+    let (data_a, data_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let listen_a = free_addr().await.to_string();
+    let (mut a, addr_a) = start_server(&listen_a, data_a.path(), &["--remote-write", &url]).await;
+    let (mut b, addr_b) = start_server(
+        "127.0.0.1:0",
+        data_b.path(),
+        &["--remote-write", &url, "--history-url", &engine],
+    )
+    .await;
+    let started = now_ms();
+    let masters = format!("ws://{addr_a}/ws/edge,ws://{addr_b}/ws/edge");
+    let mut edge = edge_to(&masters, "hist-move");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // The edge moves from A to B; A comes back only to drain its remote-write queue.
+    a.signal("-KILL");
+    let _ = a.child.wait().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop(&mut edge).await;
+    wait_delivered(addr_b).await;
+    let (mut a, addr_a) = start_server(&listen_a, data_a.path(), &["--remote-write", &url]).await;
+    wait_delivered(addr_a).await;
+    stop(&mut a).await;
+
+    let only_b = stored_timestamps(&[data_b.path()], "hist-move");
+    let everything = stored_timestamps(&[data_a.path(), data_b.path()], "hist-move");
+    assert!(
+        !only_b.is_empty() && everything.len() >= only_b.len() + 15,
+        "the edge did not stream to both masters: {} of {} samples on B",
+        only_b.len(),
+        everything.len()
+    );
+    // B's page shows A's part too, read from the engine both masters write into.
+    let points = wait_long("B to show A's part of the history", CATCH_UP, || async {
+        let points = history_points(addr_b, "hist-move", started).await;
+        let before_b = points
+            .iter()
+            .filter(|(ts, _)| (*ts as i64) < only_b[0] - 200)
+            .count();
+        (before_b >= 15 && points.len() * 10 >= everything.len() * 8).then_some(points)
+    })
+    .await;
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "points out of order"
+    );
+    assert!(points.iter().all(|(_, cpu)| (0.0..=1.0).contains(cpu)));
+
+    // Without the engine B still answers, from its own store.
+    prometheus.stop().await;
+    let local = history_points(addr_b, "hist-move", started).await;
+    assert!(!local.is_empty());
+    assert!(local.iter().all(|(ts, _)| (*ts as i64) >= only_b[0]));
+    stop(&mut b).await;
+}
+
+#[tokio::test]
+async fn a_history_url_that_is_not_http_fails_the_start_up() {
+    assert_startup_error(
+        &["--history-url".as_ref(), "ftp://127.0.0.1:9/".as_ref()],
+        "only http and https",
+    )
+    .await;
+}

@@ -137,7 +137,17 @@ pub async fn samples(
             "too many history queries at once; retry shortly",
         ));
     };
-    let points = history::query(&state.store, Arc::from(host.as_str()), query).await?;
+    let points = match &state.history_engine {
+        Some(engine) => match engine.query(&host, query, interval_ms).await {
+            Ok(points) => points,
+            Err(e) => {
+                // This master's own history is better than none while the engine is away.
+                tracing::warn!(%host, error = %format!("{e:#}"), "history engine failed; reading the local store");
+                history::query(&state.store, Arc::from(host.as_str()), query).await?
+            }
+        },
+        None => history::query(&state.store, Arc::from(host.as_str()), query).await?,
+    };
     Ok(Json(SamplesResponse {
         host,
         from_ms: query.from_ms,

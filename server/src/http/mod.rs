@@ -49,6 +49,8 @@ pub struct AppState {
     pub store: Store,
     /// Built once; its collector reads `fleet` at scrape time.
     pub registry: Arc<Registry>,
+    /// `--history-url`: history read from a shared engine instead of `store`.
+    pub history_engine: Option<crate::history_engine::HistoryEngine>,
     /// History queries reading the store at once (`--max-history-queries`).
     pub history_slots: Arc<tokio::sync::Semaphore>,
     /// Dashboard client slots and send budget.

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 pub use self::alerts::{AlertsView, LiveAlert};
 pub use self::sample::{HostInfoView, SampleView};
-use crate::rates::Rates;
+use crate::rates::{CgroupRate, DiskRate, NetworkRate, Rates};
 use crate::state::{EdgeRun, HostSnapshot};
 
 /// `"online"` or `"offline"`, as in the API.
@@ -40,12 +40,19 @@ pub struct HostView {
     pub edge: Option<EdgeRunView>,
 }
 
-/// Per-second network rates of a host (`HostView.rates`).
+/// Per-second rates of a host (`HostView.rates`), from the last two samples' counters.
 #[derive(Debug, Clone, Serialize)]
 pub struct RatesView {
     pub rx_bytes_per_second: f64,
     pub tx_bytes_per_second: f64,
     pub networks: Vec<NetworkRateView>,
+    /// Block devices (protocol minor 1); left out when the edge sends none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<DiskRateView>,
+    /// Services and containers (protocol minor 1), between the edge's last two cgroup
+    /// readings (every 5 s); left out until two readings were seen.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<CgroupRateView>,
 }
 
 /// Rates of one interface.
@@ -54,6 +61,41 @@ pub struct NetworkRateView {
     pub device: String,
     pub rx_bytes_per_second: f64,
     pub tx_bytes_per_second: f64,
+    /// Packets, errors and drops per second: only when the edge sends packet counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_packets_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_packets_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_errors_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_errors_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_dropped_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_dropped_per_second: Option<f64>,
+}
+
+/// Rates of one block device (`HostView.rates.disks`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskRateView {
+    pub device: String,
+    pub read_bytes_per_second: f64,
+    pub written_bytes_per_second: f64,
+    pub reads_per_second: f64,
+    pub writes_per_second: f64,
+    /// Share of the interval the device had I/O in flight, 0..=1.
+    pub busy_ratio: f64,
+}
+
+/// Rates of one service or container (`HostView.rates.cgroups`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CgroupRateView {
+    pub name: String,
+    /// CPU seconds per second: how many cores it keeps busy.
+    pub cpu_cores: f64,
+    pub io_read_bytes_per_second: f64,
+    pub io_written_bytes_per_second: f64,
 }
 
 /// Delivery statistics of the current (or last) run of a host's edge (`HostView.edge`).
@@ -87,6 +129,15 @@ pub struct HostSummary {
     pub fs_max_mountpoint: Option<String>,
     pub rx_bytes_per_second: Option<f64>,
     pub tx_bytes_per_second: Option<f64>,
+    /// Sum over the host's disks, leaving out the stacked ones (`dm-*`, `md*`) whose I/O
+    /// their member disks already count; `null` without disk rates.
+    pub disk_read_bytes_per_second: Option<f64>,
+    /// As `disk_read_bytes_per_second`, for writes.
+    pub disk_written_bytes_per_second: Option<f64>,
+    /// The hottest temperature sensor, degrees Celsius; `null` without sensors.
+    pub temp_max_celsius: Option<f64>,
+    /// Its name: the sensor's label, or its chip and sensor when it has none.
+    pub temp_max_sensor: Option<String>,
     /// Only in snapshots: the last CPU ratios, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_history: Option<Vec<f32>>,
@@ -122,15 +173,55 @@ impl From<&Rates> for RatesView {
         RatesView {
             rx_bytes_per_second: rates.rx_bytes_per_second,
             tx_bytes_per_second: rates.tx_bytes_per_second,
-            networks: rates
-                .networks
+            networks: rates.networks.iter().map(NetworkRateView::from).collect(),
+            disks: rates.disks.iter().map(DiskRateView::from).collect(),
+            cgroups: rates
+                .cgroups
+                .groups
                 .iter()
-                .map(|n| NetworkRateView {
-                    device: n.device.clone(),
-                    rx_bytes_per_second: n.rx_bytes_per_second,
-                    tx_bytes_per_second: n.tx_bytes_per_second,
-                })
+                .map(CgroupRateView::from)
                 .collect(),
+        }
+    }
+}
+
+impl From<&NetworkRate> for NetworkRateView {
+    fn from(n: &NetworkRate) -> NetworkRateView {
+        let packets = n.packets.as_ref();
+        NetworkRateView {
+            device: n.device.clone(),
+            rx_bytes_per_second: n.rx_bytes_per_second,
+            tx_bytes_per_second: n.tx_bytes_per_second,
+            rx_packets_per_second: packets.map(|p| p.rx_packets),
+            tx_packets_per_second: packets.map(|p| p.tx_packets),
+            rx_errors_per_second: packets.map(|p| p.rx_errors),
+            tx_errors_per_second: packets.map(|p| p.tx_errors),
+            rx_dropped_per_second: packets.map(|p| p.rx_dropped),
+            tx_dropped_per_second: packets.map(|p| p.tx_dropped),
+        }
+    }
+}
+
+impl From<&DiskRate> for DiskRateView {
+    fn from(d: &DiskRate) -> DiskRateView {
+        DiskRateView {
+            device: d.device.clone(),
+            read_bytes_per_second: d.read_bytes_per_second,
+            written_bytes_per_second: d.written_bytes_per_second,
+            reads_per_second: d.reads_per_second,
+            writes_per_second: d.writes_per_second,
+            busy_ratio: d.busy_ratio,
+        }
+    }
+}
+
+impl From<&CgroupRate> for CgroupRateView {
+    fn from(c: &CgroupRate) -> CgroupRateView {
+        CgroupRateView {
+            name: c.name.clone(),
+            cpu_cores: c.cpu_cores,
+            io_read_bytes_per_second: c.io_read_bytes_per_second,
+            io_written_bytes_per_second: c.io_written_bytes_per_second,
         }
     }
 }
@@ -163,6 +254,20 @@ impl From<&HostSnapshot> for HostSummary {
                 })
                 .max_by(|a, b| a.0.total_cmp(&b.0))
         });
+        let disks = host.rates.as_deref().and_then(|r| {
+            let own = || r.disks.iter().filter(|d| !stacked(&d.device));
+            (!r.disks.is_empty()).then(|| {
+                (
+                    own().map(|d| d.read_bytes_per_second).sum::<f64>(),
+                    own().map(|d| d.written_bytes_per_second).sum::<f64>(),
+                )
+            })
+        });
+        let hottest = latest.and_then(|s| {
+            s.temperatures
+                .iter()
+                .max_by(|a, b| a.celsius.total_cmp(&b.celsius))
+        });
         HostSummary {
             host: host.host.to_string(),
             status: Status::of(host),
@@ -185,9 +290,25 @@ impl From<&HostSnapshot> for HostSummary {
             fs_max_mountpoint: fs_max.map(|(_, fs)| fs.mountpoint.clone()),
             rx_bytes_per_second: host.rates.as_ref().map(|r| r.rx_bytes_per_second.round()),
             tx_bytes_per_second: host.rates.as_ref().map(|r| r.tx_bytes_per_second.round()),
+            disk_read_bytes_per_second: disks.map(|(read, _)| read.round()),
+            disk_written_bytes_per_second: disks.map(|(_, written)| written.round()),
+            temp_max_celsius: hottest.map(|t| round(t.celsius, 1)),
+            temp_max_sensor: hottest.map(|t| {
+                if t.label.is_empty() {
+                    format!("{} {}", t.chip, t.sensor)
+                } else {
+                    t.label.clone()
+                }
+            }),
             cpu_history: host.cpu_history.clone(),
         }
     }
+}
+
+/// Whether a block device is stacked on others (device mapper, software RAID), so that
+/// its I/O is already counted on its member disks.
+fn stacked(device: &str) -> bool {
+    device.starts_with("dm-") || device.starts_with("md")
 }
 
 /// `value` rounded to `digits` decimals: the overview shows percentages with one decimal,
@@ -201,7 +322,7 @@ fn round(value: f64, digits: i32) -> f64 {
 mod tests {
     use std::sync::Arc;
 
-    use utizmon_protocol::{Filesystem, Memory, Sample};
+    use utizmon_protocol::{Filesystem, Memory, Sample, Temperature};
 
     use super::*;
 
@@ -241,6 +362,54 @@ mod tests {
         assert_eq!(summary.fs_max_ratio, Some(0.6667));
         assert_eq!(summary.fs_max_mountpoint.as_deref(), Some("/var"));
         assert_eq!(summary.status, Status::Online);
+    }
+
+    #[test]
+    fn summary_sums_own_disks_and_names_the_hottest_sensor() {
+        let disk = |device: &str, read| DiskRate {
+            device: device.into(),
+            read_bytes_per_second: read,
+            written_bytes_per_second: 2.0 * read,
+            reads_per_second: 0.0,
+            writes_per_second: 0.0,
+            busy_ratio: 0.0,
+        };
+        let temp = |chip: &str, label: &str, celsius| Temperature {
+            kind: "hwmon".into(),
+            chip: chip.into(),
+            sensor: "temp1".into(),
+            label: label.into(),
+            celsius,
+        };
+        let mut host = snapshot(Some(Sample {
+            temperatures: vec![temp("acpitz", "", 51.04), temp("coretemp", "Core 0", 48.0)],
+            ..Sample::default()
+        }));
+        host.rates = Some(Arc::new(Rates {
+            rx_bytes_per_second: 0.0,
+            tx_bytes_per_second: 0.0,
+            networks: Vec::new(),
+            disks: vec![
+                disk("sda", 100.4),
+                disk("dm-0", 90.0),
+                disk("nvme0n1", 10.0),
+            ],
+            cgroups: Default::default(),
+        }));
+        let summary = HostSummary::from(&host);
+        assert_eq!(summary.disk_read_bytes_per_second, Some(110.0));
+        assert_eq!(summary.disk_written_bytes_per_second, Some(221.0));
+        assert_eq!(summary.temp_max_celsius, Some(51.0));
+        assert_eq!(summary.temp_max_sensor.as_deref(), Some("acpitz temp1"));
+        // No disks and no sensors: unknown, not zero.
+        host.rates = Some(Arc::new(Rates {
+            disks: Vec::new(),
+            ..(**host.rates.as_ref().unwrap()).clone()
+        }));
+        host.latest = Some(Arc::new(Sample::default()));
+        let summary = HostSummary::from(&host);
+        assert_eq!(summary.disk_read_bytes_per_second, None);
+        assert_eq!(summary.temp_max_celsius, None);
     }
 
     #[test]
