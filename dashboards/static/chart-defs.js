@@ -1,10 +1,11 @@
 // utizmon dashboard: what each host chart shows, as series plus columnar data for uPlot.
-// Pure functions of the points (the samples API's point shape) and a context
-// { palette, faint, bucketed, cores }; charts.js does the drawing. A definition's `shape`
+// Pure functions of the points and a context { palette, faint, bucketed, cores }:
+// CHART_NAMES take the samples API's point shape, LIVE_CHART_NAMES the live points of
+// live-points.js. charts.js does the drawing. A definition's `shape`
 // changes when its set of series changes (cores, interfaces, min/max band): then the chart
 // is built anew instead of given new data.
 
-import { DASH, formatBytes, formatNumber, formatRate, isNum } from './format.js';
+import { DASH, formatBytes, formatCelsius, formatNumber, formatRate, isNum } from './format.js';
 
 /** Per-core series beyond this many are left out (a 256-core host would be unreadable). */
 export const MAX_CORE_SERIES = 64;
@@ -13,8 +14,14 @@ export const MAX_INTERFACES = 8;
 /** The core chart shows its legend only up to this many cores. */
 const CORE_LEGEND_MAX = 16;
 
-/** The charts of the host page, in the order of their `#chart-NAME` boxes. */
+/** Sensors beyond this many (sorted by name) are left out of the temperature chart. */
+export const MAX_SENSORS = 12;
+
+/** The history charts of the host page, in the order of their `#chart-NAME` boxes. */
 export const CHART_NAMES = ['cpu', 'cores', 'mem', 'load', 'net'];
+
+/** The live-only charts (sections of protocol minor 1 the history does not keep yet). */
+export const LIVE_CHART_NAMES = ['disk', 'pressure', 'temp', 'neterr'];
 
 /** `#rrggbb` with an alpha, as `rgba(...)`; other colour syntaxes are returned unchanged. */
 export function withAlpha(color, alpha) {
@@ -28,6 +35,8 @@ const pctAxis = (v) => v + '%';
 const bytesValue = (u, v) => formatBytes(v);
 const rateValue = (u, v) => formatRate(v);
 const numValue = (u, v) => formatNumber(v, 2);
+const perSecondValue = (u, v) => (isNum(v) ? formatNumber(v, 2) + '/s' : DASH);
+const celsiusValue = (u, v) => formatCelsius(v);
 
 /** One value per point; anything not a finite number becomes a gap (null). */
 function column(points, pick) {
@@ -117,14 +126,27 @@ function load(points, ctx) {
   };
 }
 
+/** The `key`s of the entries of list `field` across the points, sorted, at most `max`. */
+function keysIn(points, field, key, max) {
+  const keys = new Set();
+  for (const p of points) {
+    if (!Array.isArray(p[field])) continue;
+    for (const x of p[field]) if (x && typeof x[key] === 'string') keys.add(x[key]);
+  }
+  return Array.from(keys).sort().slice(0, max);
+}
+
+/** A picker of `field` of the entry of list `list` whose `key` is `name`, per point. */
+function entryOf(list, key, name) {
+  return (field) => (p) => {
+    const x = Array.isArray(p[list]) ? p[list].find((e) => e && e[key] === name) : null;
+    return x ? x[field] : null;
+  };
+}
+
 /** Interface names across the points, sorted, at most MAX_INTERFACES. */
 export function interfaces(points) {
-  const devs = new Set();
-  for (const p of points) {
-    if (!Array.isArray(p.networks)) continue;
-    for (const n of p.networks) if (n && typeof n.device === 'string') devs.add(n.device);
-  }
-  return Array.from(devs).sort().slice(0, MAX_INTERFACES);
+  return keysIn(points, 'networks', 'device', MAX_INTERFACES);
 }
 
 function net(points, ctx) {
@@ -133,10 +155,7 @@ function net(points, ctx) {
   const data = [times(points)];
   names.forEach((dev, k) => {
     const color = ctx.palette[k % ctx.palette.length];
-    const pick = (field) => (p) => {
-      const n = Array.isArray(p.networks) ? p.networks.find((x) => x && x.device === dev) : null;
-      return n ? n[field] : null;
-    };
+    const pick = entryOf('networks', 'device', dev);
     series.push({ label: `${dev} in`, stroke: color, width: 1.5, value: rateValue });
     series.push({ label: `${dev} out`, stroke: color, width: 1.5, dash: [5, 3], value: rateValue });
     data.push(column(points, pick('rx_bytes_per_second')), column(points, pick('tx_bytes_per_second')));
@@ -151,9 +170,96 @@ function net(points, ctx) {
   };
 }
 
-const BUILDERS = { cpu, cores, mem, load, net };
+/** Disk I/O: read (solid) and written (dashed) bytes per second of each device. */
+function disk(points, ctx) {
+  const names = keysIn(points, 'disks', 'device', MAX_INTERFACES);
+  const series = [];
+  const data = [times(points)];
+  names.forEach((dev, k) => {
+    const color = ctx.palette[k % ctx.palette.length];
+    const pick = entryOf('disks', 'device', dev);
+    series.push({ label: `${dev} read`, stroke: color, width: 1.5, value: rateValue });
+    series.push({ label: `${dev} write`, stroke: color, width: 1.5, dash: [5, 3], value: rateValue });
+    data.push(column(points, pick('read_bytes_per_second')), column(points, pick('written_bytes_per_second')));
+  });
+  return {
+    shape: `disk:${JSON.stringify(names)}`,
+    yRange: (u, min, max) => [0, Math.max(1024, (max || 0) * 1.1)],
+    axisFmt: formatRate,
+    axisSize: 84,
+    series,
+    data,
+  };
+}
 
-/** The definition of chart `name` (one of CHART_NAMES) over `points`. */
+/** The pressure series a live point can carry, in legend order. */
+export const PRESSURE_SERIES = [
+  ['cpu', 'some'],
+  ['cpu', 'full'],
+  ['memory', 'some'],
+  ['memory', 'full'],
+  ['io', 'some'],
+  ['io', 'full'],
+];
+
+/** Pressure: share of the last 10 s stalled, some (solid) and full (dashed) per resource. */
+function pressure(points, ctx) {
+  const has = ([res, kind]) => points.some((p) => p.pressure && p.pressure[res] && isNum(p.pressure[res][kind]));
+  const present = PRESSURE_SERIES.filter(has);
+  const colors = { cpu: ctx.palette[0], memory: ctx.palette[1], io: ctx.palette[2] };
+  return {
+    shape: `pressure:${present.map((x) => x.join('.')).join(',')}`,
+    yRange: (u, min, max) => [0, Math.min(100, Math.max(5, (max || 0) * 1.2))],
+    axisFmt: pctAxis,
+    series: present.map(([res, kind]) => ({
+      label: `${res} ${kind}`,
+      stroke: colors[res],
+      width: 1.5,
+      dash: kind === 'full' ? [5, 3] : undefined,
+      value: pctValue,
+    })),
+    data: [times(points), ...present.map(([res, kind]) => column(points, (p) => (p.pressure && p.pressure[res] ? percent(p.pressure[res][kind]) : null)))],
+  };
+}
+
+/** Temperatures: one series per sensor, in degrees Celsius. */
+function temp(points, ctx) {
+  const keys = keysIn(points, 'temperatures', 'key', MAX_SENSORS);
+  const labels = new Map();
+  for (const p of points) for (const t of p.temperatures || []) if (t && keys.includes(t.key)) labels.set(t.key, t.name);
+  return {
+    shape: `temp:${JSON.stringify(keys)}`,
+    yRange: (u, min, max) => [Math.min(0, min || 0), Math.max(50, (max || 0) * 1.1)],
+    axisFmt: (v) => `${v}°C`,
+    series: keys.map((key, k) => ({ label: labels.get(key), stroke: ctx.palette[k % ctx.palette.length], width: 1.5, value: celsiusValue })),
+    data: [times(points), ...keys.map((key) => column(points, entryOf('temperatures', 'key', key)('celsius')))],
+  };
+}
+
+/** Network errors (solid) and drops (dashed) per second of each interface, in and out summed. */
+function neterr(points, ctx) {
+  const names = keysIn(points, 'netErrors', 'device', MAX_INTERFACES);
+  const series = [];
+  const data = [times(points)];
+  names.forEach((dev, k) => {
+    const color = ctx.palette[k % ctx.palette.length];
+    const pick = entryOf('netErrors', 'device', dev);
+    series.push({ label: `${dev} errors`, stroke: color, width: 1.5, value: perSecondValue });
+    series.push({ label: `${dev} drops`, stroke: color, width: 1.5, dash: [5, 3], value: perSecondValue });
+    data.push(column(points, pick('errors_per_second')), column(points, pick('dropped_per_second')));
+  });
+  return {
+    shape: `neterr:${JSON.stringify(names)}`,
+    yRange: (u, min, max) => [0, Math.max(1, (max || 0) * 1.1)],
+    axisFmt: String,
+    series,
+    data,
+  };
+}
+
+const BUILDERS = { cpu, cores, mem, load, net, disk, pressure, temp, neterr };
+
+/** The definition of chart `name` (one of CHART_NAMES or LIVE_CHART_NAMES) over `points`. */
 export function chartDef(name, points, ctx) {
   return BUILDERS[name](points, ctx);
 }

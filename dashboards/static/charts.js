@@ -7,7 +7,7 @@
 // uPlot (vendor/uPlot.iife.min.js, a classic script loaded before the modules) sets legend
 // labels with textContent, so edge-supplied interface names stay text.
 
-import { CHART_NAMES, chartDef } from './chart-defs.js';
+import { chartDef } from './chart-defs.js';
 import { el, setText, cssVar } from './dom.js';
 import { DASH, formatTime, isNum } from './format.js';
 import { onThemeChange } from './theme-toggle.js';
@@ -62,14 +62,18 @@ function options(def, width) {
   };
 }
 
-/** The charts of one host page; `state()` returns { points, loading, bucketed, cores }. */
+/**
+ * A group of charts of one host page: `names` (chart-defs.js) over the same points;
+ * `state()` returns { points, loading, bucketed, cores, empty } (`empty`: what a chart
+ * without points says).
+ */
 export class Charts {
-  constructor(state) {
+  constructor(names, state) {
     this.state = state;
     this.plots = new Map();
     this.scheduled = false;
     this.boxes = new Map();
-    for (const name of CHART_NAMES) {
+    for (const name of names) {
       const box = document.getElementById(`chart-${name}`);
       if (box) this.boxes.set(name, box);
     }
@@ -101,12 +105,12 @@ export class Charts {
   draw() {
     this.scheduled = false;
     if (typeof window.uPlot !== 'function') return;
-    const { points, loading, bucketed, cores } = this.state();
+    const { points, loading, bucketed, cores, empty } = this.state();
     const ctx = { palette: PALETTE.map((n) => cssVar(n) || '#888888'), faint: cssVar('--faint'), bucketed, cores };
     for (const [name, box] of this.boxes) {
       box.dataset.points = String(points.length);
       box.dataset.lastTs = points.length ? String(points[points.length - 1].ts_ms) : '';
-      if (points.length === 0) this.showMessage(name, box, loading ? 'Loading\u2026' : 'No data in this range yet.');
+      if (points.length === 0) this.showMessage(name, box, loading ? 'Loading\u2026' : empty || 'No data in this range yet.');
       else this.plot(name, box, chartDef(name, points, ctx));
     }
   }

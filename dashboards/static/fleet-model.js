@@ -20,6 +20,13 @@ export function loadPerCore(s) {
   return s.cores > 0 ? s.load1 / s.cores : s.load1;
 }
 
+/** Disk bytes per second, read and written together; null when the host reports no disks. */
+export function diskIo(s) {
+  return isNum(s.disk_read_bytes_per_second) && isNum(s.disk_written_bytes_per_second)
+    ? s.disk_read_bytes_per_second + s.disk_written_bytes_per_second
+    : null;
+}
+
 /** The value each sortable column (th[data-key]) sorts by. */
 export const SORT_KEYS = {
   status: (s) => (s.status === 'online' ? 0 : 1),
@@ -33,6 +40,8 @@ export const SORT_KEYS = {
   disk: (s) => s.fs_max_ratio,
   rx: (s) => s.rx_bytes_per_second,
   tx: (s) => s.tx_bytes_per_second,
+  diskio: diskIo,
+  temp: (s) => s.temp_max_celsius,
 };
 
 /** The direction a column sorts in when first chosen: names A..Z, numbers largest first. */

@@ -6,8 +6,8 @@
 
 import { makeBadge, setBadge } from './alert-badges.js';
 import { byId, cssVar, el, setFill, setLevel, setText, setTitle } from './dom.js';
-import { DASH, formatAgo, formatDuration, formatNumber, formatPercent, formatRate, isNum, levelClass } from './format.js';
-import { compareBy, HISTORY, loadPerCore, matches } from './fleet-model.js';
+import { DASH, formatAgo, formatCelsius, formatDuration, formatNumber, formatPercent, formatRate, isNum, levelClass } from './format.js';
+import { compareBy, diskIo, HISTORY, loadPerCore, matches } from './fleet-model.js';
 import { drawSparkline, sparkTone } from './sparkline.js';
 
 const FLUSH_MS = 250;
@@ -240,8 +240,13 @@ export class FleetTable {
     r.disk.td.firstChild.appendChild(r.mount);
     r.rx = el('td', 'c-rx num');
     r.tx = el('td', 'c-tx num');
+    r.diskio = el('td', 'c-diskio num');
+    r.temp = el('td', 'c-temp num');
+    r.tempVal = el('span', 'val');
+    r.sensor = el('span', 'sub');
+    r.temp.append(r.tempVal, r.sensor);
 
-    tr.append(tdStatus, tdHost, r.uptime, r.cpu.td, tdSpark, r.mem.td, r.swap.td, r.load.td, r.disk.td, r.rx, r.tx);
+    tr.append(tdStatus, tdHost, r.uptime, r.cpu.td, tdSpark, r.mem.td, r.swap.td, r.load.td, r.disk.td, r.rx, r.tx, r.diskio, r.temp);
     this.observer.observe(tr);
     return r;
   }
@@ -270,6 +275,11 @@ export class FleetTable {
     setText(r.mount, s.fs_max_mountpoint || '');
     setText(r.rx, formatRate(s.rx_bytes_per_second));
     setText(r.tx, formatRate(s.tx_bytes_per_second));
+    setText(r.diskio, formatRate(diskIo(s)));
+    setTitle(r.diskio, isNum(diskIo(s)) ? `read ${formatRate(s.disk_read_bytes_per_second)}, written ${formatRate(s.disk_written_bytes_per_second)}` : '');
+    setText(r.tempVal, formatCelsius(s.temp_max_celsius));
+    setText(r.sensor, s.temp_max_sensor || '');
+    setTitle(r.temp, s.temp_max_sensor || '');
   }
 
   drawSpark(row, entry) {

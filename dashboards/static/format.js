@@ -29,6 +29,11 @@ export function formatRate(n) {
   return isNum(n) ? formatBytes(n) + '/s' : DASH;
 }
 
+/** Degrees Celsius with one decimal: "45.3 °C" (a no-break space between). */
+export function formatCelsius(c) {
+  return isNum(c) ? c.toFixed(1) + '\u00a0\u00b0C' : DASH;
+}
+
 /** A 0..1 ratio as a percentage with one decimal: "12.3%". */
 export function formatPercent(ratio) {
   return isNum(ratio) ? (ratio * 100).toFixed(1) + '%' : DASH;

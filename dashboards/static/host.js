@@ -4,16 +4,23 @@
 // change together with the history point the server built from the newest sample, which
 // raw ranges append. Bucketed ranges re-read their newest buckets instead (history.js).
 // Every snapshot (first connect or reconnect) loads the history again, so a reconnect
-// resynchronises. The stream's `alerts` (this host's) fill the firing-alerts banner.
+// resynchronises. The sections of protocol minor 1 the history does not keep (disk I/O,
+// pressure, temperatures, network errors) are charted live from each HostView
+// (live-points.js), and the top processes, services and failed units are tables
+// (host-tables.js); a section the host does not report stays hidden.
+// The stream's `alerts` (this host's) fill the firing-alerts banner.
 
 import { renderBanner } from './alert-badges.js';
 import { readAlerts } from './alerts-model.js';
 import { connectionBanner } from './banner.js';
+import { CHART_NAMES, LIVE_CHART_NAMES } from './chart-defs.js';
 import { Charts } from './charts.js';
 import { byId, setText } from './dom.js';
 import { isNum } from './format.js';
 import { appendPoint, dropBefore, isPoint, rangeNote, readSamples, replaceTail, samplesUrl, TAIL_REFRESH_MS } from './history.js';
+import { HostTables } from './host-tables.js';
 import { HostView } from './host-view.js';
+import { LIVE_WINDOW_MS, livePointOf, sections } from './live-points.js';
 import { LiveSocket } from './live-socket.js';
 import { initThemeToggle } from './theme-toggle.js';
 
@@ -39,11 +46,21 @@ const page = {
   tailLoading: false,
   /** The latest HostView, or null while the server knows no such host. */
   view: null,
+  /** What the live-only charts draw (live-points.js), oldest first. */
+  live: [],
 };
 
 const socket = new LiveSocket(`/ws/dashboard?host=${encodeURIComponent(host)}`, onMessage);
 const hostView = new HostView();
-const charts = new Charts(() => ({
+const tables = new HostTables();
+const liveCharts = new Charts(LIVE_CHART_NAMES, () => ({
+  points: page.live,
+  loading: false,
+  bucketed: false,
+  cores: null,
+  empty: 'Waiting for live data\u2026',
+}));
+const charts = new Charts(CHART_NAMES, () => ({
   points: page.points,
   loading: page.loading,
   bucketed: bucketed(),
@@ -70,30 +87,9 @@ async function fetchSamples(url) {
   }
 }
 
-/** The live point a HostView carries, if any. */
+/** The history point of the newest sample that a detail-stream host carries, if any. */
 function livePoint(view) {
-  if (view && isPoint(view.point)) return view.point;
-  // Until the detail stream carries `point`: the raw point of the latest sample.
-  const l = view && view.latest;
-  if (!l || !isNum(l.ts_ms)) return null;
-  const cpu = l.cpu || {};
-  const mem = l.memory || {};
-  const load = l.load || {};
-  return {
-    ts_ms: l.ts_ms,
-    cpu_ratio: cpu.usage_ratio,
-    cpu_ratio_min: cpu.usage_ratio,
-    cpu_ratio_max: cpu.usage_ratio,
-    cores: Array.isArray(cpu.cores) ? cpu.cores : [],
-    mem_used_bytes: mem.used_bytes,
-    mem_total_bytes: mem.total_bytes,
-    swap_used_bytes: mem.swap_used_bytes,
-    swap_total_bytes: mem.swap_total_bytes,
-    load1: load.load1,
-    load5: load.load5,
-    load15: load.load15,
-    networks: view.rates && Array.isArray(view.rates.networks) ? view.rates.networks : [],
-  };
+  return view && isPoint(view.point) ? view.point : null;
 }
 
 async function loadHistory() {
@@ -163,6 +159,13 @@ function setView(view) {
   const edge = view && view.edge;
   if (edge && isNum(edge.interval_ms) && edge.interval_ms > 0) page.intervalMs = edge.interval_ms;
   hostView.render(view, socket.serverNow());
+  tables.render(view);
+  const has = sections(view);
+  for (const section of document.querySelectorAll('[data-section]')) {
+    const show = !!has[section.dataset.section];
+    if (section.hidden === show) section.hidden = !show;
+  }
+  if (appendPoint(page.live, livePointOf(view), socket.serverNow() - LIVE_WINDOW_MS)) liveCharts.schedule();
 }
 
 function init() {
@@ -183,6 +186,7 @@ function init() {
   initThemeToggle();
   connectionBanner(socket);
   charts.schedule();
+  liveCharts.schedule();
   socket.start();
 }
 

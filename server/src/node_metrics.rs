@@ -558,6 +558,7 @@ mod tests {
             latest: Some(Arc::new(sample)),
             last_seen_ms: None,
             rates: None,
+            point: None,
             run: None,
             cpu_history: None,
         }

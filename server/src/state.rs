@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{now_ms, Hello, HostInfo, RejectReason, Sample};
 
-use utizmon_store::{Record, StoredHost};
+use utizmon_store::{Point, Record, StoredHost};
 
 use crate::history::{self, CpuRing};
 use crate::rates::Rates;
@@ -127,6 +127,9 @@ pub struct HostSnapshot {
     pub latest: Option<Arc<Sample>>,
     /// Rates between the last two samples; `None` until a second sample.
     pub rates: Option<Arc<Rates>>,
+    /// The history point of the last sample, as handed to the store; `None` until the
+    /// host's first sample since the server started.
+    pub point: Option<Arc<Point>>,
     /// The current (or last) run of the host's edge; `None` for a host restored from the
     /// store whose edge has not connected since.
     pub run: Option<EdgeRun>,
@@ -167,6 +170,8 @@ struct HostState {
     info: Option<Arc<HostInfo>>,
     latest: Option<Arc<Sample>>,
     rates: Option<Arc<Rates>>,
+    /// The history point of `latest`, as stored (for the detail stream).
+    point: Option<Arc<Point>>,
     last_seen_ms: Option<u64>,
     live: Option<LiveConn>,
     run: Option<EdgeRun>,
@@ -328,6 +333,7 @@ impl Fleet {
                 live.applied_at = Instant::now();
             }
             let record = record(state, state.rates.as_deref());
+            state.point = Some(Arc::new(record.point.clone()));
             state.latest = Some(sample.clone());
             state.last_seen_ms = Some(now_ms());
             state.changed_at = self.bump();
@@ -521,6 +527,7 @@ impl Fleet {
                         info: None,
                         latest: None,
                         rates: None,
+                        point: None,
                         last_seen_ms: None,
                         live: None,
                         run: None,
@@ -573,6 +580,7 @@ impl HostSlot {
             info: state.info.clone(),
             latest: state.latest.clone(),
             rates: state.rates.clone(),
+            point: state.point.clone(),
             run: state.run.clone(),
             cpu_history: cpu_history.then(|| state.cpu.to_vec()),
         }

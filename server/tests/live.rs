@@ -184,3 +184,53 @@ async fn shutdown_closes_dashboards_with_going_away() {
     assert_eq!(u16::from(close.code), 1001);
     server.stop().await.unwrap();
 }
+
+/// The detail stream carries the history point the store keeps for the newest sample,
+/// field for field as the samples API serves it, so the host page appends it as it is;
+/// the API's host view stays without it.
+#[tokio::test]
+async fn detail_stream_carries_the_stored_point() {
+    let server = TestServer::start(&[]).await;
+    let url = format!("ws://{}/ws/dashboard?host=pointed", server.addr);
+    let mut dash = connect(&url, None).await;
+    assert_eq!(next_json(&mut dash).await["type"], "snapshot");
+
+    let mut edge = GoodEdge::connect(&server, "pointed", None).await;
+    let hello = next_json(&mut dash).await;
+    assert!(hello["hosts"][0]["latest"].is_null());
+    assert!(
+        hello["hosts"][0]["point"].is_null(),
+        "no sample, no point: {hello}"
+    );
+    edge.step().await;
+    edge.step().await;
+    let host = loop {
+        let update = next_json(&mut dash).await;
+        if update["hosts"][0]["latest"]["seq"] == 2 {
+            break update["hosts"][0].clone();
+        }
+    };
+    let point = &host["point"];
+    assert_eq!(point["ts_ms"], host["latest"]["ts_ms"]);
+    assert_eq!(point["cpu_ratio"], host["latest"]["cpu"]["usage_ratio"]);
+    assert_eq!(point["cpu_ratio_min"], point["cpu_ratio"]);
+
+    // The same point, byte for byte, is what the history API returns for that sample.
+    let ts = point["ts_ms"].as_u64().unwrap();
+    let samples = server
+        .json(&format!(
+            "/api/v1/hosts/pointed/samples?from={}&to={}",
+            ts - 5000,
+            ts + 5000
+        ))
+        .await;
+    let stored = samples["points"].as_array().unwrap();
+    assert_eq!(stored.last(), Some(point), "{samples}");
+
+    let api = server.json("/api/v1/hosts/pointed").await;
+    assert!(
+        api.get("point").is_none(),
+        "the API's HostView is unchanged: {api}"
+    );
+    server.stop().await.unwrap();
+}

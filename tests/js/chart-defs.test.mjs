@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { CHART_NAMES, chartDef, interfaces, MAX_CORE_SERIES, MAX_INTERFACES, withAlpha } from '../../dashboards/static/chart-defs.js';
+import { CHART_NAMES, chartDef, interfaces, LIVE_CHART_NAMES, MAX_CORE_SERIES, MAX_INTERFACES, MAX_SENSORS, withAlpha } from '../../dashboards/static/chart-defs.js';
 
 const ctx = { palette: ['#102030', '#405060', '#708090', '#a0b0c0'], faint: '#999999', bucketed: false, cores: null };
 const net = (device, rx, tx) => ({ device, rx_bytes_per_second: rx, tx_bytes_per_second: tx });
@@ -70,4 +70,49 @@ test('network: interfaces sorted by name, in and out per interface', () => {
 test('colours take an alpha', () => {
   assert.equal(withAlpha('#ff8000', 0.5), 'rgba(255,128,0,0.5)');
   assert.equal(withAlpha('rgb(1,2,3)', 0.5), 'rgb(1,2,3)');
+});
+
+const live = [
+  {
+    ts_ms: 1000,
+    disks: [{ device: 'vda', read_bytes_per_second: 10, written_bytes_per_second: 20 }],
+    pressure: { cpu: { some: 0.02 }, io: { some: 0.1, full: 0.05 } },
+    temperatures: [{ key: 'c/temp1', name: 'Package id 0', celsius: 45 }],
+    netErrors: [{ device: 'eth0', errors_per_second: 1, dropped_per_second: 2 }],
+  },
+  { ts_ms: 2000, disks: [], pressure: {}, temperatures: [{ key: 'c/temp1', name: 'Package id 0', celsius: 46.25 }], netErrors: [] },
+];
+
+test('every live chart has x in seconds and one column per series', () => {
+  for (const name of LIVE_CHART_NAMES) {
+    const def = chartDef(name, live, ctx);
+    assert.deepEqual(def.data[0], [1, 2], name);
+    assert.equal(def.data.length, def.series.length + 1, name);
+    assert.ok(def.series.length > 0, name);
+    for (const col of def.data) assert.equal(col.length, live.length, name);
+  }
+});
+
+test('disk I/O: read and write per device; pressure: only the series a host reports', () => {
+  const disk = chartDef('disk', live, ctx);
+  assert.deepEqual(disk.series.map((s) => s.label), ['vda read', 'vda write']);
+  assert.deepEqual(disk.data.slice(1), [[10, null], [20, null]]);
+  const p = chartDef('pressure', live, ctx);
+  assert.deepEqual(p.series.map((s) => s.label), ['cpu some', 'io some', 'io full']);
+  assert.deepEqual(p.data[3], [5, null]);
+  assert.equal(p.shape, 'pressure:cpu.some,io.some,io.full');
+  assert.equal(p.series[2].value(null, 5), '5.0%');
+});
+
+test('temperatures by sensor label, capped; network errors and drops per interface', () => {
+  const t = chartDef('temp', live, ctx);
+  assert.deepEqual(t.series.map((s) => s.label), ['Package id 0']);
+  assert.deepEqual(t.data[1], [45, 46.25]);
+  assert.equal(t.series[0].value(null, 46.25), '46.3\u00a0\u00b0C');
+  const lots = [{ ts_ms: 1, temperatures: Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, name: `s${i}`, celsius: i })) }];
+  assert.equal(chartDef('temp', lots, ctx).series.length, MAX_SENSORS);
+  const e = chartDef('neterr', live, ctx);
+  assert.deepEqual(e.series.map((s) => s.label), ['eth0 errors', 'eth0 drops']);
+  assert.deepEqual(e.data.slice(1), [[1, null], [2, null]]);
+  assert.equal(e.series[1].value(null, 2), '2.00/s');
 });

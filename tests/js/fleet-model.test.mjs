@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { appendBounded, compareBy, FleetModel, HISTORY, initialDirection, loadPerCore, matches } from '../../dashboards/static/fleet-model.js';
+import { appendBounded, compareBy, diskIo, FleetModel, HISTORY, initialDirection, loadPerCore, matches } from '../../dashboards/static/fleet-model.js';
 
 const host = (name, extra = {}) => ({ host: name, status: 'online', last_seen_ms: 1, cpu_ratio: 0.1, ...extra });
 const order = (list, key, dir) => list.slice().sort(compareBy(key, dir)).map((s) => s.host);
@@ -69,4 +69,14 @@ test('filtering by name and status', () => {
   assert.equal(matches(s, '', 'online'), true);
   assert.equal(matches(s, '', 'offline'), false);
   assert.equal(matches({ ...s, status: 'offline' }, 'web', 'offline'), true);
+});
+
+test('disk I/O sorts by read + written; hosts without disks or sensors go last', () => {
+  const a = { host: 'a', disk_read_bytes_per_second: 10, disk_written_bytes_per_second: 5, temp_max_celsius: 40 };
+  const b = { host: 'b', disk_read_bytes_per_second: 1, disk_written_bytes_per_second: 30, temp_max_celsius: 70 };
+  const c = { host: 'c', disk_read_bytes_per_second: null, disk_written_bytes_per_second: null, temp_max_celsius: null };
+  assert.equal(diskIo(a), 15);
+  assert.equal(diskIo(c), null);
+  assert.deepEqual([c, a, b].sort(compareBy('diskio', -1)).map((s) => s.host), ['b', 'a', 'c']);
+  assert.deepEqual([c, b, a].sort(compareBy('temp', 1)).map((s) => s.host), ['a', 'b', 'c']);
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { clamp01, DASH, formatAgo, formatBytes, formatDuration, formatNumber, formatPercent, formatRate, isNum, levelClass, ratioOf, severity } from '../../dashboards/static/format.js';
+import { clamp01, DASH, formatAgo, formatBytes, formatCelsius, formatDuration, formatNumber, formatPercent, formatRate, isNum, levelClass, ratioOf, severity } from '../../dashboards/static/format.js';
 
 const NBSP = '\u00a0';
 
@@ -67,4 +67,10 @@ test('ratios, clamping and threshold levels', () => {
   assert.equal(levelClass(0.95), 'lvl-crit');
   assert.equal(levelClass(0.8), 'lvl-warn');
   assert.equal(levelClass(0.1), '');
+});
+
+test('degrees Celsius with one decimal', () => {
+  assert.equal(formatCelsius(45.25), '45.3\u00a0\u00b0C');
+  assert.equal(formatCelsius(-5), '-5.0\u00a0\u00b0C');
+  assert.equal(formatCelsius(null), DASH);
 });

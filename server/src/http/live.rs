@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 
 use utizmon_protocol::now_ms;
+use utizmon_store::Point;
 
 use crate::http::clients::{ClientSlot, DashboardLimits};
 use crate::http::views::{AlertsView, HostSummary, HostView};
@@ -43,6 +44,15 @@ const MAX_BROWSER_MESSAGE: usize = 4096;
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
     pub host: Option<String>,
+}
+
+/// A host of the detail stream: its full view plus the history point of its newest sample
+/// as the store keeps it, so the host page appends that point instead of deriving one.
+#[derive(Debug, Serialize)]
+struct HostDetail<'a> {
+    #[serde(flatten)]
+    view: HostView,
+    point: Option<&'a Point>,
 }
 
 /// One message to a browser: `snapshot` first, then `update`s.
@@ -171,7 +181,13 @@ fn message(
                 None => fleet.host(host),
                 Some(v) => fleet.host_changed_since(host, v),
             };
-            let hosts: Vec<HostView> = snapshot.iter().map(HostView::from).collect();
+            let hosts: Vec<HostDetail> = snapshot
+                .iter()
+                .map(|host| HostDetail {
+                    view: HostView::from(host),
+                    point: host.point.as_deref(),
+                })
+                .collect();
             if since.is_some() && hosts.is_empty() && alerts.is_none() {
                 return None;
             }

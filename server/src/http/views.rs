@@ -334,6 +334,7 @@ mod tests {
             info: None,
             latest: latest.map(Arc::new),
             rates: None,
+            point: None,
             run: None,
             cpu_history: None,
         }

@@ -1,0 +1,286 @@
+// Browser test of the host page's protocol minor-1 sections (disk I/O, pressure,
+// temperatures, network errors, top processes, services and containers, failed units) and
+// the overview's disk I/O and hottest-sensor columns: headless Chromium against the real
+// utizmon-server with
+// - a real utizmon-edge with every collector on (what this machine has: disks, PSI,
+//   processes, packet counters; this box has no sensors, cgroup v2 or systemd),
+// - a scripted minor-1 edge speaking the real protocol over a real WebSocket, for the
+//   sections this machine cannot produce (temperatures, cgroups, failed units),
+// - a simulated edge (minor-0 data), whose host page must hide every minor-1 section.
+// Each section is checked against what /api/v1/hosts/{host} says the host reports.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+
+import { launchBrowser, openPage, removeDir, startEdge, startServer, tempDir, waitFor } from './harness.mjs';
+
+const REAL = 'sections-real';
+const FIXTURE = 'sections-fixture';
+const SIM = 'sections-sim-0001';
+
+let server;
+let dataDir;
+let realEdge;
+let simEdge;
+let fixture;
+let browser;
+const pages = [];
+
+function base() {
+  return `http://${server.addr}`;
+}
+
+/**
+ * An edge that speaks protocol minor 1 from a script: a hello, then one sample a second
+ * with two sensors, two cgroups (counters growing), one failed unit and one disk. Acks are
+ * read and ignored. `stop()` closes it.
+ */
+function scriptedEdge(addr, host) {
+  const ws = new WebSocket(`ws://${addr}/ws/edge`);
+  let seq = 0;
+  let timer = null;
+  // The edge clock advances exactly a second per sample, so the server's rates are exact.
+  const t0 = Date.now();
+  const errors = [];
+  const sample = () => {
+    seq += 1;
+    return {
+      type: 'sample',
+      seq,
+      ts_ms: t0 + seq * 1000,
+      cpu: { usage_ratio: 0.25, cores: [0.25], seconds: { user: seq, nice: 0, system: 0, idle: 10 * seq, iowait: 0, irq: 0, softirq: 0, steal: 0 } },
+      memory: { total_bytes: 4e9, used_bytes: 1e9, available_bytes: 3e9, swap_total_bytes: 0, swap_used_bytes: 0 },
+      load: { load1: 0.5, load5: 0.4, load15: 0.3 },
+      uptime_seconds: 1000 + seq,
+      networks: [{ device: 'eth0', rx_bytes: 1000 * seq, tx_bytes: 500 * seq, rx_packets: 10 * seq, tx_packets: 5 * seq, rx_errors: seq, rx_dropped: 2 * seq }],
+      disks: [{ device: 'vdb', reads: seq, reads_merged: 0, read_bytes: 4096 * seq, read_seconds: 0, writes: seq, writes_merged: 0, written_bytes: 8192 * seq, write_seconds: 0, io_now: 0, io_seconds: 0.1 * seq, io_weighted_seconds: 0 }],
+      temperatures: [
+        { kind: 'hwmon', chip: 'platform_coretemp_0', sensor: 'temp1', label: 'Package id 0', celsius: 61.5 },
+        { kind: 'thermal_zone', chip: 'acpitz', sensor: '0', celsius: 40 + (seq % 3) },
+      ],
+      failed_units: ['backup.service'],
+      cgroups: [
+        { name: 'system.slice/postgresql.service', cpu_seconds: 0.5 * seq, memory_bytes: 400e6, io_read_bytes: 1024 * seq, io_written_bytes: 4096 * seq },
+        { name: 'system.slice/nginx.service', cpu_seconds: 0.1 * seq, memory_bytes: 20e6, io_read_bytes: 0, io_written_bytes: 0 },
+      ],
+    };
+  };
+  ws.addEventListener('open', () => {
+    const hello = {
+      type: 'hello',
+      version: 1,
+      minor: 1,
+      run_id: `fixture${Date.now()}`,
+      interval_ms: 1000,
+      host: { host_name: host, os_name: 'Test OS', os_version: '1', kernel: '6.1.0', arch: 'x86_64', cpu_model: 'Test CPU', cores: 1, agent_version: 'script', boot_time: 1700000000 },
+    };
+    ws.send(JSON.stringify(hello));
+    ws.send(JSON.stringify(sample()));
+    timer = setInterval(() => ws.send(JSON.stringify(sample())), 1000);
+  });
+  ws.addEventListener('error', (e) => errors.push(String(e.message || e.type)));
+  ws.addEventListener('close', (e) => {
+    clearInterval(timer);
+    if (e.code !== 1000 && e.code !== 1005) errors.push(`closed ${e.code} ${e.reason}`);
+  });
+  return {
+    errors,
+    stop() {
+      clearInterval(timer);
+      ws.close(1000);
+    },
+  };
+}
+
+async function hostJson(host) {
+  const res = await fetch(`${base()}/api/v1/hosts/${encodeURIComponent(host)}`, { headers: { Accept: 'application/json' } });
+  return res.ok ? res.json() : null;
+}
+
+/** Per minor-1 section of the host page: visible?, and what it shows (data-* and text). */
+async function sectionsOf(page) {
+  return page.evaluate(() => {
+    const out = {};
+    for (const sec of document.querySelectorAll('[data-section]')) {
+      const name = sec.dataset.section;
+      const chart = sec.querySelector('.chart');
+      const body = sec.querySelector('tbody');
+      const canvas = chart && chart.querySelector('canvas');
+      const entry = out[name] || { visible: false, points: 0, drawn: false, rows: [], legend: [], text: '' };
+      entry.visible = entry.visible || (!sec.hidden && sec.getBoundingClientRect().height > 0);
+      if (chart) {
+        entry.points = Number(chart.dataset.points || 0);
+        entry.drawn = !!canvas && canvas.width > 0 && canvas.getBoundingClientRect().width > 100;
+        entry.legend = Array.from(chart.querySelectorAll('.u-legend .u-series th')).map((th) => th.textContent.trim());
+      }
+      if (body) {
+        entry.rows.push(...Array.from(body.rows, (tr) => Array.from(tr.cells, (td) => td.textContent)));
+        entry.dataRows = (entry.dataRows || 0) + Number(body.dataset.rows || 0);
+      }
+      if (!chart && !body) entry.text = sec.querySelector('p').textContent;
+      out[name] = entry;
+    }
+    return out;
+  });
+}
+
+/** What the overview row of `host` shows in the disk I/O and temperature columns. */
+async function overviewCells(page, host) {
+  return page.evaluate((h) => {
+    const tr = Array.from(document.querySelectorAll('#fleet-body tr')).find((r) => r.dataset.host === h);
+    if (!tr) return null;
+    return {
+      diskio: tr.querySelector('td.c-diskio').textContent,
+      diskTitle: tr.querySelector('td.c-diskio').title,
+      temp: tr.querySelector('td.c-temp .val').textContent,
+      sensor: tr.querySelector('td.c-temp .sub').textContent,
+    };
+  }, host);
+}
+
+const CHARTS = ['disk', 'pressure', 'temp', 'neterr'];
+
+describe('host page sections of protocol minor 1 in headless Chromium', { timeout: 180000 }, () => {
+  before(async () => {
+    dataDir = tempDir('browser-sections');
+    server = await startServer(0, dataDir, ['--offline-after', '3s']);
+    realEdge = startEdge(server.addr, ['--host-name', REAL], 'edge-real');
+    simEdge = startEdge(server.addr, ['--simulate', '1', '--simulate-prefix', 'sections-sim'], 'edge-sim');
+    fixture = scriptedEdge(server.addr, FIXTURE);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const p of pages) {
+      if (p.seen.csp.length || p.seen.errors.length) console.error('page problems:', JSON.stringify(p.seen));
+    }
+    if (fixture) fixture.stop();
+    if (browser) await browser.close();
+    await Promise.all([realEdge, simEdge].filter(Boolean).map((p) => p.stop('SIGTERM', 3000)));
+    if (server) await server.stop('SIGTERM', 5000);
+    removeDir(dataDir);
+  });
+
+  test('the real edge: every section this machine reports is drawn with data, the rest hidden', async () => {
+    const opened = await openPage(browser.context);
+    pages.push(opened);
+    const { page } = opened;
+    await page.goto(`${base()}/hosts/${REAL}`);
+    // Rates need two samples, process CPU shares two scans (5 s apart).
+    const view = await waitFor('two samples of the real edge', async () => {
+      const v = await hostJson(REAL);
+      return v && v.rates && v.rates.disks && v.latest.top_processes ? v : null;
+    }, 30000);
+    const l = view.latest;
+    // What this machine has, read independently of the edge.
+    if (fs.existsSync('/proc/pressure/cpu')) assert.ok(l.pressure && l.pressure.cpu, 'PSI is on this kernel, so the edge sends it');
+    assert.ok(l.disks.length > 0, 'a whole disk in /proc/diskstats');
+    assert.ok(l.networks.some((n) => n.rx_packets > 0), 'packet counters');
+    const expected = {
+      disk: l.disks.length > 0,
+      pressure: !!l.pressure,
+      temp: (l.temperatures || []).length > 0,
+      neterr: true,
+      procs: l.top_processes.length > 0,
+      cgroups: (l.cgroups || []).length > 0,
+      units: Array.isArray(l.failed_units),
+    };
+    const s = await waitFor('each reported chart with two live points', async () => {
+      const got = await sectionsOf(page);
+      const ready = CHARTS.every((c) => !expected[c] || (got[c].visible && got[c].points >= 2 && got[c].drawn));
+      return ready ? got : null;
+    }, 20000);
+    for (const [name, want] of Object.entries(expected)) assert.equal(s[name].visible, want, `section ${name}`);
+    // Disk I/O: one read and one write series per device the API lists.
+    for (const d of view.rates.disks) {
+      assert.ok(s.disk.legend.includes(`${d.device} read`), JSON.stringify(s.disk.legend));
+      assert.ok(s.disk.legend.includes(`${d.device} write`));
+    }
+    if (expected.pressure) assert.ok(s.pressure.legend.includes('cpu some'), JSON.stringify(s.pressure.legend));
+    assert.ok(s.neterr.legend.some((x) => / errors$/.test(x)), JSON.stringify(s.neterr.legend));
+    // Top processes: by CPU and by memory, up to ten rows each, pid/name/user/CPU/RSS.
+    assert.ok(s.procs.dataRows >= 2 && s.procs.dataRows <= 20, String(s.procs.dataRows));
+    for (const row of s.procs.rows) {
+      assert.match(row[0], /^\d+$/, 'pid');
+      assert.ok(row[1].length > 0, 'name');
+      assert.match(row[3], /^\d+\.\d%$/, 'CPU share');
+      assert.match(row[4], /\d\u00a0(B|KiB|MiB|GiB)$/, 'RSS');
+    }
+    const pids = new Set(l.top_processes.map((p) => String(p.pid)));
+    assert.ok(s.procs.rows.every((row) => pids.has(row[0])), 'every row is a process the edge sent');
+    assert.deepEqual(opened.seen.csp, []);
+    assert.deepEqual(opened.seen.errors, []);
+    await page.close();
+  });
+
+  test('a scripted minor-1 edge: temperatures, containers and failed units', async () => {
+    const opened = await openPage(browser.context);
+    pages.push(opened);
+    const { page } = opened;
+    await page.goto(`${base()}/hosts/${FIXTURE}`);
+    const s = await waitFor('every section with data', async () => {
+      const got = await sectionsOf(page);
+      const charts = ['disk', 'temp', 'neterr'].every((c) => got[c].visible && got[c].points >= 2 && got[c].drawn);
+      // Cgroup rates need two distinct readings after the first.
+      const cpu = got.cgroups.rows.length > 0 && got.cgroups.rows[0][1] !== '\u2013';
+      return charts && cpu ? got : null;
+    }, 30000);
+    assert.deepEqual(s.temp.legend.slice(1), ['acpitz 0', 'Package id 0'], 'sensor labels, else chip and sensor');
+    assert.deepEqual(
+      s.cgroups.rows.map((r) => r[0]),
+      ['system.slice/postgresql.service', 'system.slice/nginx.service'],
+      'heaviest memory first'
+    );
+    // 0.5 CPU seconds per second on a 1-core host: 50 %; 4 KiB written per second.
+    assert.equal(s.cgroups.rows[0][1], '50.0%');
+    assert.equal(s.cgroups.rows[0][4], '4.0\u00a0KiB/s');
+    assert.equal(s.pressure.visible, false, 'no pressure sent: hidden');
+    assert.equal(s.units.visible, true);
+    assert.equal(s.units.text, 'backup.service');
+    assert.deepEqual(s.neterr.legend.slice(1), ['eth0 errors', 'eth0 drops']);
+    assert.deepEqual(fixture.errors, []);
+    assert.deepEqual(opened.seen.csp, []);
+    await page.close();
+  });
+
+  test('a host without minor-1 sections hides all of them', async () => {
+    const opened = await openPage(browser.context);
+    pages.push(opened);
+    const { page } = opened;
+    await page.goto(`${base()}/hosts/${SIM}`);
+    await waitFor('the simulated host online', async () => (await page.textContent('#host-status-text')) === 'online', 15000);
+    await waitFor('history charts drawn', async () => Number(await page.getAttribute('#chart-cpu', 'data-points')) >= 2, 15000);
+    const s = await sectionsOf(page);
+    for (const [name, entry] of Object.entries(s)) assert.equal(entry.visible, false, `section ${name} hidden`);
+    await page.close();
+  });
+
+  test('the overview shows disk I/O and the hottest sensor', async () => {
+    const opened = await openPage(browser.context);
+    pages.push(opened);
+    const { page } = opened;
+    await page.goto(`${base()}/`);
+    const real = await waitFor('disk I/O of the real host', async () => {
+      const c = await overviewCells(page, REAL);
+      return c && /\/s$/.test(c.diskio) ? c : null;
+    }, 20000);
+    assert.match(real.diskTitle, /^read .+\/s, written .+\/s$/);
+    const fx = await waitFor('the fixture host\'s hottest sensor', async () => {
+      const c = await overviewCells(page, FIXTURE);
+      return c && c.temp !== '\u2013' ? c : null;
+    }, 20000);
+    assert.equal(fx.temp, '61.5\u00a0\u00b0C');
+    assert.equal(fx.sensor, 'Package id 0');
+    assert.equal(fx.diskio, '12.0\u00a0KiB/s', '4 KiB read + 8 KiB written per second');
+    const sim = await overviewCells(page, SIM);
+    assert.equal(sim.temp, '\u2013');
+    assert.equal(sim.diskio, '\u2013');
+    // Sorting by the new columns: hosts without the value go last.
+    await page.click('th[data-key="temp"] .sort');
+    const order = await page.evaluate(() => Array.from(document.querySelectorAll('#fleet-body tr'), (tr) => tr.dataset.host));
+    assert.equal(order[0], FIXTURE);
+    assert.deepEqual(opened.seen.csp, []);
+    await page.close();
+  });
+});
