@@ -7,6 +7,7 @@
 //! alone (ingest capacity with every sample committed, 24 h and 30 d query times).
 //! Numbers are reported, not asserted.
 
+mod bytes;
 mod fleet;
 mod history;
 mod http;
@@ -37,6 +38,15 @@ pub struct Config {
     #[arg(long, default_value = "30s", value_parser = humantime_secs)]
     pub fleet_duration: Duration,
     /// node_exporter binary (Debian package prometheus-node-exporter).
+    /// Simulated edges whose stream the history bytes-per-value scenario stores.
+    #[arg(long, default_value_t = 1000)]
+    pub bytes_edges: usize,
+    /// How long the bytes-per-value scenario takes samples, per stream.
+    #[arg(long, default_value = "300s", value_parser = humantime_secs)]
+    pub bytes_duration: Duration,
+    /// Run only the bytes-per-value scenario (a short run of one piece).
+    #[arg(long)]
+    pub only_bytes: bool,
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     pub node_exporter: PathBuf,
     /// Where to write the table.
@@ -67,10 +77,14 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let rows = runtime.block_on(async {
+        if config.only_bytes {
+            return bytes::bytes_per_value(&config).await;
+        }
         let mut rows = fleet::edge_vs_node_exporter(&config).await?;
         rows.extend(fleet::server_under_fleet(&config).await?);
         rows.extend(history::ingest_capacity(&config).await?);
         rows.extend(history::history_queries(&config).await?);
+        rows.extend(bytes::bytes_per_value(&config).await?);
         anyhow::Ok(rows)
     })?;
     let table = render(&config, &rows);

@@ -61,34 +61,19 @@ impl CpuRing {
 /// The history point of one sample: its values plus the network rates since the previous
 /// sample (none for the first sample of a host or after a counter reset).
 pub fn point(sample: &Sample, rates: Option<&Rates>) -> Point {
-    let m = &sample.memory;
-    Point {
-        ts_ms: sample.ts_ms,
-        cpu_ratio: sample.cpu.usage_ratio,
-        cpu_ratio_min: sample.cpu.usage_ratio,
-        cpu_ratio_max: sample.cpu.usage_ratio,
-        cores: sample.cpu.cores.clone(),
-        mem_used_bytes: m.used_bytes as f64,
-        mem_total_bytes: m.total_bytes as f64,
-        swap_used_bytes: m.swap_used_bytes as f64,
-        swap_total_bytes: m.swap_total_bytes as f64,
-        load1: sample.load.load1,
-        load5: sample.load.load5,
-        load15: sample.load.load15,
-        networks: rates
-            .map(|r| {
-                r.networks
-                    .iter()
-                    .map(|n| NetRate {
-                        device: n.device.clone(),
-                        rx_bytes_per_second: n.rx_bytes_per_second,
-                        tx_bytes_per_second: n.tx_bytes_per_second,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        n: 1,
-    }
+    let networks = rates
+        .map(|r| {
+            r.networks
+                .iter()
+                .map(|n| NetRate {
+                    device: n.device.clone(),
+                    rx_bytes_per_second: n.rx_bytes_per_second,
+                    tx_bytes_per_second: n.tx_bytes_per_second,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Point::of_sample(sample, networks)
 }
 
 /// Reads history from the store on a blocking thread, so SQLite never stalls the runtime.

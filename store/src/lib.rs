@@ -7,6 +7,8 @@
 //! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
 
 mod alerts;
+mod chunks;
+mod codec;
 mod delivery;
 mod point;
 mod query;
@@ -23,6 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
+pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
 pub use query::{min_step_ms, MAX_POINTS};
@@ -49,7 +52,7 @@ pub fn system_clock() -> Clock {
 pub struct StoreConfig {
     /// Directory holding the database; created if missing.
     pub dir: PathBuf,
-    /// Raw samples older than this are deleted.
+    /// Raw samples (head rows and chunks) older than this are deleted.
     pub raw_retention: Duration,
     /// Per-minute rollups older than this are deleted.
     pub rollup_retention: Duration,
@@ -93,6 +96,8 @@ pub enum StoreError {
     Closed,
     #[error("{0}")]
     Encode(#[from] serde_json::Error),
+    #[error("a history chunk cannot be read: {0}")]
+    Chunk(String),
 }
 
 impl StoreError {
@@ -251,6 +256,31 @@ impl Store {
     ) -> Result<Vec<Point>, StoreError> {
         let conn = self.reader.lock();
         query::points(&conn, host, from_ms, to_ms, step_ms)
+    }
+
+    /// Every value stored of `host` between `from_ms` and `to_ms`, oldest first: whole
+    /// samples (every section the edge sent) from the head and the compacted chunks, at
+    /// most `limit` of them. Floats read back from chunks carry the codec's precision
+    /// (`docs/storage.md`).
+    pub fn samples(
+        &self,
+        host: &str,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredSample>, StoreError> {
+        let conn = self.reader.lock();
+        let snapshot = query::read_snapshot(&conn)?;
+        let Some(host_id) = query::host_id(&snapshot, host)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        chunks::each_sample(&snapshot, host_id, from_ms, to_ms, |s| {
+            if out.len() < limit {
+                out.push(s);
+            }
+        })?;
+        Ok(out)
     }
 
     /// Every host the database knows, with its last info and sample.

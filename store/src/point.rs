@@ -2,6 +2,7 @@
 //! into wider buckets (per-minute rollups, query steps). Pure: no SQL, no clock.
 
 use serde::{Deserialize, Serialize};
+use utizmon_protocol::Sample;
 
 /// One minute in milliseconds: the width of a rollup bucket.
 pub(crate) const MINUTE_MS: u64 = 60_000;
@@ -28,6 +29,30 @@ pub struct Point {
     /// How many raw samples this point stands for; 1 for a raw sample.
     #[serde(skip)]
     pub n: u32,
+}
+
+impl Point {
+    /// The raw point of one sample, with the network rates derived for it (none for the
+    /// first sample of a host or after a counter reset).
+    pub fn of_sample(sample: &Sample, networks: Vec<NetRate>) -> Point {
+        let m = &sample.memory;
+        Point {
+            ts_ms: sample.ts_ms,
+            cpu_ratio: sample.cpu.usage_ratio,
+            cpu_ratio_min: sample.cpu.usage_ratio,
+            cpu_ratio_max: sample.cpu.usage_ratio,
+            cores: sample.cpu.cores.clone(),
+            mem_used_bytes: m.used_bytes as f64,
+            mem_total_bytes: m.total_bytes as f64,
+            swap_used_bytes: m.swap_used_bytes as f64,
+            swap_total_bytes: m.swap_total_bytes as f64,
+            load1: sample.load.load1,
+            load5: sample.load.load5,
+            load15: sample.load.load15,
+            networks,
+            n: 1,
+        }
+    }
 }
 
 /// Receive and transmit rate of one interface, bytes per second.

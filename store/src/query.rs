@@ -1,10 +1,12 @@
 //! Reads: history points for a time range, and the hosts known at start-up.
 //!
-//! The source follows the step asked for: raw samples for steps under a minute, per-minute
-//! rollups for wider steps (the 24 h, 7 d and 30 d views).
+//! The source follows the step asked for: raw samples (the head and the compacted chunks,
+//! merged by time) for steps under a minute, per-minute rollups for wider steps (the 24 h,
+//! 7 d and 30 d views).
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::chunks::{self, bound};
 use crate::point::{bucketize, Bucketizer, Point, MINUTE_MS};
 use crate::{StoreError, StoredHost};
 
@@ -38,22 +40,34 @@ pub fn points(
     to_ms: u64,
     step_ms: u64,
 ) -> Result<Vec<Point>, StoreError> {
-    let host_id: Option<i64> = conn
-        .query_row("SELECT id FROM hosts WHERE name = ?1", params![host], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| StoreError::sql("looking up a host", e))?;
-    let Some(host_id) = host_id else {
+    // One read transaction: head, chunks and rollups from the same snapshot, so a block
+    // compacted meanwhile is seen once, in the head or in its chunk.
+    let snapshot = read_snapshot(conn)?;
+    let Some(host_id) = host_id(&snapshot, host)? else {
         return Ok(Vec::new());
     };
     let mut buckets = Bucketizer::new(step_ms.max(min_step_ms(from_ms, to_ms)));
     if step_ms < MINUTE_MS {
-        each_raw_point(conn, host_id, from_ms, to_ms, |p| buckets.push(&p))?;
+        each_raw_point(&snapshot, host_id, from_ms, to_ms, |p| buckets.push(&p))?;
     } else {
-        minutes(conn, host_id, from_ms, to_ms, |p| buckets.push(&p))?;
+        minutes(&snapshot, host_id, from_ms, to_ms, |p| buckets.push(&p))?;
     }
     Ok(buckets.finish(true))
+}
+
+/// A read transaction on the read connection: every statement in it sees one snapshot.
+pub fn read_snapshot(conn: &Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.unchecked_transaction()
+        .map_err(|e| StoreError::sql("starting a read", e))
+}
+
+/// The id of host `name`, if the database knows it.
+pub fn host_id(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError> {
+    conn.query_row("SELECT id FROM hosts WHERE name = ?1", params![name], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(|e| StoreError::sql("looking up a host", e))
 }
 
 /// Per-minute points, oldest first: rollups, except for the last few minutes of the range,
@@ -100,15 +114,34 @@ pub fn raw_points(
     Ok(points)
 }
 
-/// Calls `each` with every raw sample of one host between two instants, oldest first.
+/// Calls `each` with every raw sample of one host between two instants, oldest first:
+/// the compacted chunks merged with the head rows, which are read as their point columns.
 fn each_raw_point(
     conn: &Connection,
     host_id: i64,
     from_ms: u64,
     to_ms: u64,
-    each: impl FnMut(Point),
+    mut each: impl FnMut(Point),
 ) -> Result<(), StoreError> {
-    select_points(conn, "samples", RAW_SQL, (host_id, from_ms, to_ms), each)
+    let mut stmt = conn
+        .prepare_cached(RAW_SQL)
+        .map_err(|e| StoreError::sql("preparing the samples query", e))?;
+    let head = stmt
+        .query_map(
+            params![host_id, bound(from_ms), bound(to_ms)],
+            point_from_row,
+        )
+        .map_err(|e| StoreError::sql("querying samples", e))?
+        .map(|r| r.map_err(|e| StoreError::sql("reading samples", e)));
+    chunks::merge(
+        conn,
+        host_id,
+        (from_ms, to_ms),
+        head,
+        |p: &Point| p.ts_ms,
+        chunks::chunk_points,
+        &mut each,
+    )
 }
 
 /// Calls `each` with every per-minute rollup of one host between two instants, oldest first.
@@ -142,8 +175,6 @@ fn select_points(
     let mut stmt = conn
         .prepare_cached(sql)
         .map_err(|e| StoreError::sql(format!("preparing the {table} query"), e))?;
-    // Bounds past i64 (never stored: ingest refuses far-future times) clamp to the largest.
-    let bound = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
     let rows = stmt
         .query_map(
             params![host_id, bound(from_ms), bound(to_ms)],

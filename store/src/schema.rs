@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -114,6 +114,34 @@ const MIGRATIONS: &[&str] = &[
         comment     TEXT NOT NULL,
         created_ms  INTEGER NOT NULL
     );
+    "#,
+    // 3 -> 4: every value of a sample, and compacted per-host column chunks (chunks.rs).
+    r#"
+    -- The whole sample (wire JSON) of a head row; NULL in rows written before version 4.
+    ALTER TABLE samples ADD COLUMN body BLOB;
+    -- Per host, every sample of one block of time in the column codec (codec/mod.rs).
+    CREATE TABLE chunks (
+        id        INTEGER PRIMARY KEY,
+        host_id   INTEGER NOT NULL,
+        start_ms  INTEGER NOT NULL,    -- block start, a multiple of the block width
+        end_ms    INTEGER NOT NULL,    -- newest sample in the chunk
+        n         INTEGER NOT NULL,    -- samples in the chunk
+        body      BLOB NOT NULL,
+        UNIQUE (host_id, start_ms)
+    );
+    CREATE INDEX chunks_by_end ON chunks (end_ms);
+    -- Which sequence numbers of which edge run a chunk holds: a replay is stored once.
+    CREATE TABLE chunk_runs (
+        run       INTEGER NOT NULL,
+        min_seq   INTEGER NOT NULL,
+        max_seq   INTEGER NOT NULL,
+        host_id   INTEGER NOT NULL,
+        start_ms  INTEGER NOT NULL,
+        PRIMARY KEY (run, min_seq, host_id, start_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX chunk_runs_by_chunk ON chunk_runs (host_id, start_ms);
+    -- Compaction skips samples remote write has not delivered yet.
+    CREATE INDEX commit_log_by_sample ON commit_log (run, seq);
     "#,
 ];
 

@@ -1,5 +1,6 @@
-//! What a server stored, read straight from its SQLite file: every sequence number of
-//! every (host, run), to prove nothing is missing or stored twice.
+//! What a server stored, read straight from its SQLite file (head rows and compacted
+//! chunks): every sequence number of every (host, run), to prove nothing is missing or
+//! stored twice.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,6 +22,28 @@ pub fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, String), Vec<i64>> {
         let (host, run, seq): (String, String, i64) = row.unwrap();
         out.entry((host, run)).or_default().push(seq);
     }
+    let mut stmt = conn
+        .prepare("SELECT h.name, c.body FROM chunks c JOIN hosts h ON h.id = c.host_id")
+        .unwrap();
+    let chunks = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .unwrap();
+    for chunk in chunks {
+        let (host, body) = chunk.unwrap();
+        for row in utizmon_store::decode_chunk(&body).unwrap() {
+            let run: String = conn
+                .query_row("SELECT run_id FROM runs WHERE id = ?1", [row.run], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            out.entry((host.clone(), run))
+                .or_default()
+                .push(row.sample.seq as i64);
+        }
+    }
+    out.values_mut().for_each(|seqs| seqs.sort_unstable());
     out
 }
 

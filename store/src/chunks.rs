@@ -1,0 +1,553 @@
+//! Compacted history: per host, blocks of [`BLOCK_MS`] of whole samples in the column
+//! codec ([`crate::codec`]), and the reads that merge them with the head.
+//!
+//! A sample is first committed to the head (`samples`, one row each, the whole sample in
+//! `body`) before its ack, as always. Once a block has ended [`GRACE_MS`] ago, the writer
+//! moves its head rows into the block's chunk in one transaction (insert or rewrite the
+//! chunk, delete the rows), so a crash leaves either the rows or the chunk, never both or
+//! neither. A sample still waiting in remote write's commit log stays in the head until
+//! every receiver has taken it; a late sample (a replay after an outage) is merged into
+//! the block's existing chunk at the next pass. `chunk_runs` records which sequence
+//! numbers of which edge run each chunk holds, so a replayed sample is stored once.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utizmon_protocol::{Cpu, Load, Memory, Sample};
+
+use crate::point::{NetRate, Point};
+use crate::{codec, StoreError};
+
+/// Width of one chunk, ms: 600 samples at 1 Hz, enough for the codec to find the
+/// regularities (steady counters, constant totals) that make values cost under a byte.
+pub const BLOCK_MS: u64 = 600_000;
+
+/// How long after a block ends its head rows wait for late samples before compaction.
+pub const GRACE_MS: u64 = 60_000;
+
+/// Longest one compaction pass holds the writer before letting ingest through again.
+const PASS_BUDGET: Duration = Duration::from_millis(100);
+
+/// Start of the block holding `ts_ms`.
+pub fn block_of(ts_ms: u64) -> u64 {
+    ts_ms - ts_ms % BLOCK_MS
+}
+
+/// One stored sample as read back: the whole sample, the edge run it came from, and the
+/// network rates the server derived for it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StoredSample {
+    /// `runs.id` of the edge run.
+    #[serde(default)]
+    pub run: i64,
+    /// Per-interface rates, bytes per second (as in [`Point::networks`]).
+    #[serde(default)]
+    pub rates: Vec<NetRate>,
+    /// Every value the edge sent.
+    pub sample: Sample,
+}
+
+impl StoredSample {
+    /// The history point of this sample.
+    pub fn point(&self) -> Point {
+        Point::of_sample(&self.sample, self.rates.clone())
+    }
+}
+
+/// Compacts due blocks (ended at least [`GRACE_MS`] before `now_ms`) for at most
+/// [`PASS_BUDGET`]; returns how many blocks it wrote and whether more are due.
+pub fn compact(conn: &mut Connection, now_ms: u64) -> Result<(usize, bool), StoreError> {
+    let started = Instant::now();
+    let before = block_of(now_ms.saturating_sub(GRACE_MS));
+    let due = due_blocks(conn, before, 256)?;
+    let mut done = 0;
+    for &(host_id, block) in &due {
+        if started.elapsed() >= PASS_BUDGET {
+            return Ok((done, true));
+        }
+        compact_block(conn, host_id, block)?;
+        done += 1;
+    }
+    Ok((done, due.len() == 256))
+}
+
+/// The newest sample time held in any chunk: a sample newer than this cannot be in one.
+pub fn horizon(conn: &Connection) -> Result<u64, StoreError> {
+    conn.query_row("SELECT max(end_ms) FROM chunks", [], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .map(|v| v.unwrap_or(0) as u64)
+    .map_err(|e| StoreError::sql("reading the chunk horizon", e))
+}
+
+/// Whether sample `seq` of edge run `run` is already in a chunk.
+pub fn holds(conn: &Connection, run: i64, seq: i64) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "SELECT 1 FROM chunk_runs WHERE run = ?1 AND min_seq <= ?2 AND max_seq >= ?2 LIMIT 1",
+    )
+    .and_then(|mut stmt| stmt.exists(params![run, seq]))
+    .map_err(|e| StoreError::sql("looking for a sample in the chunks", e))
+}
+
+/// (host id, block start) of head rows older than `before_ms` that may move to chunks.
+fn due_blocks(
+    conn: &Connection,
+    before_ms: u64,
+    limit: usize,
+) -> Result<Vec<(i64, u64)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT host_id, ts_ms - ts_ms % ?2 FROM samples s WHERE ts_ms < ?1
+             AND NOT EXISTS (SELECT 1 FROM commit_log l WHERE l.run = s.run AND l.seq = s.seq)
+             LIMIT ?3",
+        )
+        .map_err(|e| StoreError::sql("preparing the compaction scan", e))?;
+    let rows = stmt
+        .query_map(
+            params![before_ms as i64, BLOCK_MS as i64, limit as i64],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+        )
+        .map_err(|e| StoreError::sql("finding blocks to compact", e))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(|e| StoreError::sql("finding blocks to compact", e))
+}
+
+const HEAD_COLUMNS: &str = "run, seq, ts_ms, cpu, cores, mem_used, mem_total, swap_used,
+     swap_total, load1, load5, load15, networks, body";
+
+/// One row on its way into a chunk: its identity, time and JSON form.
+struct ChunkRow {
+    run: i64,
+    seq: u64,
+    ts_ms: u64,
+    value: Value,
+}
+
+impl ChunkRow {
+    fn of_value(value: Value) -> ChunkRow {
+        ChunkRow {
+            run: value["run"].as_i64().unwrap_or_default(),
+            seq: value["sample"]["seq"].as_u64().unwrap_or_default(),
+            ts_ms: value["sample"]["ts_ms"].as_u64().unwrap_or_default(),
+            value,
+        }
+    }
+}
+
+/// Moves the head rows of one host's block into its chunk, in one transaction. Rows go
+/// from the head's JSON to the codec without a typed detour: compaction is the writer's
+/// largest job.
+fn compact_block(conn: &mut Connection, host_id: i64, block: u64) -> Result<(), StoreError> {
+    let what = |e| StoreError::sql("compacting history", e);
+    let tx = conn.transaction().map_err(what)?;
+    let head: Vec<ChunkRow> = {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {HEAD_COLUMNS} FROM samples s
+                 WHERE host_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND NOT EXISTS
+                 (SELECT 1 FROM commit_log l WHERE l.run = s.run AND l.seq = s.seq)"
+            ))
+            .map_err(what)?;
+        let rows = stmt
+            .query_map(
+                params![host_id, block as i64, (block + BLOCK_MS) as i64],
+                head_value,
+            )
+            .map_err(what)?;
+        rows.map(|r| r.map(ChunkRow::of_value))
+            .collect::<Result<_, _>>()
+            .map_err(what)?
+    };
+    if head.is_empty() {
+        return Ok(());
+    }
+    let mut rows: Vec<ChunkRow> = match chunk_body(&tx, host_id, block)? {
+        Some(body) => codec::decode(&body)
+            .map_err(chunk_error)?
+            .into_iter()
+            .map(ChunkRow::of_value)
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut seen: HashSet<(i64, u64)> = rows.iter().map(|r| (r.run, r.seq)).collect();
+    let taken: Vec<(i64, u64)> = head.iter().map(|r| (r.run, r.seq)).collect();
+    rows.extend(head.into_iter().filter(|r| seen.insert((r.run, r.seq))));
+    rows.sort_by_key(|r| (r.ts_ms, r.run, r.seq));
+    let values: Vec<Value> = rows.iter().map(|r| r.value.clone()).collect();
+    let body = codec::encode(&values).map_err(chunk_error)?;
+    let end_ms = rows.last().map_or(block, |r| r.ts_ms);
+    tx.execute(
+        "INSERT OR REPLACE INTO chunks (host_id, start_ms, end_ms, n, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            host_id,
+            block as i64,
+            end_ms as i64,
+            rows.len() as i64,
+            body
+        ],
+    )
+    .map_err(what)?;
+    tx.execute(
+        "DELETE FROM chunk_runs WHERE host_id = ?1 AND start_ms = ?2",
+        params![host_id, block as i64],
+    )
+    .map_err(what)?;
+    let mut runs: Vec<(i64, u64, u64)> = Vec::new();
+    for r in &rows {
+        match runs.iter_mut().find(|(run, _, _)| *run == r.run) {
+            Some((_, min, max)) => {
+                *min = (*min).min(r.seq);
+                *max = (*max).max(r.seq);
+            }
+            None => runs.push((r.run, r.seq, r.seq)),
+        }
+    }
+    for (run, min, max) in runs {
+        tx.execute(
+            "INSERT INTO chunk_runs (run, min_seq, max_seq, host_id, start_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, min as i64, max as i64, host_id, block as i64],
+        )
+        .map_err(what)?;
+    }
+    {
+        let mut delete = tx
+            .prepare_cached("DELETE FROM samples WHERE run = ?1 AND seq = ?2")
+            .map_err(what)?;
+        for (run, seq) in taken {
+            delete.execute(params![run, seq as i64]).map_err(what)?;
+        }
+    }
+    tx.commit().map_err(what)
+}
+
+fn chunk_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Chunk(e.to_string())
+}
+
+/// A head row (columns in [`HEAD_COLUMNS`] order) as the JSON row of a chunk.
+fn head_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let run: i64 = r.get(0)?;
+    let networks: String = r.get(12)?;
+    let rates: Value = serde_json::from_str(&networks).unwrap_or(Value::Array(Vec::new()));
+    let body: Option<Vec<u8>> = r.get(13)?;
+    let sample = match body.and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+        Some(sample) => sample,
+        None => serde_json::to_value(sample_of_columns(r)?).unwrap_or_default(),
+    };
+    Ok(json!({"run": run, "rates": rates, "sample": sample}))
+}
+
+fn chunk_body(conn: &Connection, host_id: i64, block: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.query_row(
+        "SELECT body FROM chunks WHERE host_id = ?1 AND start_ms = ?2",
+        params![host_id, block as i64],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(|e| StoreError::sql("reading a chunk", e))
+}
+
+/// The rows of one chunk (`chunks.body`), oldest first; for tools and tests that read the
+/// database file directly.
+pub fn decode_rows(body: &[u8]) -> Result<Vec<StoredSample>, StoreError> {
+    let values = codec::decode(body).map_err(chunk_error)?;
+    values
+        .iter()
+        .map(|v| StoredSample::deserialize(v).map_err(chunk_error))
+        .collect()
+}
+
+/// A head row (columns in [`HEAD_COLUMNS`] order) as a stored sample.
+fn head_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSample> {
+    let networks: String = r.get(12)?;
+    let body: Option<Vec<u8>> = r.get(13)?;
+    let sample = match body.and_then(|b| serde_json::from_slice(&b).ok()) {
+        Some(sample) => sample,
+        None => sample_of_columns(r)?,
+    };
+    Ok(StoredSample {
+        run: r.get(0)?,
+        rates: serde_json::from_str(&networks).unwrap_or_default(),
+        sample,
+    })
+}
+
+/// The sample of a head row written before schema 4 (no body), rebuilt from the columns
+/// stored then; every other value is zero.
+fn sample_of_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
+    let cores: String = r.get(4)?;
+    Ok(Sample {
+        seq: r.get::<_, i64>(1)? as u64,
+        ts_ms: r.get::<_, i64>(2)? as u64,
+        cpu: Cpu {
+            usage_ratio: r.get(3)?,
+            cores: serde_json::from_str(&cores).unwrap_or_default(),
+            ..Cpu::default()
+        },
+        memory: Memory {
+            used_bytes: r.get::<_, f64>(5)? as u64,
+            total_bytes: r.get::<_, f64>(6)? as u64,
+            swap_used_bytes: r.get::<_, f64>(7)? as u64,
+            swap_total_bytes: r.get::<_, f64>(8)? as u64,
+            ..Memory::default()
+        },
+        load: Load {
+            load1: r.get(9)?,
+            load5: r.get(10)?,
+            load15: r.get(11)?,
+        },
+        ..Sample::default()
+    })
+}
+
+/// The history points of one chunk, oldest first, read from the few columns a point
+/// needs rather than by rebuilding every sample.
+pub fn chunk_points(body: &[u8]) -> Result<Vec<Point>, StoreError> {
+    let (n_rows, columns) = codec::decode_columns(body).map_err(chunk_error)?;
+    let mut points = vec![
+        Point {
+            n: 1,
+            ..Point::default()
+        };
+        n_rows
+    ];
+    let number = |v: &Value| v.as_f64().unwrap_or_default();
+    for (path, cells) in &columns {
+        let rows = points
+            .iter_mut()
+            .zip(cells)
+            .filter_map(|(p, c)| Some((p, c.as_ref()?)));
+        match path.as_str() {
+            "sample.ts_ms" => rows.for_each(|(p, v)| p.ts_ms = v.as_u64().unwrap_or_default()),
+            "sample.cpu.usage_ratio" => rows.for_each(|(p, v)| {
+                p.cpu_ratio = number(v);
+                p.cpu_ratio_min = p.cpu_ratio;
+                p.cpu_ratio_max = p.cpu_ratio;
+            }),
+            "sample.memory.used_bytes" => rows.for_each(|(p, v)| p.mem_used_bytes = number(v)),
+            "sample.memory.total_bytes" => rows.for_each(|(p, v)| p.mem_total_bytes = number(v)),
+            "sample.memory.swap_used_bytes" => {
+                rows.for_each(|(p, v)| p.swap_used_bytes = number(v))
+            }
+            "sample.memory.swap_total_bytes" => {
+                rows.for_each(|(p, v)| p.swap_total_bytes = number(v))
+            }
+            "sample.load.load1" => rows.for_each(|(p, v)| p.load1 = number(v)),
+            "sample.load.load5" => rows.for_each(|(p, v)| p.load5 = number(v)),
+            "sample.load.load15" => rows.for_each(|(p, v)| p.load15 = number(v)),
+            other => {
+                if let Some(i) = other.strip_prefix("sample.cpu.cores.") {
+                    let Ok(i) = i.parse::<usize>() else { continue };
+                    for (p, v) in rows {
+                        if p.cores.len() <= i {
+                            p.cores.resize(i + 1, 0.0);
+                        }
+                        p.cores[i] = number(v);
+                    }
+                } else if let Some((i, field)) =
+                    other.strip_prefix("rates.").and_then(|r| r.split_once('.'))
+                {
+                    let Ok(i) = i.parse::<usize>() else { continue };
+                    for (p, v) in rows {
+                        if p.networks.len() <= i {
+                            p.networks.resize(i + 1, NetRate::default());
+                        }
+                        let net = &mut p.networks[i];
+                        match field {
+                            "device" => net.device = v.as_str().unwrap_or_default().to_owned(),
+                            "rx_bytes_per_second" => net.rx_bytes_per_second = number(v),
+                            "tx_bytes_per_second" => net.tx_bytes_per_second = number(v),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(points)
+}
+
+/// Calls `each` with the stored samples of one host between two instants, oldest first:
+/// chunks and head merged by time.
+pub fn each_sample(
+    conn: &Connection,
+    host_id: i64,
+    from_ms: u64,
+    to_ms: u64,
+    mut each: impl FnMut(StoredSample),
+) -> Result<(), StoreError> {
+    let what = |e| StoreError::sql("reading stored samples", e);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {HEAD_COLUMNS} FROM samples s
+             WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
+        ))
+        .map_err(what)?;
+    let head = stmt
+        .query_map(params![host_id, bound(from_ms), bound(to_ms)], head_sample)
+        .map_err(what)?
+        .map(|r| r.map_err(what));
+    merge(
+        conn,
+        host_id,
+        (from_ms, to_ms),
+        head,
+        |s: &StoredSample| s.sample.ts_ms,
+        decode_rows,
+        &mut each,
+    )
+}
+
+/// Bounds past i64 (never stored: ingest refuses far-future times) clamp to the largest.
+pub fn bound(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Emits the chunk rows of `host_id` in `from..=to` (each chunk decoded by `decode`, one
+/// at a time) merged by time with `head`, a time-ordered stream of head rows.
+pub fn merge<T>(
+    conn: &Connection,
+    host_id: i64,
+    (from_ms, to_ms): (u64, u64),
+    head: impl Iterator<Item = Result<T, StoreError>>,
+    ts: impl Fn(&T) -> u64,
+    decode: impl Fn(&[u8]) -> Result<Vec<T>, StoreError>,
+    each: &mut impl FnMut(T),
+) -> Result<(), StoreError> {
+    let what = |e| StoreError::sql("reading chunks", e);
+    let mut head = head.peekable();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT body FROM chunks WHERE host_id = ?1 AND start_ms <= ?3 AND end_ms >= ?2
+             ORDER BY start_ms",
+        )
+        .map_err(what)?;
+    let mut chunks = stmt
+        .query(params![host_id, bound(from_ms), bound(to_ms)])
+        .map_err(what)?;
+    while let Some(row) = chunks.next().map_err(what)? {
+        let body: Vec<u8> = row.get(0).map_err(what)?;
+        for row in decode(&body)? {
+            let t = ts(&row);
+            if t < from_ms || t > to_ms {
+                continue;
+            }
+            while let Some(next) = head.next_if(|h| h.as_ref().map_or(true, |h| ts(h) <= t)) {
+                each(next?);
+            }
+            each(row);
+        }
+    }
+    for next in head {
+        each(next?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::tests::{count, db};
+
+    const T0: u64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+
+    fn insert(conn: &Connection, seq: i64, ts_ms: u64) {
+        let sample = Sample {
+            seq: seq as u64,
+            ts_ms,
+            uptime_seconds: 100.0 + seq as f64,
+            ..Sample::default()
+        };
+        conn.execute(
+            "INSERT INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
+             swap_used, swap_total, load1, load5, load15, networks, body)
+             VALUES (1, ?1, 1, ?2, 0.5, '[]', 0, 0, 0, 0, 0, 0, 0, '[]', ?3)",
+            params![seq, ts_ms as i64, serde_json::to_vec(&sample).unwrap()],
+        )
+        .unwrap();
+    }
+
+    fn all(conn: &Connection) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        each_sample(conn, 1, 0, u64::MAX, |s| seqs.push(s.sample.seq)).unwrap();
+        seqs
+    }
+
+    #[test]
+    fn ended_blocks_move_to_chunks_and_read_back_merged_with_the_head() {
+        let mut conn = db();
+        for seq in 1..=700 {
+            insert(&conn, seq, T0 + seq as u64 * 1000);
+        }
+        // The first block (seq 1..=599) ended, but not GRACE_MS ago: nothing moves.
+        compact(&mut conn, T0 + BLOCK_MS + GRACE_MS - 1).unwrap();
+        assert_eq!(count(&conn, "chunks"), 0);
+        let (done, more) = compact(&mut conn, T0 + BLOCK_MS + GRACE_MS).unwrap();
+        assert_eq!((done, more), (1, false));
+        assert_eq!(count(&conn, "samples"), 101);
+        assert_eq!(all(&conn), (1..=700).collect::<Vec<_>>());
+        assert_eq!(horizon(&conn).unwrap(), T0 + 599_000);
+        assert!(holds(&conn, 1, 599).unwrap());
+        assert!(!holds(&conn, 1, 600).unwrap());
+        // A late sample of the compacted block merges into its chunk; a duplicate does not.
+        insert(&conn, 1000, T0 + 500);
+        insert(&conn, 5, T0 + 5_000);
+        compact(&mut conn, T0 + BLOCK_MS + GRACE_MS).unwrap();
+        let seqs = all(&conn);
+        assert_eq!(seqs.len(), 701);
+        assert_eq!(seqs[0], 1000);
+        let n: i64 = conn
+            .query_row("SELECT n FROM chunks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 600);
+        let mut uptimes = Vec::new();
+        each_sample(&conn, 1, T0 + 10_000, T0 + 10_000, |s| {
+            uptimes.push(s.sample.uptime_seconds)
+        })
+        .unwrap();
+        assert_eq!(uptimes, [110.0]);
+    }
+
+    #[test]
+    fn samples_waiting_for_remote_write_stay_in_the_head() {
+        let mut conn = db();
+        for seq in 1..=3 {
+            insert(&conn, seq, T0 + seq as u64 * 1000);
+        }
+        crate::delivery::log(&conn, 1, 2, (T0 + 2000) as i64).unwrap();
+        compact(&mut conn, T0 + 10 * BLOCK_MS).unwrap();
+        let head: i64 = conn
+            .query_row("SELECT seq FROM samples", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(head, 2);
+        assert_eq!(all(&conn), [1, 2, 3]);
+    }
+
+    #[test]
+    fn rows_from_before_schema_4_are_rebuilt_from_their_columns() {
+        let mut conn = db();
+        conn.execute(
+            "INSERT INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
+             swap_used, swap_total, load1, load5, load15, networks)
+             VALUES (1, 1, 1, ?1, 0.25, '[0.5]', 10, 100, 1, 2, 0.5, 0.25, 0.75,
+             '[{\"device\":\"eth0\",\"rx_bytes_per_second\":5.0,\"tx_bytes_per_second\":1.0}]')",
+            params![T0 as i64],
+        )
+        .unwrap();
+        compact(&mut conn, T0 + 10 * BLOCK_MS).unwrap();
+        let mut got = Vec::new();
+        each_sample(&conn, 1, 0, u64::MAX, |s| got.push(s)).unwrap();
+        let p = got[0].point();
+        assert_eq!((p.cpu_ratio, p.cores.clone()), (0.25, vec![0.5]));
+        assert_eq!(
+            (p.mem_used_bytes, p.swap_total_bytes, p.load15),
+            (10.0, 2.0, 0.75)
+        );
+        assert_eq!(p.networks[0].rx_bytes_per_second, 5.0);
+    }
+}

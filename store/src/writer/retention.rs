@@ -1,0 +1,91 @@
+//! Retention: deletes raw history (head rows, and chunks whose newest sample is) older
+//! than raw retention, rollups older than rollup
+//! retention, and commit-log rows nobody needs, a bounded chunk per pass so a large
+//! backlog never holds the write lock for long.
+
+use rusqlite::{params, Connection};
+
+use crate::{delivery, StoreError};
+
+/// Most rows one retention pass deletes per table before letting writes through again.
+pub const PRUNE_CHUNK: usize = 20_000;
+
+/// What to delete: everything strictly older than these instants, Unix ms.
+#[derive(Debug, Clone, Copy)]
+pub struct Cutoffs {
+    pub raw_ms: u64,
+    pub rollup_ms: u64,
+    /// Whether remote write's commit log is on (off: the log is emptied).
+    pub commit_log: bool,
+}
+
+/// Runs one retention pass of at most `chunk` rows per table; returns whether more is
+/// left (a full chunk), so the caller comes back soon rather than a whole interval later.
+pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, StoreError> {
+    let raw = conn
+        .execute(
+            "DELETE FROM samples WHERE (run, seq) IN
+             (SELECT run, seq FROM samples WHERE ts_ms < ?1 LIMIT ?2)",
+            params![cutoffs.raw_ms as i64, chunk as i64],
+        )
+        .map_err(|e| StoreError::sql("deleting expired samples", e))?;
+    let chunks = conn
+        .execute(
+            "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE end_ms < ?1 LIMIT ?2)",
+            params![cutoffs.raw_ms as i64, chunk as i64],
+        )
+        .map_err(|e| StoreError::sql("deleting expired chunks", e))?;
+    if chunks > 0 {
+        conn.execute(
+            "DELETE FROM chunk_runs WHERE NOT EXISTS (SELECT 1 FROM chunks c
+             WHERE c.host_id = chunk_runs.host_id AND c.start_ms = chunk_runs.start_ms)",
+            [],
+        )
+        .map_err(|e| StoreError::sql("deleting expired chunk runs", e))?;
+    }
+    let rollups = conn
+        .execute(
+            "DELETE FROM rollups WHERE (host_id, minute_ms) IN
+             (SELECT host_id, minute_ms FROM rollups WHERE minute_ms < ?1 LIMIT ?2)",
+            params![cutoffs.rollup_ms as i64, chunk as i64],
+        )
+        .map_err(|e| StoreError::sql("deleting expired rollups", e))?;
+    let log = delivery::prune(conn, cutoffs.commit_log, cutoffs.raw_ms as i64, chunk)?;
+    if raw + chunks + rollups + log > 0 {
+        tracing::debug!(raw, chunks, rollups, log, "pruned expired history");
+    }
+    Ok(raw == chunk || chunks == chunk || rollups == chunk || log >= chunk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::tests::{count, db, insert_point, point};
+
+    #[test]
+    fn deletes_what_expired_in_bounded_chunks() {
+        let conn = db();
+        for seq in 1..=5 {
+            insert_point(&conn, seq, &point(seq as u64 * 1000, 0.5));
+        }
+        conn.execute(
+            "INSERT INTO rollups (host_id, minute_ms, n, cpu, cpu_min, cpu_max, cores, mem_used,
+             mem_total, swap_used, swap_total, load1, load5, load15, networks)
+             VALUES (1, 0, 1, 0, 0, 0, '[]', 0, 0, 0, 0, 0, 0, 0, '[]'),
+                    (1, 60000, 1, 0, 0, 0, '[]', 0, 0, 0, 0, 0, 0, 0, '[]')",
+            [],
+        )
+        .unwrap();
+        let cutoffs = Cutoffs {
+            raw_ms: 4_000,
+            rollup_ms: 60_000,
+            commit_log: false,
+        };
+        // Three samples are older than 4 s; two per pass.
+        assert!(prune(&conn, cutoffs, 2).unwrap(), "more left");
+        assert_eq!(count(&conn, "samples"), 3);
+        assert!(!prune(&conn, cutoffs, 2).unwrap());
+        assert_eq!(count(&conn, "samples"), 2);
+        assert_eq!(count(&conn, "rollups"), 1);
+    }
+}

@@ -1,0 +1,288 @@
+//! Per-minute rollups, kept up to date by the writer.
+//!
+//! Samples this writer commits are added to an in-memory bucket of their (host, minute);
+//! the bucket is written once the minute is finished, so a rollup costs one row write per
+//! minute, not one per sample. Minutes that cannot be built from memory (a late sample
+//! after the minute was written, or a minute that began before the writer started and
+//! may hold older rows) are marked dirty and rebuilt from the raw history instead.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rusqlite::{params, Connection};
+
+use crate::point::{Bucket, Point, MINUTE_MS};
+use crate::{query, StoreError};
+
+/// The rollups being built, and the minutes waiting to be rebuilt.
+pub struct Rollups {
+    /// Rollups being accumulated in memory as samples are written, by (host id, minute).
+    open: HashMap<(i64, u64), OpenMinute>,
+    /// Per host: the newest minute written, and the newest minute whose rollup was flushed.
+    minutes: HashMap<i64, HostMinutes>,
+    /// (host id, minute start) whose rollup must be rebuilt from raw rows.
+    dirty: BTreeSet<(i64, u64)>,
+    /// Minute in which this writer started; earlier minutes may hold rows written before.
+    start_minute: u64,
+}
+
+/// A minute's rollup built from the samples this writer inserted.
+struct OpenMinute {
+    bucket: Bucket,
+    /// The minute may also hold rows this writer did not insert (it began before the
+    /// writer started): its rollup is rebuilt from the table instead.
+    rebuild: bool,
+}
+
+#[derive(Default)]
+struct HostMinutes {
+    newest: u64,
+    flushed_through: Option<u64>,
+}
+
+impl Rollups {
+    /// No open minutes; `now_ms` is when the writer starts.
+    pub fn new(now_ms: u64) -> Rollups {
+        Rollups {
+            open: HashMap::new(),
+            minutes: HashMap::new(),
+            dirty: BTreeSet::new(),
+            start_minute: minute_of(now_ms),
+        }
+    }
+
+    /// Adds a committed (new, not duplicate) point of `host_id` to its minute.
+    pub fn account(&mut self, host_id: i64, point: &Point) {
+        let minute = minute_of(point.ts_ms);
+        let minutes = self.minutes.entry(host_id).or_default();
+        minutes.newest = minutes.newest.max(minute);
+        if minutes.flushed_through.is_some_and(|f| f >= minute) {
+            // Late: the minute's rollup is already written; rebuild it from the table.
+            self.dirty.insert((host_id, minute));
+        } else {
+            let start_minute = self.start_minute;
+            self.open
+                .entry((host_id, minute))
+                .or_insert_with(|| OpenMinute {
+                    bucket: Bucket::new(minute),
+                    rebuild: minute <= start_minute,
+                })
+                .bucket
+                .add(point);
+        }
+    }
+
+    /// Writes the rollups of finished minutes from memory (`all`: every open minute). A
+    /// minute is finished once its host has sent a sample of a later minute, or two
+    /// minutes after it ended (a host that went quiet). Queries read the last minutes
+    /// from raw samples, so a minute still open is never missing from history.
+    pub fn flush(
+        &mut self,
+        conn: &mut Connection,
+        now_ms: u64,
+        all: bool,
+    ) -> Result<(), StoreError> {
+        let now_minute = minute_of(now_ms);
+        let finished: Vec<(i64, u64)> = self
+            .open
+            .keys()
+            .filter(|&&(host_id, minute)| {
+                all || self
+                    .minutes
+                    .get(&host_id)
+                    .is_some_and(|m| m.newest > minute)
+                    || now_minute >= minute + 2 * MINUTE_MS
+            })
+            .copied()
+            .collect();
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let mut rollups = Vec::with_capacity(finished.len());
+        for key in &finished {
+            let Some(open) = self.open.remove(key) else {
+                continue;
+            };
+            let minutes = self.minutes.entry(key.0).or_default();
+            minutes.flushed_through = Some(minutes.flushed_through.map_or(key.1, |f| f.max(key.1)));
+            match open.bucket.finish() {
+                Some(rollup) if !open.rebuild => rollups.push((key.0, rollup)),
+                _ => {
+                    self.dirty.insert(*key);
+                }
+            }
+        }
+        let result = (|| {
+            let tx = conn
+                .transaction()
+                .map_err(|e| StoreError::sql("starting the rollup transaction", e))?;
+            for (host_id, rollup) in &rollups {
+                upsert(&tx, *host_id, rollup)?;
+            }
+            tx.commit()
+                .map_err(|e| StoreError::sql("committing rollups", e))
+        })();
+        if result.is_err() {
+            // The raw rows are committed: rebuild these minutes from them next time.
+            self.dirty
+                .extend(rollups.iter().map(|(host_id, r)| (*host_id, r.ts_ms)));
+        }
+        result
+    }
+
+    /// Rebuilds the rollups of dirty minutes from the raw history.
+    pub fn rebuild(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let result = (|| {
+            let tx = conn
+                .transaction()
+                .map_err(|e| StoreError::sql("starting the rollup transaction", e))?;
+            for &(host_id, minute) in &dirty {
+                let points = query::raw_points(&tx, host_id, minute, minute + MINUTE_MS - 1)?;
+                let mut bucket = Bucket::new(minute);
+                for p in &points {
+                    bucket.add(p);
+                }
+                if let Some(r) = bucket.finish() {
+                    upsert(&tx, host_id, &r)?;
+                }
+            }
+            tx.commit()
+                .map_err(|e| StoreError::sql("committing rollups", e))
+        })();
+        if result.is_err() {
+            // Try again at the next maintenance.
+            self.dirty.extend(dirty);
+        }
+        result
+    }
+
+    /// Drops everything kept of a purged host.
+    pub fn forget_host(&mut self, host_id: i64) {
+        self.open.retain(|(id, _), _| *id != host_id);
+        self.minutes.remove(&host_id);
+        self.dirty.retain(|(id, _)| *id != host_id);
+    }
+}
+
+/// Start of the minute holding `ts_ms`.
+pub fn minute_of(ts_ms: u64) -> u64 {
+    ts_ms - ts_ms % MINUTE_MS
+}
+
+fn upsert(conn: &Connection, host_id: i64, r: &Point) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO rollups (host_id, minute_ms, n, cpu, cpu_min, cpu_max, cores,
+         mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            host_id,
+            r.ts_ms as i64,
+            r.n,
+            r.cpu_ratio,
+            r.cpu_ratio_min,
+            r.cpu_ratio_max,
+            serde_json::to_string(&r.cores).unwrap_or_else(|_| "[]".into()),
+            r.mem_used_bytes,
+            r.mem_total_bytes,
+            r.swap_used_bytes,
+            r.swap_total_bytes,
+            r.load1,
+            r.load5,
+            r.load15,
+            serde_json::to_string(&r.networks).unwrap_or_else(|_| "[]".into()),
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| StoreError::sql("writing a rollup", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::tests::{db, insert_point, point};
+
+    const T0: u64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
+
+    fn rollups(conn: &Connection) -> Vec<(u64, u32, f64)> {
+        let mut stmt = conn
+            .prepare("SELECT minute_ms, n, cpu FROM rollups ORDER BY minute_ms")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_minute_is_written_once_the_host_moves_on_or_goes_quiet() {
+        let mut conn = db();
+        let mut r = Rollups::new(T0 - MINUTE_MS);
+        r.account(1, &point(T0 + 1_000, 0.2));
+        r.account(1, &point(T0 + 2_000, 0.4));
+        r.flush(&mut conn, T0 + 3_000, false).unwrap();
+        assert!(rollups(&conn).is_empty(), "the minute is still open");
+        r.account(1, &point(T0 + MINUTE_MS, 0.9));
+        r.flush(&mut conn, T0 + MINUTE_MS, false).unwrap();
+        let written = rollups(&conn);
+        assert_eq!(written.len(), 1);
+        assert_eq!((written[0].0, written[0].1), (T0, 2));
+        assert!((written[0].2 - 0.3).abs() < 1e-9);
+        // The host goes quiet: two minutes after its last minute ended, it is written.
+        r.flush(&mut conn, T0 + 2 * MINUTE_MS, false).unwrap();
+        assert_eq!(rollups(&conn).len(), 1);
+        r.flush(&mut conn, T0 + 3 * MINUTE_MS, false).unwrap();
+        assert_eq!(rollups(&conn).len(), 2);
+    }
+
+    #[test]
+    fn a_late_sample_rebuilds_its_minute_from_the_raw_rows() {
+        let mut conn = db();
+        let mut r = Rollups::new(T0 - MINUTE_MS);
+        for (seq, ts, cpu) in [(1, T0 + 1_000, 0.2), (2, T0 + MINUTE_MS, 0.4)] {
+            insert_point(&conn, seq, &point(ts, cpu));
+            r.account(1, &point(ts, cpu));
+        }
+        r.flush(&mut conn, T0 + MINUTE_MS, false).unwrap();
+        assert_eq!(rollups(&conn)[0].1, 1);
+        // A replayed sample of the first minute, after its rollup was written.
+        insert_point(&conn, 3, &point(T0 + 5_000, 0.6));
+        r.account(1, &point(T0 + 5_000, 0.6));
+        r.rebuild(&mut conn).unwrap();
+        let first = rollups(&conn)[0];
+        assert_eq!(first.1, 2);
+        assert!((first.2 - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn minutes_begun_before_the_writer_started_are_rebuilt_not_trusted() {
+        let mut conn = db();
+        // A row written by an earlier writer in the same minute.
+        insert_point(&conn, 1, &point(T0 + 1_000, 1.0));
+        let mut r = Rollups::new(T0 + 2_000);
+        insert_point(&conn, 2, &point(T0 + 3_000, 0.0));
+        r.account(1, &point(T0 + 3_000, 0.0));
+        r.flush(&mut conn, T0 + 10 * MINUTE_MS, true).unwrap();
+        assert!(rollups(&conn).is_empty(), "not from memory");
+        r.rebuild(&mut conn).unwrap();
+        let rows = rollups(&conn);
+        assert_eq!((rows[0].1, rows[0].2), (2, 0.5));
+    }
+
+    #[test]
+    fn forgetting_a_host_drops_its_open_minutes() {
+        let mut conn = db();
+        let mut r = Rollups::new(T0 - MINUTE_MS);
+        r.account(1, &point(T0, 0.5));
+        r.forget_host(1);
+        r.flush(&mut conn, T0 + 10 * MINUTE_MS, true).unwrap();
+        r.rebuild(&mut conn).unwrap();
+        assert!(rollups(&conn).is_empty());
+    }
+}
