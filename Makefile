@@ -38,7 +38,7 @@ js: ## Unit tests of the dashboards' pure JavaScript modules (tests/js/, Node's 
 	node --test tests/js/*.test.mjs
 
 browser: build ## Headless Chromium (and Firefox when installed) drive the real server and edges
-	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs host-sections.test.mjs login.test.mjs firefox.test.mjs
+	cd tests/browser && node --experimental-websocket --test --test-concurrency=1 dashboard.test.mjs host-sections.test.mjs alerts.test.mjs login.test.mjs firefox.test.mjs
 
 scripts-test: ## The deployment scripts' own tests (mirror choice, binary choice, packages; no VMs)
 	bash tests/scripts/run.sh

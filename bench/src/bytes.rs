@@ -125,7 +125,8 @@ async fn measure(data: &Path) -> anyhow::Result<Measured> {
         |r| r.get(0),
     )?;
     let size = |conn: &rusqlite::Connection| -> anyhow::Result<u64> {
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")?;
+        // VACUUM writes the rebuilt file through the WAL: checkpoint after it.
+        conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
         Ok(std::fs::metadata(&db)?.len())
     };
     let full = size(&conn)?;

@@ -126,6 +126,8 @@ function load(points, ctx) {
   };
 }
 
+const BYTE_RATE_RANGE = (u, min, max) => [0, Math.max(1024, (max || 0) * 1.1)];
+
 /** The `key`s of the entries of list `field` across the points, sorted, at most `max`. */
 function keysIn(points, field, key, max) {
   const keys = new Set();
@@ -149,47 +151,45 @@ export function interfaces(points) {
   return keysIn(points, 'networks', 'device', MAX_INTERFACES);
 }
 
-function net(points, ctx) {
-  const names = interfaces(points);
+/**
+ * Two series per device of list `list` (the first solid, the second dashed), one colour
+ * per device: `pair` gives each series' label suffix and field; the shape is chart `name`
+ * with its devices.
+ */
+function perDevice(points, ctx, name, list, pair, value) {
+  const names = keysIn(points, list, 'device', MAX_INTERFACES);
   const series = [];
   const data = [times(points)];
   names.forEach((dev, k) => {
-    const color = ctx.palette[k % ctx.palette.length];
-    const pick = entryOf('networks', 'device', dev);
-    series.push({ label: `${dev} in`, stroke: color, width: 1.5, value: rateValue });
-    series.push({ label: `${dev} out`, stroke: color, width: 1.5, dash: [5, 3], value: rateValue });
-    data.push(column(points, pick('rx_bytes_per_second')), column(points, pick('tx_bytes_per_second')));
+    const stroke = ctx.palette[k % ctx.palette.length];
+    const pick = entryOf(list, 'device', dev);
+    pair.forEach(([suffix, field], i) => {
+      series.push({ label: `${dev} ${suffix}`, stroke, width: 1.5, dash: i > 0 ? [5, 3] : undefined, value });
+      data.push(column(points, pick(field)));
+    });
   });
-  return {
-    shape: `net:${JSON.stringify(names)}`,
-    yRange: (u, min, max) => [0, Math.max(1024, (max || 0) * 1.1)],
-    axisFmt: formatRate,
-    axisSize: 84,
-    series,
-    data,
-  };
+  return { shape: `${name}:${JSON.stringify(names)}`, series, data };
+}
+
+/** Bytes per second, two series per device (see `perDevice`). */
+function byteRates(points, ctx, name, list, pair) {
+  return { ...perDevice(points, ctx, name, list, pair, rateValue), yRange: BYTE_RATE_RANGE, axisFmt: formatRate, axisSize: 84 };
+}
+
+/** Network: received (solid) and transmitted (dashed) bytes per second of each interface. */
+function net(points, ctx) {
+  return byteRates(points, ctx, 'net', 'networks', [
+    ['in', 'rx_bytes_per_second'],
+    ['out', 'tx_bytes_per_second'],
+  ]);
 }
 
 /** Disk I/O: read (solid) and written (dashed) bytes per second of each device. */
 function disk(points, ctx) {
-  const names = keysIn(points, 'disks', 'device', MAX_INTERFACES);
-  const series = [];
-  const data = [times(points)];
-  names.forEach((dev, k) => {
-    const color = ctx.palette[k % ctx.palette.length];
-    const pick = entryOf('disks', 'device', dev);
-    series.push({ label: `${dev} read`, stroke: color, width: 1.5, value: rateValue });
-    series.push({ label: `${dev} write`, stroke: color, width: 1.5, dash: [5, 3], value: rateValue });
-    data.push(column(points, pick('read_bytes_per_second')), column(points, pick('written_bytes_per_second')));
-  });
-  return {
-    shape: `disk:${JSON.stringify(names)}`,
-    yRange: (u, min, max) => [0, Math.max(1024, (max || 0) * 1.1)],
-    axisFmt: formatRate,
-    axisSize: 84,
-    series,
-    data,
-  };
+  return byteRates(points, ctx, 'disk', 'disks', [
+    ['read', 'read_bytes_per_second'],
+    ['write', 'written_bytes_per_second'],
+  ]);
 }
 
 /** The pressure series a live point can carry, in legend order. */
@@ -238,22 +238,14 @@ function temp(points, ctx) {
 
 /** Network errors (solid) and drops (dashed) per second of each interface, in and out summed. */
 function neterr(points, ctx) {
-  const names = keysIn(points, 'netErrors', 'device', MAX_INTERFACES);
-  const series = [];
-  const data = [times(points)];
-  names.forEach((dev, k) => {
-    const color = ctx.palette[k % ctx.palette.length];
-    const pick = entryOf('netErrors', 'device', dev);
-    series.push({ label: `${dev} errors`, stroke: color, width: 1.5, value: perSecondValue });
-    series.push({ label: `${dev} drops`, stroke: color, width: 1.5, dash: [5, 3], value: perSecondValue });
-    data.push(column(points, pick('errors_per_second')), column(points, pick('dropped_per_second')));
-  });
+  const pair = [
+    ['errors', 'errors_per_second'],
+    ['drops', 'dropped_per_second'],
+  ];
   return {
-    shape: `neterr:${JSON.stringify(names)}`,
+    ...perDevice(points, ctx, 'neterr', 'netErrors', pair, perSecondValue),
     yRange: (u, min, max) => [0, Math.max(1, (max || 0) * 1.1)],
     axisFmt: String,
-    series,
-    data,
   };
 }
 

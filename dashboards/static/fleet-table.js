@@ -4,6 +4,7 @@
 // rows on screen (an IntersectionObserver tracks them), so 500 hosts updating every second
 // cost a few small DOM batches per second.
 
+import { makeBadge, setBadge } from './alert-badges.js';
 import { byId, cssVar, el, setFill, setLevel, setText, setTitle } from './dom.js';
 import { DASH, formatAgo, formatCelsius, formatDuration, formatNumber, formatPercent, formatRate, isNum, levelClass } from './format.js';
 import { compareBy, diskIo, HISTORY, loadPerCore, matches } from './fleet-model.js';
@@ -47,6 +48,8 @@ export class FleetTable {
     this.flushScheduled = false;
     this.lastFlush = 0;
     this.colors = null;
+    /** Host -> its firing-alert badge (alerts-model.js `hostBadges`). */
+    this.badges = new Map();
     this.visible = new Set();
     // Tracks which rows are on screen (with a margin), so only those are kept current.
     this.observer = new IntersectionObserver(
@@ -77,6 +80,17 @@ export class FleetTable {
       this.rows.delete(name);
     }
     if (result.snapshot || result.added.length > 0 || this.sortKey !== 'host') this.orderDirty = true;
+    this.schedule();
+  }
+
+  /** New alert badges (`hostBadges`): rows whose badge changed are redrawn. */
+  setBadges(badges) {
+    const before = this.badges;
+    this.badges = badges;
+    for (const name of new Set([...before.keys(), ...badges.keys()])) {
+      const entry = this.model.hosts.get(name);
+      if (entry && (before.get(name) || {}).title !== (badges.get(name) || {}).title) entry.dirty = true;
+    }
     this.schedule();
   }
 
@@ -209,7 +223,8 @@ export class FleetTable {
     link.href = `/hosts/${encodeURIComponent(name)}`;
     link.title = name;
     r.os = el('span', 'sub os');
-    tdHost.append(link, r.os);
+    r.badge = makeBadge();
+    tdHost.append(link, r.badge, r.os);
 
     r.uptime = el('td', 'c-uptime num');
     r.cpu = metricCell('c-cpu');
@@ -246,6 +261,7 @@ export class FleetTable {
     }
     setText(r.statusText, online ? 'online' : 'offline');
     setText(r.seen, online ? '' : `last seen ${formatAgo(this.now() - s.last_seen_ms)}`);
+    setBadge(r.badge, this.badges.get(s.host));
     setText(r.os, s.os || DASH);
     if (s.os) setTitle(r.os, s.os);
     setText(r.uptime, formatDuration(s.uptime_seconds));

@@ -8,7 +8,10 @@
 // pressure, temperatures, network errors) are charted live from each HostView
 // (live-points.js), and the top processes, services and failed units are tables
 // (host-tables.js); a section the host does not report stays hidden.
+// The stream's `alerts` (this host's) fill the firing-alerts banner.
 
+import { renderBanner } from './alert-badges.js';
+import { readAlerts } from './alerts-model.js';
 import { connectionBanner } from './banner.js';
 import { CHART_NAMES, LIVE_CHART_NAMES } from './chart-defs.js';
 import { Charts } from './charts.js';
@@ -130,6 +133,8 @@ async function refreshTail() {
 }
 
 function onMessage(msg) {
+  const alerts = readAlerts(msg);
+  if (alerts) renderBanner(byId('host-alerts'), alerts.active, host);
   if (!Array.isArray(msg.hosts)) return;
   const next = msg.hosts.find((h) => h && h.host === host) || null;
   if (msg.type === 'snapshot') {

@@ -1,8 +1,9 @@
 // utizmon fleet overview (/): one table row per host, kept live from /ws/dashboard.
 // This module wires the page: the socket feeds a FleetModel (fleet-model.js), which a
 // FleetTable (fleet-table.js) draws; the column headers sort it, the search box and the
-// status chips filter it.
+// status chips filter it. The messages' alerts become each row's firing-alert badge.
 
+import { hostBadges, readAlerts } from './alerts-model.js';
 import { connectionBanner } from './banner.js';
 import { FleetModel, initialDirection, SORT_KEYS } from './fleet-model.js';
 import { FleetTable } from './fleet-table.js';
@@ -16,6 +17,8 @@ const model = new FleetModel();
 const socket = new LiveSocket('/ws/dashboard', (msg) => {
   const result = model.apply(msg);
   if (result) table.changed(result);
+  const alerts = readAlerts(msg);
+  if (alerts) table.setBadges(hostBadges(alerts.active));
 });
 const table = new FleetTable(model, () => socket.serverNow());
 

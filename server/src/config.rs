@@ -95,6 +95,12 @@ pub struct Config {
           default_value = "12h")]
     pub session_ttl: Duration,
 
+    /// How long resolved alerts (the alert history) and ended silences are kept (e.g.
+    /// `30days`); firing alerts are kept whatever their age.
+    #[arg(long, env = "UTIZMON_ALERT_RETENTION", value_parser = humantime::parse_duration,
+          default_value = "30days")]
+    pub alert_retention: Duration,
+
     /// Most hosts the server tracks; an edge announcing a new host name beyond it is
     /// refused (`too_many_hosts`). Forget hosts with `DELETE /api/v1/hosts/{host}`.
     #[arg(long, env = "UTIZMON_MAX_HOSTS", default_value_t = crate::state::DEFAULT_MAX_HOSTS)]

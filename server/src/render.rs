@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use minijinja::{context, AutoEscape, Environment, UndefinedBehavior};
 
 /// Every embedded template, by the name `{% extends %}` uses.
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     (
         "base.html",
         include_str!("../../dashboards/templates/base.html"),
@@ -26,6 +26,10 @@ const TEMPLATES: [(&str, &str); 4] = [
     (
         "login.html",
         include_str!("../../dashboards/templates/login.html"),
+    ),
+    (
+        "alerts.html",
+        include_str!("../../dashboards/templates/alerts.html"),
     ),
 ];
 
@@ -73,6 +77,13 @@ pub fn login(
     })
 }
 
+/// The alerts page (`/alerts`): firing, pending, silenced, silences and history.
+/// `user` (the logged-in user, if any) shows the logout button.
+pub fn alerts(asset_version: &str, user: Option<&str>) -> Result<String, minijinja::Error> {
+    ENV.get_template("alerts.html")?
+        .render(context! { v => asset_version, nav => "alerts", user => user })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +107,21 @@ mod tests {
             html.contains(r#"<script type="module" src="/static/overview.js?v=abc123"></script>"#)
         );
         assert!(html.contains("<title>Fleet · utizmon</title>"));
+        assert!(scripts_all_external(&html));
+        assert!(!html.contains(" style="));
+    }
+
+    #[test]
+    fn every_page_links_the_alerts_page() {
+        for html in [
+            overview("v", None).unwrap(),
+            host("web-1", "v", None).unwrap(),
+        ] {
+            assert!(html.contains(r#"<a href="/alerts">Alerts</a>"#));
+        }
+        let html = alerts("v", None).unwrap();
+        assert!(html.contains(r#"<a href="/alerts" aria-current="page">Alerts</a>"#));
+        assert!(html.contains(r#"<script type="module" src="/static/alerts.js?v=v"></script>"#));
         assert!(scripts_all_external(&html));
         assert!(!html.contains(" style="));
     }

@@ -15,7 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use utizmon_protocol::{encode, EdgeFrame};
+use utizmon_protocol::{encode, EdgeFrame, Process};
 
 use common::process::{binary, start_edge, start_server, Proc};
 use common::{connect, expect_ack, hello, sample, send_text, Ws, DEADLINE};
@@ -119,6 +119,10 @@ impl ScriptedEdge {
         self.seq += 1;
         let mut sample = sample(self.seq);
         sample.cpu.usage_ratio = usage;
+        sample.top_processes = vec![
+            process("postgres", 90, 0.05, 900_000_000),
+            process("nginx", 812, 0.41, 20_000_000),
+        ];
         send_text(&mut self.ws, encode(&EdgeFrame::Sample(sample))).await;
         expect_ack(&mut self.ws, self.seq).await;
     }
@@ -130,6 +134,16 @@ impl ScriptedEdge {
             self.cpu(usage).await;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+fn process(name: &str, pid: u32, cpu_ratio: f64, rss_bytes: u64) -> Process {
+    Process {
+        pid,
+        name: name.into(),
+        user: "www-data".into(),
+        cpu_ratio,
+        rss_bytes,
     }
 }
 
@@ -436,6 +450,182 @@ async fn a_silence_holds_notifications_back_until_it_ends() {
         .unwrap()
         .status();
     assert_eq!(again, 404);
+}
+
+/// The next message of a dashboard stream that carries `alerts`, within [`DEADLINE`].
+async fn next_alerts(ws: &mut Ws) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let msg: Value = serde_json::from_str(&text).unwrap();
+                    if msg.get("alerts").is_some() {
+                        return msg;
+                    }
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("dashboard stream ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("no dashboard message with alerts")
+}
+
+/// Reads `ws` until a message's alerts satisfy `done`; returns those alerts.
+async fn alerts_until(ws: &mut Ws, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let msg = next_alerts(ws).await;
+        if done(&msg["alerts"]) {
+            return msg["alerts"].clone();
+        }
+        assert!(start.elapsed() < DEADLINE, "last alerts: {}", msg["alerts"]);
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_stream_carries_alerts_and_silences() {
+    let data = tempfile::tempdir().unwrap();
+    let rules = rules_file(data.path(), CPU_BUSY);
+    let (_server, addr) =
+        start_server("127.0.0.1:0", data.path(), &["--alert-rules", &rules]).await;
+    let mut overview = connect(&format!("ws://{addr}/ws/dashboard"), None).await;
+    let snapshot = next_alerts(&mut overview).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(
+        snapshot["alerts"],
+        serde_json::json!({"active": [], "silences": []})
+    );
+
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    edge.cpu(0.9).await;
+    let pending = alerts_until(&mut overview, |a| a["active"][0]["state"] == "pending").await;
+    let alert = &pending["active"][0];
+    assert_eq!(alert["alertname"], "CpuBusy");
+    assert_eq!(alert["host"], "web-1");
+    assert_eq!(alert["severity"], "warning");
+    assert_eq!(alert["silenced"], false);
+    assert_eq!(alert["labels"]["alertname"], "CpuBusy");
+    assert_eq!(alert["summary"], "CPU on web-1 at 90.0%");
+    edge.hold(0.9, Duration::from_secs(3)).await;
+    let firing = alerts_until(&mut overview, |a| a["active"][0]["state"] == "firing").await;
+    assert!(firing["active"][0]["active_since_ms"].as_u64().unwrap() > 0);
+
+    // The detail stream of another host carries none of web-1's alerts.
+    let mut other = connect(&format!("ws://{addr}/ws/dashboard?host=db-1"), None).await;
+    assert_eq!(
+        next_alerts(&mut other).await["alerts"]["active"],
+        serde_json::json!([])
+    );
+    let mut detail = connect(&format!("ws://{addr}/ws/dashboard?host=web-1"), None).await;
+    assert_eq!(
+        next_alerts(&mut detail).await["alerts"]["active"][0]["state"],
+        "firing"
+    );
+
+    // A silence: the alert shows as silenced, the silence is listed, on both streams.
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("http://{addr}/api/v1/silences"))
+        .json(&serde_json::json!({"host": "web-1", "alertname": "CpuBusy", "duration": "1h"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let silenced = alerts_until(&mut overview, |a| a["active"][0]["silenced"] == true).await;
+    assert_eq!(silenced["silences"][0]["id"], created["id"]);
+    assert_eq!(silenced["silences"][0]["host"], "web-1");
+    let silenced = alerts_until(&mut detail, |a| a["active"][0]["silenced"] == true).await;
+    assert_eq!(silenced["silences"][0]["id"], created["id"]);
+    assert_eq!(
+        next_alerts(&mut other).await["alerts"]["silences"],
+        serde_json::json!([]),
+        "a silence of web-1 is not db-1's"
+    );
+
+    // Ended: no longer silenced. Then the value clears and the alert ends.
+    let id = created["id"].as_i64().unwrap();
+    client
+        .delete(format!("http://{addr}/api/v1/silences/{id}"))
+        .send()
+        .await
+        .unwrap();
+    alerts_until(&mut overview, |a| {
+        a["active"][0]["silenced"] == false && a["silences"] == serde_json::json!([])
+    })
+    .await;
+    // The edge went quiet meanwhile (the server closed it); it comes back, cooler.
+    drop(edge);
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-2").await;
+    edge.cpu(0.1).await;
+    alerts_until(&mut overview, |a| a["active"] == serde_json::json!([])).await;
+}
+
+#[tokio::test]
+async fn cpu_notifications_name_top_processes_and_deleting_a_host_resolves_its_alerts() {
+    let data = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let rules = rules_file(
+        data.path(),
+        &format!("{CPU_BUSY}  - alert: HostDown\n    metric: host_down\n    severity: critical\n"),
+    );
+    let (_server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &[
+            "--alert-rules",
+            &rules,
+            "--offline-after",
+            "1s",
+            "--alert-webhook-url",
+            &url,
+        ],
+    )
+    .await;
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    edge.hold(0.9, Duration::from_secs(3)).await;
+    received.wait_for(1, DEADLINE).await;
+    // The notification says why: value, threshold, and the processes using the CPU.
+    let description = received.all()[0].2["alerts"][0]["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lines: Vec<&str> = description.lines().collect();
+    assert!(lines[0].contains("above the threshold"), "{description}");
+    assert_eq!(
+        lines[1],
+        "Top processes by CPU: nginx (pid 812, www-data) 41.0%, postgres (pid 90, www-data) 5.0%"
+    );
+    let status = reqwest::Client::new()
+        .delete(format!("http://{addr}/api/v1/hosts/web-1"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    drop(edge);
+    received.wait_for(2, DEADLINE).await;
+    // Well past --offline-after, and past the ticker: nothing fires for a deleted host.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        received.statuses(),
+        [
+            ("firing".to_owned(), "CpuBusy".to_owned()),
+            ("resolved".to_owned(), "CpuBusy".to_owned())
+        ]
+    );
+    assert_eq!(
+        get_json(addr, "/api/v1/alerts").await,
+        serde_json::json!([])
+    );
+    let history = get_json(addr, "/api/v1/alerts/history").await;
+    assert_eq!(history[0]["alertname"], "CpuBusy");
+    assert!(history[0]["resolved_ms"].as_u64().is_some(), "{history}");
 }
 
 /// Runs `utizmon-server alert-rules ...`; returns exit code, stdout, stderr.

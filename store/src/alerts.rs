@@ -246,6 +246,26 @@ impl AlertStore {
         }
     }
 
+    /// Retention: deletes alerts resolved before `before_ms` and silences that ended
+    /// before it (firing alerts stay whatever their age); returns how many rows went.
+    /// Both tables grow by state changes, not samples, so one statement each is enough.
+    pub fn prune(&self, before_ms: u64) -> Result<usize, StoreError> {
+        let conn = self.lock();
+        let alerts = conn
+            .execute(
+                "DELETE FROM alerts WHERE resolved_ms IS NOT NULL AND resolved_ms < ?1",
+                params![before_ms as i64],
+            )
+            .map_err(|e| StoreError::sql("deleting expired alert history", e))?;
+        let silences = conn
+            .execute(
+                "DELETE FROM silences WHERE ends_ms < ?1",
+                params![before_ms as i64],
+            )
+            .map_err(|e| StoreError::sql("deleting ended silences", e))?;
+        Ok(alerts + silences)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -327,6 +347,39 @@ mod tests {
             "only firing at 100"
         );
         assert_eq!(alerts.history(200, 300).unwrap().len(), 1, "still firing");
+    }
+
+    #[test]
+    fn prune_drops_old_history_and_ended_silences_but_never_firing_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+        let alerts = store.alerts().unwrap();
+        alerts.fired(&alert("Old", 100)).unwrap();
+        alerts.resolved("Old", "web-1", "/", 0.1, 200).unwrap();
+        alerts.fired(&alert("Recent", 100)).unwrap();
+        alerts.resolved("Recent", "web-1", "/", 0.1, 900).unwrap();
+        alerts.fired(&alert("StillFiring", 50)).unwrap();
+        let silence = |ends_ms| Silence {
+            id: 0,
+            host: None,
+            alertname: Some("Old".into()),
+            starts_ms: 10,
+            ends_ms,
+            comment: String::new(),
+            created_ms: 10,
+        };
+        alerts.add_silence(silence(300)).unwrap();
+        let running = alerts.add_silence(silence(2000)).unwrap();
+        assert_eq!(alerts.prune(500).unwrap(), 2);
+        let names: Vec<String> = alerts
+            .history(0, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.alertname)
+            .collect();
+        assert_eq!(names, ["Recent", "StillFiring"]);
+        assert_eq!(alerts.silences(0).unwrap(), [running]);
+        assert_eq!(alerts.prune(500).unwrap(), 0);
     }
 
     #[test]

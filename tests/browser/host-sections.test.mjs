@@ -93,6 +93,14 @@ function scriptedEdge(addr, host) {
   };
 }
 
+/** A new tab on `path` of the server, checked for CSP violations and errors at the end. */
+async function open(path) {
+  const opened = await openPage(browser.context);
+  pages.push(opened);
+  await opened.page.goto(`${base()}${path}`);
+  return opened;
+}
+
 async function hostJson(host) {
   const res = await fetch(`${base()}/api/v1/hosts/${encodeURIComponent(host)}`, { headers: { Accept: 'application/json' } });
   return res.ok ? res.json() : null;
@@ -163,10 +171,8 @@ describe('host page sections of protocol minor 1 in headless Chromium', { timeou
   });
 
   test('the real edge: every section this machine reports is drawn with data, the rest hidden', async () => {
-    const opened = await openPage(browser.context);
-    pages.push(opened);
+    const opened = await open(`/hosts/${REAL}`);
     const { page } = opened;
-    await page.goto(`${base()}/hosts/${REAL}`);
     // Rates need two samples, process CPU shares two scans (5 s apart).
     const view = await waitFor('two samples of the real edge', async () => {
       const v = await hostJson(REAL);
@@ -207,18 +213,19 @@ describe('host page sections of protocol minor 1 in headless Chromium', { timeou
       assert.match(row[3], /^\d+\.\d%$/, 'CPU share');
       assert.match(row[4], /\d\u00a0(B|KiB|MiB|GiB)$/, 'RSS');
     }
-    const pids = new Set(l.top_processes.map((p) => String(p.pid)));
-    assert.ok(s.procs.rows.every((row) => pids.has(row[0])), 'every row is a process the edge sent');
+    // The edge rescans every 5 s: compare the table with the API at about the same moment.
+    await waitFor('every row a process the edge sent', async () => {
+      const pids = new Set((await hostJson(REAL)).latest.top_processes.map((p) => String(p.pid)));
+      return (await sectionsOf(page)).procs.rows.every((row) => pids.has(row[0]));
+    }, 15000);
     assert.deepEqual(opened.seen.csp, []);
     assert.deepEqual(opened.seen.errors, []);
     await page.close();
   });
 
   test('a scripted minor-1 edge: temperatures, containers and failed units', async () => {
-    const opened = await openPage(browser.context);
-    pages.push(opened);
+    const opened = await open(`/hosts/${FIXTURE}`);
     const { page } = opened;
-    await page.goto(`${base()}/hosts/${FIXTURE}`);
     const s = await waitFor('every section with data', async () => {
       const got = await sectionsOf(page);
       const charts = ['disk', 'temp', 'neterr'].every((c) => got[c].visible && got[c].points >= 2 && got[c].drawn);
@@ -245,10 +252,8 @@ describe('host page sections of protocol minor 1 in headless Chromium', { timeou
   });
 
   test('a host without minor-1 sections hides all of them', async () => {
-    const opened = await openPage(browser.context);
-    pages.push(opened);
+    const opened = await open(`/hosts/${SIM}`);
     const { page } = opened;
-    await page.goto(`${base()}/hosts/${SIM}`);
     await waitFor('the simulated host online', async () => (await page.textContent('#host-status-text')) === 'online', 15000);
     await waitFor('history charts drawn', async () => Number(await page.getAttribute('#chart-cpu', 'data-points')) >= 2, 15000);
     const s = await sectionsOf(page);
@@ -257,10 +262,8 @@ describe('host page sections of protocol minor 1 in headless Chromium', { timeou
   });
 
   test('the overview shows disk I/O and the hottest sensor', async () => {
-    const opened = await openPage(browser.context);
-    pages.push(opened);
+    const opened = await open(`/`);
     const { page } = opened;
-    await page.goto(`${base()}/`);
     const real = await waitFor('disk I/O of the real host', async () => {
       const c = await overviewCells(page, REAL);
       return c && /\/s$/.test(c.diskio) ? c : null;

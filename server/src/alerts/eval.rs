@@ -12,6 +12,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use utizmon_protocol::Sample;
 use utizmon_store::Record;
 
 use crate::alerts::metric::Metric;
@@ -82,6 +83,9 @@ struct HostAlerts {
     offline_after_ms: u64,
     /// Bumped per sample; objects not seen in the latest sample have an older one.
     generation: u64,
+    /// The newest sample (shared with the fleet, not copied): notifications quote its
+    /// top processes.
+    latest: Option<Arc<Sample>>,
     rules: Vec<RuleState>,
 }
 
@@ -141,11 +145,33 @@ impl Engine {
         entry.offline_after_ms = offline_after_ms;
     }
 
-    /// Forgets a host and its alerts (the host was deleted).
-    pub fn forget_host(&mut self, host: &str) {
-        if self.hosts.remove(host).is_some() {
-            bump(&self.revision);
+    /// Forgets a host and its alerts (the host was deleted): its firing alerts are
+    /// reported resolved at `now_ms`, so receivers and the store stop counting them, and
+    /// nothing (not even `HostDown`) is evaluated for it again until it sends a sample.
+    pub fn forget_host(&mut self, host: &str, now_ms: u64, changes: &mut Vec<Change>) {
+        let Some(mut gone) = self.hosts.remove(host) else {
+            return;
+        };
+        bump(&self.revision);
+        for (idx, rule) in self.rules.rules.iter().enumerate() {
+            let context = Context {
+                rule,
+                idx,
+                name: &self.names[idx],
+                host: &gone.name,
+                now_ms,
+                generation: gone.generation,
+                revision: &self.revision,
+            };
+            for (object, active) in gone.rules[idx].objects.drain() {
+                context.resolve(&object, active, changes);
+            }
         }
+    }
+
+    /// The newest sample of `host` the engine saw (for the "why" of notifications).
+    pub fn latest_sample(&self, host: &str) -> Option<Arc<Sample>> {
+        self.hosts.get(host).and_then(|h| h.latest.clone())
     }
 
     /// Puts back an alert that was firing before a restart, without notifying; returns
@@ -204,6 +230,7 @@ impl Engine {
         }
         host.last_sample_ms = now_ms;
         host.offline_after_ms = offline_after_ms;
+        host.latest = Some(record.sample.clone());
         host.generation += 1;
         let generation = host.generation;
         for (idx, rule) in self.rules.rules.iter().enumerate() {
@@ -342,6 +369,7 @@ impl HostAlerts {
             last_sample_ms: 0,
             offline_after_ms: u64::MAX,
             generation: 0,
+            latest: None,
             rules: (0..n_rules).map(|_| RuleState::default()).collect(),
         }
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
+use utizmon_protocol::Sample;
 use utizmon_store::{AlertStore, Record, Silence, StoredAlert};
 
 pub use eval::{Alert, AlertState, Change, Engine, RestoredAlert};
@@ -40,6 +41,9 @@ pub const CHANGE_QUEUE: usize = 1024;
 
 /// How often [`run_ticker`] evaluates time-based conditions.
 pub const TICK: Duration = Duration::from_secs(1);
+
+/// How often [`run_ticker`] deletes alert history older than `--alert-retention`.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Shared handle to the alert engine, silences and counters; cheap to clone.
 #[derive(Clone)]
@@ -185,12 +189,39 @@ impl Alerts {
         if changed || !changes.is_empty() {
             self.publish(changes);
         }
+        self.expire_silences(now);
     }
 
-    /// Forgets a deleted host's alerts.
+    /// Drops silences that ended by `now` and tells dashboards (their alerts are no
+    /// longer shown as silenced); started ones take effect when their start passes.
+    fn expire_silences(&self, now: u64) {
+        let ended = {
+            let silences = self.0.silences.read().unwrap_or_else(|p| p.into_inner());
+            silences.iter().any(|s| s.ends_ms <= now)
+        };
+        if ended {
+            self.0
+                .silences
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|s| s.ends_ms > now);
+            self.bump();
+        }
+    }
+
+    /// Forgets a deleted host: its firing alerts are resolved (receivers are told, the
+    /// store moves them to the history) and it is evaluated no more, so no `HostDown`
+    /// fires for it; a sample from it later makes it known again.
     pub fn forget_host(&self, host: &str) {
-        self.engine().forget_host(host);
-        self.bump();
+        let now = self.now_ms();
+        let mut changes = Vec::new();
+        self.engine().forget_host(host, now, &mut changes);
+        self.publish(changes);
+    }
+
+    /// The newest sample of `host` evaluated, if it is known.
+    pub fn latest_sample(&self, host: &str) -> Option<Arc<Sample>> {
+        self.engine().latest_sample(host)
     }
 
     /// Every pending and firing alert, sorted by host and name.
@@ -219,12 +250,15 @@ impl Alerts {
         self.engine().rules().clone()
     }
 
-    /// Running and future silences (ended ones are pruned here).
+    /// Running and future silences (the ticker drops ended ones and tells dashboards).
     pub fn silences_now(&self) -> Vec<Silence> {
         let now = self.now_ms();
-        let mut silences = self.0.silences.write().unwrap_or_else(|p| p.into_inner());
-        silences.retain(|s| s.ends_ms > now);
-        silences.clone()
+        let silences = self.0.silences.read().unwrap_or_else(|p| p.into_inner());
+        silences
+            .iter()
+            .filter(|s| s.ends_ms > now)
+            .cloned()
+            .collect()
     }
 
     /// Whether a silence mutes `alertname` of `host` now.
@@ -316,14 +350,27 @@ impl std::fmt::Debug for Alerts {
     }
 }
 
-/// Calls [`Alerts::tick`] every [`TICK`] until `shutdown`.
-pub async fn run_ticker(alerts: Alerts, shutdown: CancellationToken) {
+/// Calls [`Alerts::tick`] every [`TICK`], and applies `retention` to the alert history
+/// and silences at start-up and every [`PRUNE_EVERY`], until `shutdown`.
+pub async fn run_ticker(alerts: Alerts, retention: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => alerts.tick(),
+            _ = prune.tick() => {
+                let store = alerts.store().clone();
+                let before = alerts.now_ms().saturating_sub(millis(retention));
+                match tokio::task::spawn_blocking(move || store.prune(before)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::debug!(rows = n, "pruned expired alert history"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "pruning alert history failed; retrying later"),
+                    Err(e) => tracing::warn!(error = %e, "pruning alert history panicked"),
+                }
+            }
         }
     }
 }
@@ -361,13 +408,19 @@ pub fn render_summary(rules: &RuleSet, alert: &Alert) -> String {
     summary::render(&rule.summary, &context(rules, alert), rule)
 }
 
-/// The rendered description: the rule's template, or the generated "why".
-pub fn render_description(rules: &RuleSet, alert: &Alert) -> String {
+/// The rendered description: the rule's template, or the generated "why"; for CPU,
+/// load, memory and swap rules followed by the top processes of `sample` (the host's
+/// newest), when its edge reports them.
+pub fn render_description(rules: &RuleSet, alert: &Alert, sample: Option<&Sample>) -> String {
     let rule = &rules.rules[alert.rule];
     let context = context(rules, alert);
-    match &rule.description {
+    let text = match &rule.description {
         Some(template) => summary::render(template, &context, rule),
         None => summary::why(rule, &context, alert.active_since_ms),
+    };
+    match sample.and_then(|s| summary::top_processes(rule.metric, &s.top_processes)) {
+        Some(processes) => format!("{text}\n{processes}"),
+        None => text,
     }
 }
 

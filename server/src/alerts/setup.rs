@@ -53,7 +53,11 @@ pub async fn start(
         receivers = receivers.len(),
         "alerting started"
     );
-    tasks.spawn(run_ticker(alerts.clone(), shutdown.child_token()));
+    tasks.spawn(run_ticker(
+        alerts.clone(),
+        config.alert_retention,
+        shutdown.child_token(),
+    ));
     tasks.spawn(notify::run(
         alerts.clone(),
         changes,

@@ -12,8 +12,13 @@ use std::time::Duration;
 use minijinja::value::Value;
 use minijinja::{Environment, UndefinedBehavior};
 
+use utizmon_protocol::Process;
+
 use crate::alerts::metric::Metric;
 use crate::alerts::rules::{Condition, Rule};
+
+/// How many processes a description names.
+pub const TOP_PROCESSES: usize = 5;
 
 /// What a template can read.
 #[derive(Debug, Clone)]
@@ -138,6 +143,43 @@ pub fn why(rule: &Rule, context: &TemplateContext<'_>, active_since_ms: u64) -> 
             )
         }
     }
+}
+
+/// "Top processes by CPU: nginx (pid 812, www-data) 41.0%, ..." for rules on CPU or load
+/// (by CPU share) and on memory or swap (by resident memory), from the processes the
+/// edge reported (protocol minor 1); `None` for other metrics or when it reported none.
+pub fn top_processes(metric: Metric, processes: &[Process]) -> Option<String> {
+    let by_cpu = match metric {
+        Metric::CpuUsageRatio
+        | Metric::CpuCoreUsageRatio
+        | Metric::Load1PerCore
+        | Metric::Load15PerCore => true,
+        Metric::MemoryUsedRatio | Metric::SwapUsedRatio => false,
+        _ => return None,
+    };
+    if processes.is_empty() {
+        return None;
+    }
+    let mut list: Vec<&Process> = processes.iter().collect();
+    if by_cpu {
+        list.sort_by(|a, b| b.cpu_ratio.total_cmp(&a.cpu_ratio));
+    } else {
+        list.sort_by_key(|p| std::cmp::Reverse(p.rss_bytes));
+    }
+    let shown: Vec<String> = list
+        .iter()
+        .take(TOP_PROCESSES)
+        .map(|p| {
+            let amount = if by_cpu {
+                percent(p.cpu_ratio)
+            } else {
+                bytes(p.rss_bytes as f64)
+            };
+            format!("{} (pid {}, {}) {amount}", p.name, p.pid, p.user)
+        })
+        .collect();
+    let by = if by_cpu { "CPU" } else { "memory" };
+    Some(format!("Top processes by {by}: {}", shown.join(", ")))
 }
 
 fn environment() -> Environment<'static> {
@@ -270,6 +312,37 @@ mod tests {
         assert!(check("{{ hots }}").is_err());
         assert!(check("{{ value | percnt }}").is_err());
         assert!(check("{{ host ").is_err());
+    }
+
+    #[test]
+    fn top_processes_by_cpu_or_memory() {
+        let process = |name: &str, pid, cpu_ratio, rss_bytes| Process {
+            pid,
+            name: name.into(),
+            user: "app".into(),
+            cpu_ratio,
+            rss_bytes,
+        };
+        let list: Vec<Process> = (1..=7)
+            .map(|i| {
+                process(
+                    &format!("p{i}"),
+                    i,
+                    f64::from(i) / 100.0,
+                    8_000_000 - u64::from(i) * 1_000_000,
+                )
+            })
+            .collect();
+        assert_eq!(
+            top_processes(Metric::CpuUsageRatio, &list).unwrap(),
+            "Top processes by CPU: p7 (pid 7, app) 7.0%, p6 (pid 6, app) 6.0%, p5 (pid 5, app) 5.0%, p4 (pid 4, app) 4.0%, p3 (pid 3, app) 3.0%"
+        );
+        assert_eq!(
+            top_processes(Metric::MemoryUsedRatio, &list[..2]).unwrap(),
+            "Top processes by memory: p1 (pid 1, app) 7.0 MB, p2 (pid 2, app) 6.0 MB"
+        );
+        assert_eq!(top_processes(Metric::FilesystemUsedRatio, &list), None);
+        assert_eq!(top_processes(Metric::CpuUsageRatio, &[]), None);
     }
 
     #[test]

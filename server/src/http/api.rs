@@ -110,6 +110,9 @@ pub async fn forget(
     };
     let live = state.fleet.forget(&host);
     let stored = state.store.forget(&host, purge).await?;
+    // No HostDown for a host that was deleted on purpose; its firing alerts resolve.
+    // After the store's forget: the notifier's writes then never race its transaction.
+    state.alerts.forget_host(&host);
     if live.is_none() && !stored.known {
         return Err(ApiError::NotFound("host not found"));
     }

@@ -7,6 +7,12 @@
 //! for a browser: it only bumps a version and wakes waiters. Clients are capped and every
 //! send first takes a share of a global byte budget (`clients.rs`), so clients that never
 //! read cost bounded memory until they are dropped.
+//!
+//! Alerts ride the same stream: the snapshot carries `alerts` (an [`AlertsView`]), and an
+//! update carries it again, whole, only when the alert engine's version moved (an alert
+//! appeared, changed state or ended, a silence started or ended). Alert changes are rare
+//! next to samples, so the whole list costs less than tracking deltas would; they wake
+//! the client like fleet changes and are coalesced into the same messages.
 
 use std::time::Duration;
 
@@ -23,7 +29,7 @@ use utizmon_store::Point;
 
 use crate::auth::Viewer;
 use crate::http::clients::{ClientSlot, DashboardLimits};
-use crate::http::views::{HostSummary, HostView};
+use crate::http::views::{AlertsView, HostSummary, HostView};
 use crate::http::{shows_run_ids, AppState};
 use crate::state::Fleet;
 
@@ -58,6 +64,9 @@ struct LiveMessage<T> {
     kind: &'static str,
     server_time_ms: u64,
     hosts: Vec<T>,
+    /// In the snapshot, and in updates when alerts or silences changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<AlertsView>,
 }
 
 /// Upgrades to the overview stream, or the detail stream of `?host=`.
@@ -106,8 +115,11 @@ async fn serve_dashboard(
     tracing::debug!("dashboard client connected");
     let mut changed = Box::pin(fleet.changed());
     changed.as_mut().enable();
+    let mut alerts_changed = Box::pin(state.alerts.changed());
+    alerts_changed.as_mut().enable();
     let mut seen = fleet.version();
-    let Some(first) = message(fleet, detail.as_deref(), None, show_run_ids) else {
+    let mut alerts_seen = state.alerts.version();
+    let Some(first) = message(&state, detail.as_deref(), None, true, show_run_ids) else {
         return;
     };
     if !send(&mut socket, limits, first).await {
@@ -129,6 +141,7 @@ async fn serve_dashboard(
                 Some(Ok(_)) => continue,
             },
             _ = changed.as_mut() => {}
+            _ = alerts_changed.as_mut() => {}
         }
         // Coalesce: everything that changes until the gap has passed goes in one message.
         tokio::select! {
@@ -137,9 +150,19 @@ async fn serve_dashboard(
         }
         changed.set(fleet.changed());
         changed.as_mut().enable();
+        alerts_changed.set(state.alerts.changed());
+        alerts_changed.as_mut().enable();
         let now = fleet.version();
-        let update = message(fleet, detail.as_deref(), Some(seen), show_run_ids);
+        let alerts_now = state.alerts.version();
+        let update = message(
+            &state,
+            detail.as_deref(),
+            Some(seen),
+            alerts_now != alerts_seen,
+            show_run_ids,
+        );
         seen = now;
+        alerts_seen = alerts_now;
         let Some(update) = update else { continue };
         if !send(&mut socket, limits, update).await {
             return;
@@ -148,19 +171,23 @@ async fn serve_dashboard(
     }
 }
 
-/// The snapshot (`since == None`) or the update since version `since`; `None` if empty.
+/// The snapshot (`since == None`) or the update since version `since`, with the alerts
+/// when `with_alerts`; `None` if empty.
 fn message(
-    fleet: &Fleet,
+    state: &AppState,
     detail: Option<&str>,
     since: Option<u64>,
+    with_alerts: bool,
     show_run_ids: bool,
 ) -> Option<String> {
+    let fleet: &Fleet = &state.fleet;
     let kind = if since.is_some() {
         "update"
     } else {
         "snapshot"
     };
     let server_time_ms = now_ms();
+    let alerts = with_alerts.then(|| AlertsView::of(&state.alerts, detail));
     let json = match detail {
         Some(host) => {
             let snapshot = match since {
@@ -174,26 +201,28 @@ fn message(
                     point: host.point.as_deref(),
                 })
                 .collect();
-            if since.is_some() && hosts.is_empty() {
+            if since.is_some() && hosts.is_empty() && alerts.is_none() {
                 return None;
             }
             serde_json::to_string(&LiveMessage {
                 kind,
                 server_time_ms,
                 hosts,
+                alerts,
             })
         }
         None => {
             // Only the snapshot carries CPU history; updates append `cpu_ratio` instead.
             let snapshots = fleet.changed_since(since.unwrap_or(0), since.is_none());
             let hosts: Vec<HostSummary> = snapshots.iter().map(HostSummary::from).collect();
-            if since.is_some() && hosts.is_empty() {
+            if since.is_some() && hosts.is_empty() && alerts.is_none() {
                 return None;
             }
             serde_json::to_string(&LiveMessage {
                 kind,
                 server_time_ms,
                 hosts,
+                alerts,
             })
         }
     };

@@ -1,4 +1,4 @@
-//! HTML pages (`/`, `/hosts/{host}`) and the embedded static assets under `/static/`.
+//! HTML pages (`/`, `/hosts/{host}`, `/alerts`) and the embedded static assets under `/static/`.
 //!
 //! Pages are rendered by `crate::render`; the JavaScript, CSS and vendored uPlot come from
 //! `dashboards/static/` via `include_bytes!`, so the server works with no files and no
@@ -18,12 +18,13 @@ use axum::{Extension, Router};
 
 use crate::auth::Viewer;
 
-/// Routes for `/`, `/hosts/{host}` and `/static/...`; stateless, merged into the main router,
-/// whose [`super::security_headers`] covers them.
+/// Routes for `/`, `/hosts/{host}`, `/alerts` and `/static/...`; stateless, merged into the
+/// main router, whose [`super::security_headers`] covers them.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(overview))
         .route("/hosts/{host}", get(host_page))
+        .route("/alerts", get(alerts_page))
         .route("/static/{*path}", get(asset))
 }
 
@@ -63,6 +64,11 @@ const ASSETS: &[Asset] = &[
     // ES modules: the pages' entry points, then what they import.
     asset!("overview.js", JS),
     asset!("host.js", JS),
+    asset!("alerts.js", JS),
+    asset!("alerts-model.js", JS),
+    asset!("alerts-view.js", JS),
+    asset!("alert-badges.js", JS),
+    asset!("silence-form.js", JS),
     asset!("banner.js", JS),
     asset!("chart-defs.js", JS),
     asset!("charts.js", JS),
@@ -108,6 +114,10 @@ async fn host_page(Path(host): Path<String>, viewer: Option<Extension<Viewer>>) 
 
 fn user(viewer: Option<&Extension<Viewer>>) -> Option<&str> {
     viewer.and_then(|v| v.user.as_deref())
+}
+
+async fn alerts_page(viewer: Option<Extension<Viewer>>) -> Response {
+    page(render::alerts(asset_version(), user(viewer.as_ref())))
 }
 
 fn page(rendered: Result<String, minijinja::Error>) -> Response {
@@ -292,6 +302,9 @@ mod tests {
         assert!(body.contains(r#"<script type="module" src="/static/overview.js?v="#));
         let (_, _, body) = get("/hosts/web-1", None).await;
         assert!(body.contains(r#"<script type="module" src="/static/host.js?v="#));
+        let (status, _, body) = get("/alerts", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(r#"<script type="module" src="/static/alerts.js?v="#));
         let (status, headers, _) = get("/static/format.js", None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(header_of(&headers, header::CONTENT_TYPE), JS);

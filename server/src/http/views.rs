@@ -6,10 +6,12 @@
 //! without the API changing by accident, and the model can change without the JSON noticing.
 //! The sample inside a host view has its own mirror in `views::sample`.
 
+mod alerts;
 mod sample;
 
 use serde::Serialize;
 
+pub use self::alerts::{AlertsView, LiveAlert};
 pub use self::sample::{HostInfoView, SampleView};
 use crate::rates::{CgroupRate, DiskRate, NetworkRate, Rates};
 use crate::state::{EdgeRun, HostSnapshot};

@@ -92,11 +92,12 @@ impl Notifier {
 
     async fn fired(&mut self, alert: &Alert) {
         let rules = self.alerts.rules();
+        let latest = self.alerts.latest_sample(&alert.host);
         let notice = Notice {
             status: Status::Firing,
             labels: labels(alert),
             summary: render_summary(&rules, alert),
-            description: render_description(&rules, alert),
+            description: render_description(&rules, alert, latest.as_deref()),
             starts_at_ms: alert.active_since_ms,
             ends_at_ms: None,
             generator_url: host_url(&self.external_url, &alert.host),
@@ -150,7 +151,7 @@ impl Notifier {
                     status: Status::Firing,
                     labels: labels(alert),
                     summary: render_summary(&rules, alert),
-                    description: render_description(&rules, alert),
+                    description: render_description(&rules, alert, None),
                     starts_at_ms: alert.active_since_ms,
                     ends_at_ms: None,
                     generator_url: host_url(&self.external_url, &alert.host),
