@@ -628,6 +628,151 @@ async fn cpu_notifications_name_top_processes_and_deleting_a_host_resolves_its_a
     assert!(history[0]["resolved_ms"].as_u64().is_some(), "{history}");
 }
 
+/// One message an SMTP sink received: envelope sender, recipients, and the data.
+#[derive(Clone, Debug)]
+struct Mail {
+    from: String,
+    to: Vec<String>,
+    data: String,
+}
+
+/// A minimal SMTP server on 127.0.0.1 (RFC 5321's plain path: EHLO/HELO, MAIL, RCPT,
+/// DATA, RSET, NOOP, QUIT, no TLS, no auth); returns its port and what it received.
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails = Arc::new(Mutex::new(Vec::new()));
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let mails = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.ok();
+                let mut mail = Mail {
+                    from: String::new(),
+                    to: Vec::new(),
+                    data: String::new(),
+                };
+                // Bounded: a test message is a few dozen lines.
+                for _ in 0..10_000 {
+                    let Ok(Some(line)) = lines.next_line().await else {
+                        return;
+                    };
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if upper.starts_with("MAIL FROM:") {
+                        mail.from = line[10..].trim().to_owned();
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        mail.to.push(line[8..].trim().to_owned());
+                        b"250 ok\r\n"
+                    } else if upper == "DATA" {
+                        write.write_all(b"354 go on\r\n").await.ok();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            mail.data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                            mail.data.push('\n');
+                        }
+                        mails.lock().unwrap().push(std::mem::replace(
+                            &mut mail,
+                            Mail {
+                                from: String::new(),
+                                to: Vec::new(),
+                                data: String::new(),
+                            },
+                        ));
+                        b"250 queued\r\n"
+                    } else if upper == "QUIT" {
+                        write.write_all(b"221 bye\r\n").await.ok();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    write.write_all(reply).await.ok();
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+#[tokio::test]
+async fn email_reaches_an_smtp_sink_on_firing_and_on_resolve() {
+    let data = tempfile::tempdir().unwrap();
+    let (port, mails) = smtp_sink().await;
+    let rules = rules_file(data.path(), CPU_BUSY);
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let (_server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &[
+            "--alert-rules",
+            &rules,
+            "--smtp-url",
+            &smtp,
+            "--alert-email-from",
+            "utizmon@example.org",
+            "--alert-email-to",
+            "ops@example.org",
+        ],
+    )
+    .await;
+    let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
+    edge.hold(0.9, Duration::from_secs(3)).await;
+    common::wait_for("the firing email", || async {
+        (!mails.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    edge.cpu(0.1).await;
+    common::wait_for("the resolved email", || async {
+        (mails.lock().unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails[0].from, "<utizmon@example.org>");
+    assert_eq!(mails[0].to, ["<ops@example.org>"]);
+    // Quoted-printable soft line breaks joined, so lines read as sent.
+    let text = |m: &Mail| m.data.replace("=\n", "");
+    let first = text(&mails[0]);
+    assert!(
+        first
+            .lines()
+            .any(|l| l == "Subject: [FIRING] CPU on web-1 at 90.0%"),
+        "{first}"
+    );
+    assert!(
+        first
+            .lines()
+            .any(|l| l.starts_with("Top processes by CPU: nginx (pid 812, www-data) 41.0%")),
+        "{first}"
+    );
+    let second = text(&mails[1]);
+    assert!(
+        second
+            .lines()
+            .any(|l| l.starts_with("Subject: [RESOLVED] CPU on web-1")),
+        "{second}"
+    );
+    // Counted once the server has read the sink's reply, a moment after the sink has it.
+    let series = r#"utizmon_alert_notifications_total{receiver="email",outcome="success"} 2"#;
+    common::wait_for("two successful email deliveries counted", || async {
+        let metrics = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        metrics.lines().any(|l| l == series).then_some(())
+    })
+    .await;
+}
+
 /// Runs `utizmon-server alert-rules ...`; returns exit code, stdout, stderr.
 fn alert_rules(args: &[&str]) -> (i32, String, String) {
     let output = std::process::Command::new(binary("utizmon-server"))
