@@ -219,7 +219,7 @@ export class FleetTable {
     tdStatus.appendChild(cell);
 
     const tdHost = el('td', 'c-host host');
-    const link = el('a', null, name);
+    const link = el('a', 'host-link', name);
     link.href = `/hosts/${encodeURIComponent(name)}`;
     link.title = name;
     r.os = el('span', 'sub os');

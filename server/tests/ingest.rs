@@ -430,3 +430,28 @@ async fn acks_come_before_the_next_sample_is_due() {
         "acks slower than the 1 s interval: {slow:?}"
     );
 }
+
+/// A runtime that falls behind (here the whole server, frozen with SIGSTOP) polls the
+/// silence timer late. An edge whose sample is already waiting on the socket by then was
+/// not silent, and its connection must survive.
+#[tokio::test]
+async fn a_sample_waiting_on_the_socket_beats_a_late_silence_timer() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, addr) =
+        process::start_server("127.0.0.1:0", data.path(), &["--offline-after", "1s"]).await;
+    let mut ws = connect(&format!("ws://{addr}/ws/edge"), None).await;
+    send_text(&mut ws, hello_text("busy", "run-1")).await;
+    send_text(&mut ws, sample_text(1)).await;
+    expect_ack(&mut ws, 1).await;
+
+    server.signal("-STOP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Within the silence window, but nobody reads it until the server runs again.
+    send_text(&mut ws, sample_text(2)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    server.signal("-CONT");
+
+    expect_ack(&mut ws, 2).await;
+    send_text(&mut ws, sample_text(3)).await;
+    expect_ack(&mut ws, 3).await;
+}

@@ -3,7 +3,7 @@
 //! Every refusal (bad frame, wrong token, host conflict, ...) is counted, sent to the edge
 //! as an error frame and a close frame with the reason's code, logged at `warn`, and ends
 //! only that connection. Acknowledgements are cumulative and sent after `Fleet::take`,
-//! coalesced to at most one per [`ACK_GAP`].
+//! coalesced to at most one per [`ACK_GAP`] by an [`AckPacer`].
 //!
 //! The ack is the promise that the server has the sample on disk: `Fleet::take` applies it
 //! to the live state at once, the store's writer commits it in its next batch, and this
@@ -19,8 +19,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{
-    decode_edge, encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason,
-    ServerFrame, MAX_FRAME_BYTES,
+    encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
 };
 
 use utizmon_store::{Commit, Store};
@@ -29,8 +28,14 @@ use crate::alerts::Alerts;
 use crate::auth::edge::Admission;
 use crate::state::{offline_after, EdgeSession, Fleet, Taken};
 
+mod ack_pacer;
+mod frames;
+
+use ack_pacer::AckPacer;
+use frames::{read_frame, Incoming};
+
 /// Largest WebSocket message the socket layer reads, in bytes. Above the protocol's
-/// [`MAX_FRAME_BYTES`] so that a moderately oversized frame is read and refused with a
+/// [`utizmon_protocol::MAX_FRAME_BYTES`] so that a moderately oversized frame is read and refused with a
 /// clear reason; anything larger is cut off by the socket layer and refused as well.
 pub const MAX_WIRE_BYTES: usize = 1024 * 1024;
 
@@ -67,16 +72,6 @@ pub struct IngestContext {
 struct Refusal {
     reason: RejectReason,
     message: String,
-}
-
-/// What reading the next frame gave.
-// Protocol minor 1 made samples larger; a frame is moved once per read, never stored,
-// and boxing it would allocate per sample.
-#[allow(clippy::large_enum_variant)]
-enum Incoming {
-    Frame(EdgeFrame),
-    Closed,
-    Refused(Refusal),
 }
 
 /// Serves one edge connection until it closes, misbehaves, goes silent or the server stops.
@@ -178,6 +173,9 @@ enum End {
     StoreFailed(String),
 }
 
+/// How long an overdue silence timer waits for a frame that may already be on the socket.
+const LATE_READ_GRACE: Duration = Duration::from_millis(50);
+
 /// Longest a shutting-down connection waits for its pending commits before its last ack.
 const SHUTDOWN_COMMIT_WAIT: Duration = Duration::from_secs(2);
 
@@ -192,18 +190,19 @@ async fn stream(
     session: &EdgeSession,
     silence: Duration,
 ) -> End {
-    let fleet = &context.fleet;
     let mut pending: VecDeque<(u64, Commit)> = VecDeque::new();
-    let mut taken: u64 = 0; // Highest seq committed; acked up to `acked`.
-    let mut acked: u64 = 0;
-    let mut last_ack_at = Instant::now();
+    let mut pacer = AckPacer::new(ACK_GAP);
     let silent_timer = sleep(silence);
     let ack_timer = sleep(Duration::ZERO);
     tokio::pin!(silent_timer, ack_timer);
-    let mut ack_armed = false;
-    let mut ack_owed = false;
 
     loop {
+        let ack_due = pacer.due();
+        if let Some(at) = ack_due {
+            if ack_timer.deadline() != at {
+                ack_timer.as_mut().reset(at);
+            }
+        }
         tokio::select! {
             biased;
             _ = context.shutdown.cancelled() => {
@@ -211,12 +210,12 @@ async fn stream(
                 let deadline = Instant::now() + SHUTDOWN_COMMIT_WAIT;
                 while let Some((seq, commit)) = pending.pop_front() {
                     match timeout_at(deadline, commit).await {
-                        Ok(Ok(Ok(()))) => taken = taken.max(seq),
+                        Ok(Ok(Ok(()))) => pacer.committed(seq, Instant::now()),
                         _ => break,
                     }
                 }
-                if taken > acked || ack_owed {
-                    let _ = send_ack(socket, taken).await;
+                if let Some(seq) = pacer.final_ack() {
+                    let _ = send_ack(socket, seq).await;
                 }
                 return End::Shutdown;
             }
@@ -227,103 +226,88 @@ async fn stream(
                 if !pending.is_empty() => {
                 let (seq, _) = pending.pop_front().expect("guarded by the if");
                 match committed {
-                    Ok(Ok(())) => {
-                        taken = taken.max(seq);
-                        ack_owed = true;
-                        if !ack_armed {
-                            // Pace acks: at most one per ACK_GAP, cumulative.
-                            let at = (last_ack_at + ACK_GAP).max(Instant::now());
-                            ack_timer.as_mut().reset(at);
-                            ack_armed = true;
-                        }
-                    }
+                    Ok(Ok(())) => pacer.committed(seq, Instant::now()),
                     Ok(Err(e)) => return End::StoreFailed(e.to_string()),
                     Err(_) => return End::StoreFailed("the history writer stopped".into()),
                 }
             }
-            _ = &mut ack_timer, if ack_armed => {
-                ack_armed = false;
-                ack_owed = false;
-                // A duplicate that does not advance `taken` is still acked, so a replaying
-                // edge learns the server has it and moves on.
-                if !send_ack(socket, taken).await {
+            _ = &mut ack_timer, if ack_due.is_some() => {
+                if !send_ack(socket, pacer.next()).await {
                     return End::SendFailed;
                 }
-                acked = taken;
-                last_ack_at = Instant::now();
+                pacer.sent(Instant::now());
             }
-            _ = &mut silent_timer => return End::Silent,
-            incoming = read_frame(socket) => match incoming {
-                Incoming::Closed => return End::Closed,
-                Incoming::Refused(refusal) => return End::Refused(refusal),
-                Incoming::Frame(EdgeFrame::Hello(_)) => {
-                    return End::Refused(Refusal::new(RejectReason::Protocol, "hello sent twice"));
+            _ = &mut silent_timer => {
+                // A stalled runtime polls this timer late, after the edge's sample has
+                // already arrived, and its reactor may not have seen the socket's readiness
+                // yet: read once more, briefly, before calling the edge silent. Only news
+                // counts, as below.
+                let Ok(incoming) = timeout(LATE_READ_GRACE, read_frame(socket)).await else {
+                    return End::Silent;
+                };
+                match take(context, session, &mut pending, silence, incoming).await {
+                    Ok(true) => silent_timer.as_mut().reset(Instant::now() + silence),
+                    Ok(false) => return End::Silent,
+                    Err(end) => return end,
                 }
-                Incoming::Frame(EdgeFrame::Sample(sample)) => {
-                    // A clock far ahead would outlive retention; one before 2000 is broken.
-                    if let Err(e) = sample.check_time(now_ms()) {
-                        return End::Refused(Refusal::from(e));
-                    }
-                    if session.forgotten() {
-                        return End::Forgotten;
-                    }
-                    let seq = sample.seq;
-                    let Ok((taken_as, record)) = fleet.take(session, sample) else {
-                        return End::Superseded;
-                    };
-                    match taken_as {
-                        // Only news proves the edge alive: replaying old samples forever
-                        // must not hold the connection (and the host name) open.
-                        Taken::Applied { .. } => {
-                            silent_timer.as_mut().reset(Instant::now() + silence);
-                            context.alerts.observe(&record, silence);
-                        }
-                        Taken::Duplicate { .. } => tracing::debug!(seq, "duplicate sample"),
-                    }
-                    let commit = context.store.append(record).await;
-                    pending.push_back((seq, commit));
+            }
+            incoming = read_frame(socket) => {
+                match take(context, session, &mut pending, silence, incoming).await {
+                    Ok(true) => silent_timer.as_mut().reset(Instant::now() + silence),
+                    Ok(false) => {}
+                    Err(end) => return end,
                 }
-            },
+            }
         }
     }
 }
 
-/// Reads until a text frame, a close or an error. Cancel-safe: nothing is lost between
-/// the inner `recv` calls.
-async fn read_frame(socket: &mut WebSocket) -> Incoming {
-    loop {
-        let message = match socket.recv().await {
-            None => return Incoming::Closed,
-            Some(Ok(message)) => message,
-            Some(Err(e)) => {
-                let text = e.to_string();
-                // The socket layer refuses messages above MAX_WIRE_BYTES before reading them.
-                if text.contains("too long") || text.contains("Space limit") {
-                    return Incoming::Refused(Refusal::new(
-                        RejectReason::TooLarge,
-                        format!("frame exceeds {MAX_WIRE_BYTES} bytes, limit is {MAX_FRAME_BYTES}"),
-                    ));
-                }
-                if text.contains("UTF-8") || text.contains("utf-8") {
-                    return Incoming::Refused(Refusal::new(
-                        RejectReason::Malformed,
-                        "text frame is not valid UTF-8",
-                    ));
-                }
-                tracing::debug!(error = %e, "edge socket error");
-                return Incoming::Closed;
-            }
-        };
-        return match message {
-            Message::Text(text) => match decode_edge(text.as_str()) {
-                Ok(frame) => Incoming::Frame(frame),
-                Err(e) => Incoming::Refused(Refusal::from(e)),
-            },
-            Message::Binary(_) => Incoming::Refused(Refusal::from(DecodeError::Binary)),
-            Message::Close(_) => Incoming::Closed,
-            Message::Ping(_) | Message::Pong(_) => continue,
-        };
+/// Applies one incoming frame: a sample goes to the live model, the alerts and the store
+/// (its commit queued in `pending`). `Ok(true)` when it was news, the only thing that proves
+/// the edge alive: replaying old samples forever must not hold the connection (and the
+/// host name) open.
+async fn take(
+    context: &IngestContext,
+    session: &EdgeSession,
+    pending: &mut VecDeque<(u64, Commit)>,
+    silence: Duration,
+    incoming: Incoming,
+) -> Result<bool, End> {
+    let sample = match incoming {
+        Incoming::Closed => return Err(End::Closed),
+        Incoming::Refused(refusal) => return Err(End::Refused(refusal)),
+        Incoming::Frame(EdgeFrame::Hello(_)) => {
+            return Err(End::Refused(Refusal::new(
+                RejectReason::Protocol,
+                "hello sent twice",
+            )));
+        }
+        Incoming::Frame(EdgeFrame::Sample(sample)) => sample,
+    };
+    // A clock far ahead would outlive retention; one before 2000 is broken.
+    if let Err(e) = sample.check_time(now_ms()) {
+        return Err(End::Refused(Refusal::from(e)));
     }
+    if session.forgotten() {
+        return Err(End::Forgotten);
+    }
+    let seq = sample.seq;
+    let Ok((taken_as, record)) = context.fleet.take(session, sample) else {
+        return Err(End::Superseded);
+    };
+    let news = match taken_as {
+        Taken::Applied { .. } => {
+            context.alerts.observe(&record, silence);
+            true
+        }
+        Taken::Duplicate { .. } => {
+            tracing::debug!(seq, "duplicate sample");
+            false
+        }
+    };
+    let commit = context.store.append(record).await;
+    pending.push_back((seq, commit));
+    Ok(news)
 }
 
 /// Counts and logs the refusal, sends the error frame and the close frame.
