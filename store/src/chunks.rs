@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utizmon_protocol::{Cpu, Load, Memory, Sample};
@@ -142,7 +142,9 @@ impl ChunkRow {
 /// largest job.
 fn compact_block(conn: &mut Connection, host_id: i64, block: u64) -> Result<(), StoreError> {
     let what = |e| StoreError::sql("compacting history", e);
-    let tx = conn.transaction().map_err(what)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(what)?;
     let head: Vec<ChunkRow> = {
         let mut stmt = tx
             .prepare_cached(&format!(

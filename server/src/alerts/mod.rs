@@ -33,11 +33,14 @@ pub use rules::{RuleSet, RulesError, Severity};
 
 use crate::alerts::summary::TemplateContext;
 
-/// Changes waiting for the notifier. Changes are rare (a state change, not a sample), so
-/// this fills only if the notifier is stuck for long (its store is wedged): then further
-/// changes are dropped, counted in `utizmon_alert_changes_dropped_total` and logged, and
-/// ingest goes on undisturbed. The dropped alerts still show in the API and dashboard.
-pub const CHANGE_QUEUE: usize = 1024;
+/// Changes waiting for the notifier. Changes are rare (a state change, not a sample), but
+/// they come in bursts: a switch failing takes a whole rack or fleet down in one tick, and
+/// every host's `HostDown` fires at once (a 1,024-slot queue dropped 4,000 of 5,000). So
+/// the queue holds many fleets' worth; its slots are allocated only as they fill. It fills
+/// only if the notifier is stuck for long (its store is wedged): then further changes are
+/// dropped, counted in `utizmon_alert_changes_dropped_total` and logged, and ingest goes
+/// on undisturbed. The dropped alerts still show in the API and dashboard.
+pub const CHANGE_QUEUE: usize = 1 << 18;
 
 /// How often [`run_ticker`] evaluates time-based conditions.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -426,4 +429,41 @@ pub fn render_description(rules: &RuleSet, alert: &Alert, sample: Option<&Sample
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fleet-wide outage: every host's `HostDown` fires in the same tick, and every
+    /// change reaches the notifier's queue.
+    #[test]
+    fn a_mass_outage_queues_every_change() {
+        const HOSTS: usize = 5_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            utizmon_store::Store::open(utizmon_store::StoreConfig::new(dir.path())).unwrap();
+        let now = Arc::new(AtomicU64::new(1_000_000));
+        let clock: Clock = {
+            let now = now.clone();
+            Arc::new(move || now.load(Ordering::Relaxed))
+        };
+        let rules = Arc::new(RuleSet::defaults());
+        let (alerts, mut changes, _) = Alerts::open(rules, store.alerts().unwrap(), clock).unwrap();
+        for i in 0..HOSTS {
+            alerts.know_host(&format!("host-{i:05}"), 1_000_000, Duration::from_secs(3));
+        }
+        for minutes in 1..=10 {
+            now.store(1_000_000 + minutes * 60_000, Ordering::Relaxed);
+            alerts.tick();
+        }
+        let mut fired = 0;
+        while let Ok(change) = changes.try_recv() {
+            if matches!(change, Change::Fired(ref a) if &*a.alertname == "HostDown") {
+                fired += 1;
+            }
+        }
+        assert_eq!(fired, HOSTS);
+        assert_eq!(alerts.dropped_total(), 0);
+    }
 }

@@ -4,7 +4,7 @@
 //! and each new sample logged for remote write in the same transaction when the commit log
 //! is on.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::ids::Ids;
 use crate::{chunks, delivery, Record, StoreError};
@@ -22,7 +22,7 @@ pub fn write_batch<'a>(
     horizon: u64,
 ) -> Result<Vec<(i64, usize)>, StoreError> {
     let tx = conn
-        .transaction()
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| StoreError::sql("starting a transaction", e))?;
     let mut inserted: Vec<(i64, usize)> = Vec::new();
     {

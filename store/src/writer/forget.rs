@@ -1,7 +1,7 @@
 //! Forgetting a host (`Store::forget`): unlisting it, or with `purge` deleting it and its
 //! whole history, in one transaction.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::{query, Forgotten, StoreError};
 
@@ -13,8 +13,11 @@ pub fn forget(
     host: &str,
     purge: bool,
 ) -> Result<(Forgotten, Option<i64>), StoreError> {
+    // IMMEDIATE: the transaction reads before it writes, and the alert tables are written
+    // by another connection; a deferred one would fail with "database is locked" when that
+    // connection commits in between, instead of waiting its turn.
     let tx = conn
-        .transaction()
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| StoreError::sql("starting to forget a host", e))?;
     let host_id: Option<i64> = tx
         .query_row("SELECT id FROM hosts WHERE name = ?1", params![host], |r| {
@@ -65,6 +68,37 @@ pub fn forget(
 mod tests {
     use super::*;
     use crate::writer::tests::{db, insert_point, point};
+
+    /// Another connection holds the write lock while the host is forgotten: forgetting
+    /// waits for it, then succeeds (a deferred transaction failed here as "locked").
+    #[test]
+    fn forgetting_waits_for_another_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let mut conn = crate::open_connection(&path, false).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        conn.execute("INSERT INTO hosts (id, name) VALUES (1, 'h')", [])
+            .unwrap();
+        let other = crate::open_connection(&path, false).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO hosts (id, name) VALUES (2, 'g');")
+            .unwrap();
+        let committer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let (forgotten, id) = forget(&mut conn, "h", true).unwrap();
+        committer.join().unwrap();
+        assert_eq!((forgotten.known, id), (true, Some(1)));
+        let left: Vec<String> = conn
+            .prepare("SELECT name FROM hosts")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(left, ["g"]);
+    }
 
     #[test]
     fn unlisting_keeps_history_and_purging_deletes_it() {

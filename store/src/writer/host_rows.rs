@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use crate::{Record, StoreError};
 
@@ -70,7 +70,7 @@ impl HostRows {
             return Ok(());
         }
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::sql("starting the host update", e))?;
         {
             let mut update = tx

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, TransactionBehavior};
 
 use crate::point::{Bucket, Point, MINUTE_MS};
 use crate::{query, StoreError};
@@ -113,7 +113,7 @@ impl Rollups {
         }
         let result = (|| {
             let tx = conn
-                .transaction()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| StoreError::sql("starting the rollup transaction", e))?;
             for (host_id, rollup) in &rollups {
                 upsert(&tx, *host_id, rollup)?;
@@ -137,7 +137,7 @@ impl Rollups {
         let dirty = std::mem::take(&mut self.dirty);
         let result = (|| {
             let tx = conn
-                .transaction()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| StoreError::sql("starting the rollup transaction", e))?;
             for &(host_id, minute) in &dirty {
                 let points = query::raw_points(&tx, host_id, minute, minute + MINUTE_MS - 1)?;
