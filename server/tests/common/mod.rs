@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
 pub mod openmetrics;
+pub mod prefill;
 pub mod process;
 pub mod stored;
 
