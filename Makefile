@@ -94,14 +94,22 @@ run: vagrant-check ## Deploy with site.yml (picks or builds Linux binaries first
 	echo "+ $(VAGRANT) up --no-provision && $(VAGRANT) provision $(MASTER_VM)"; \
 	$(VAGRANT) up --no-provision && $(VAGRANT) provision $(MASTER_VM)
 	@echo
-	@echo "utizmon is deployed:"
-	@echo "  dashboard  http://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/   (forwarded port on this host)"
-	@echo "             http://192.168.56.10:5000/   (host-only network)"
-	@echo "  metrics    http://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/metrics"
-	@echo "             http://192.168.56.10:5000/metrics"
+	@echo "utizmon is deployed (https with the deployment's own CA; log in as admin):"
+	@echo "  dashboard  https://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/   (forwarded port on this host)"
+	@echo "             https://192.168.56.10:5000/   (host-only network)"
+	@echo "  metrics    https://127.0.0.1:$(UTIZMON_DASHBOARD_PORT)/metrics"
+	@echo "             https://192.168.56.10:5000/metrics"
+	@if [ -f .secrets/admin-password ]; then \
+	  echo "  login      admin, password in .secrets/admin-password (mode 0600)"; \
+	  echo "  CA         .secrets/ca.pem: import it in the browser, or curl --cacert .secrets/ca.pem -u admin:..."; \
+	 else \
+	  echo "  login      admin, password in /vagrant/.secrets/admin-password on the master (generated there):"; \
+	  echo "             $(VAGRANT) ssh $(MASTER_VM) -c 'sudo cat /vagrant/.secrets/admin-password'"; \
+	  echo "  CA         /vagrant/.secrets/ca.pem on the master (the browser warns until you import it)"; \
+	 fi
 	@if [ -n "$${UTIZMON_BRIDGE:-}" ]; then \
 	  for a in $$($(VAGRANT) ssh $(MASTER_VM) -c "ip -4 -o addr show scope global | awk '{print \$$4}' | cut -d/ -f1" 2>/dev/null | tr -d '\r'); do \
-	    case "$$a" in 192.168.56.*|10.0.2.*|192.168.121.*) ;; *) echo "  bridged    http://$$a:5000/";; esac; \
+	    case "$$a" in 192.168.56.*|10.0.2.*|192.168.121.*) ;; *) echo "  bridged    https://$$a:5000/ (not in the certificate: the browser warns)";; esac; \
 	  done; \
 	fi
 
@@ -122,9 +130,9 @@ logs: vagrant-check ## Last 100 journal lines of the server and of every edge
 ssh-master: vagrant-check ## Open a shell on the master VM
 	$(VAGRANT) ssh $(MASTER_VM)
 
-destroy-all: vagrant-check ## Destroy every VM of this Vagrantfile and forget the deployment's edge token
+destroy-all: vagrant-check ## Destroy every VM of this Vagrantfile and forget the deployment's secrets (CA, tokens, admin password)
 	$(VAGRANT) destroy -f
-	rm -f .secrets/edge-token
+	rm -rf .secrets
 
 # no version check against HashiCorp's servers from tests
 lint-deploy: export VAGRANT_CHECKPOINT_DISABLE := 1

@@ -72,7 +72,7 @@ ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$NS"; }
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, taps, debootstrap); run it with sudo"; }
 need_tools() {
   local t missing=()
-  for t in debootstrap qemu-system-x86_64 qemu-img ansible-playbook ssh ssh-keygen socat mkfs.ext4 curl python3 ip; do
+  for t in debootstrap qemu-system-x86_64 qemu-img ansible-playbook ssh ssh-keygen socat mkfs.ext4 curl openssl python3 ip; do
     command -v "$t" >/dev/null 2>&1 || missing+=("$t")
   done
   [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]} (install them with: bash scripts/deps.sh deploy)"
@@ -308,8 +308,21 @@ rerun() {
 }
 
 # ---------------------------------------------------------------------------- checks
-# GET http://master:5000$1 from inside the namespace.
-api() { nsx curl -fsS --max-time 5 "http://$MASTER_IP:5000$1"; }
+# What site.yml generated on the controller: the deployment CA and the admin's password.
+SECRETS=$RUN/secrets
+CA=$SECRETS/ca.pem
+# A curl config that logs in as admin (HTTP Basic) and verifies the master against the CA;
+# the password goes through this 0600 file, not a command line.
+login_conf() {
+  local conf=$RUN/curl-login.conf
+  if [ ! -s "$conf" ]; then
+    (umask 077 && printf 'cacert = "%s"\nuser = "admin:%s"\n' "$CA" "$(cat "$SECRETS/admin-password")" >"$conf")
+  fi
+  echo "$conf"
+}
+curl_login() { curl -K "$(login_conf)" "$@"; }
+# GET https://master:5000$1 from inside the namespace, logged in.
+api() { nsx curl -K "$(login_conf)" -fsS --max-time 5 "https://$MASTER_IP:5000$1"; }
 
 # Prints "host seq connected run_id" for every host the server lists.
 host_seqs() {
@@ -369,31 +382,78 @@ for port in (15000, 0):
   echo $! >"$RUN/socat.pid"
   local i
   for i in $(seq 1 50); do
-    curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$FWD_PORT/healthz" 2>/dev/null && return 0
+    curl -fsS --max-time 5 --cacert "$CA" -o /dev/null "https://127.0.0.1:$FWD_PORT/healthz" 2>/dev/null && return 0
     kill -0 "$(cat "$RUN/socat.pid")" 2>/dev/null || die "socat forward on 127.0.0.1:$FWD_PORT died: $(cat "$RUN/socat.log")"
     sleep 0.2
   done
   die "no answer through the forward on 127.0.0.1:$FWD_PORT"
 }
 
+# Secrets on the controller are the owner's only; each edge has its own token (0600), the
+# master only their hashes; the edges speak wss:// with the deployment CA pinned.
+check_secrets() {
+  local mode f e token
+  mode=$(stat -c %a "$SECRETS")
+  [ "$mode" = 700 ] || die "$SECRETS has mode $mode, not 700"
+  while IFS= read -r f; do
+    mode=$(stat -c %a "$f")
+    [ "$mode" = 600 ] || die "$f has mode $mode, not 600"
+  done < <(find "$SECRETS" -type f)
+  [ "$(cat "$SECRETS/edge-tokens/${EDGES[0]}")" != "$(cat "$SECRETS/edge-tokens/${EDGES[1]}")" ] ||
+    die "the edges share one token"
+  for e in "${EDGES[@]}"; do
+    token=$(cat "$SECRETS/edge-tokens/$e")
+    [ "$(vm_ssh "$e" sudo stat -c '%a %U' /etc/utizmon/edge.token)" = "600 utizmon" ] ||
+      die "$e: /etc/utizmon/edge.token is not 0600 utizmon"
+    [ "$(vm_ssh "$e" sudo cat /etc/utizmon/edge.token)" = "$token" ] || die "$e does not hold its own token"
+    vm_ssh "$e" sudo grep -qx "UTIZMON_MASTER=wss://$MASTER_IP:5000/ws/edge" /etc/utizmon/edge.env ||
+      die "$e does not connect with wss://"
+    vm_ssh "$e" sudo grep -qx "UTIZMON_CA_FILE=/etc/utizmon/ca.pem" /etc/utizmon/edge.env || die "$e does not pin the CA"
+    vm_ssh utizmon-master sudo grep -qx "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1) $e" /etc/utizmon/edge-tokens ||
+      die "the master's tokens file has no hash for $e"
+    ! vm_ssh utizmon-master sudo grep -rqsF "$token" /etc/utizmon || die "the master holds $e's token in plain text"
+  done
+  log "secrets: 0700/0600 on the controller, one token per edge (0600 on the edge, hash only on the master), wss:// with the CA"
+}
+
+# systemd-analyze security's overall exposure of UNIT on VM: at most 2.0.
+check_exposure() {
+  local vm=$1 unit=$2 exposure
+  exposure=$(vm_ssh "$vm" systemd-analyze security --no-pager "$unit" 2>/dev/null |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+  [ -n "$exposure" ] || die "$vm: no exposure level from systemd-analyze security $unit"
+  awk -v x="$exposure" 'BEGIN { exit !(x <= 2.0) }' || die "$vm: $unit exposure $exposure is above 2.0"
+  log "$vm: systemd-analyze security $unit: exposure $exposure"
+  echo "$unit $exposure" >>"$RUN/exposure.txt"
+}
+
 check() {
   need_root
-  local first second e page metrics
+  local first second e page metrics code
   forward_up
-  # from the host, through the loopback forward: dashboard, API, metrics
-  page=$(curl -fsS --max-time 10 "http://127.0.0.1:$FWD_PORT/") || die "dashboard / not reachable from the host"
+  check_secrets
+  check_exposure utizmon-master utizmon-server.service
+  check_exposure "${EDGES[0]}" utizmon-edge.service
+  # from the host, through the loopback forward: https with the CA; nothing without a login
+  code=$(curl -sS --max-time 10 --cacert "$CA" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$FWD_PORT/api/v1/hosts") ||
+    die "https://127.0.0.1:$FWD_PORT/ not reachable with the deployment CA"
+  [ "$code" = 401 ] || die "/api/v1/hosts without a login answered $code, not 401"
+  code=$(curl -sS --max-time 10 --cacert "$CA" -u admin:wrong-password -o /dev/null -w '%{http_code}' "https://127.0.0.1:$FWD_PORT/metrics") || true
+  [ "$code" = 401 ] || die "/metrics with a wrong password answered $code, not 401"
+  # dashboard, API, metrics as admin
+  page=$(curl_login -fsS --max-time 10 "https://127.0.0.1:$FWD_PORT/") || die "dashboard / not reachable from the host as admin"
   echo "$page" | grep -qiE '<title>[^<]*utizmon' || die "dashboard / did not return the utizmon page"
   # the page's own assets are served too (embedded in the binary, no CDN)
   local asset
   asset=$(echo "$page" | grep -oE '/static/[^"?]+' | head -1)
-  [ -z "$asset" ] || curl -fsS --max-time 10 -o /dev/null "http://127.0.0.1:$FWD_PORT$asset" ||
+  [ -z "$asset" ] || curl_login -fsS --max-time 10 -o /dev/null "https://127.0.0.1:$FWD_PORT$asset" ||
     die "dashboard asset $asset not reachable from the host"
-  metrics=$(curl -fsS --max-time 10 "http://127.0.0.1:$FWD_PORT/metrics") || die "/metrics not reachable from the host"
+  metrics=$(curl_login -fsS --max-time 10 "https://127.0.0.1:$FWD_PORT/metrics") || die "/metrics not reachable from the host"
   for e in "${EDGES[@]}"; do
     echo "$metrics" | grep -qE "^utizmon_edge_connected\{[^}]*host=\"$e\"[^}]*\} 1(\.0)?$" ||
       die "/metrics does not show $e connected"
   done
-  log "host 127.0.0.1:$FWD_PORT -> master: dashboard and /metrics ok, both edges connected"
+  log "host 127.0.0.1:$FWD_PORT -> master: https, 401 without a login, dashboard and /metrics as admin, both edges connected"
   # both edges stream: their sequence numbers advance
   first=$(host_seqs) || die "/api/v1/hosts failed"
   second=$(wait_streaming "$first" 30) || die "edges are not streaming (before: $first)"
@@ -405,6 +465,8 @@ reboot_edge() {
   local e=${EDGES[0]} t0 boot_before boot_after run_before run_after
   boot_before=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id)
   run_before=$(run_id_of "$e")
+  # logged in, the API shows run ids: the check below compares real ones
+  [ -n "$run_before" ] && [ "$run_before" != - ] || die "the API shows no run id for $e to the admin"
   t0=$(now)
   vm_ssh "$e" sudo systemctl reboot || true
   log "$e: reboot requested"
@@ -427,7 +489,7 @@ reboot_edge() {
   local s1
   s1=$(wait_streaming "" 120) || die "$e did not reconnect after reboot"
   run_after=$(run_id_of "$e")
-  if [ "$run_before" != - ] && [ "$run_after" = "$run_before" ]; then
+  if [ "$run_after" = - ] || [ "$run_after" = "$run_before" ]; then
     die "$e still shows run $run_before: the rebooted agent did not reconnect"
   fi
   wait_streaming "$s1" 30 >/dev/null || die "edges do not stream after $e rebooted"
@@ -480,6 +542,8 @@ test_all() {
   timing "total" $(($(now) - t0))
   log "deployment test passed; timings:"
   cat "$RUN/timings.txt"
+  log "systemd-analyze security exposure:"
+  cat "$RUN/exposure.txt"
 }
 
 case "${1:-}" in

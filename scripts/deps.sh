@@ -29,6 +29,8 @@ declare -A pkg_of=(
   [dnsmasq]=dnsmasq-base
   [iptables]=iptables
   [jq]=jq
+  [openssl]=openssl
+  [curl]=curl
 )
 case "$want" in
   # vagrant + vagrant-libvirt + ansible-lint: `make lint-deploy` (vagrant validate, ansible-lint)
@@ -41,11 +43,11 @@ case "$want" in
   bench) cmds=(promtool chromium node npm prometheus-node-exporter) ;;
   # `make test-deploy`: debootstrap builds the VM image, QEMU runs it, Ansible deploys it
   # lintian: `make test-dist` checks the .deb packages
-  deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat lintian) ;;
+  deploy) cmds=(debootstrap qemu-system-x86_64 ansible-playbook ssh socat lintian openssl curl) ;;
   # `make test-vagrant`: Vagrant + vagrant-libvirt against a libvirt daemon (its services are
   # not started by the install: the test starts its own in a namespace), QEMU for the VMs,
   # debootstrap for the box, Chromium + Node for the dashboard check
-  vagrant) cmds=(vagrant vagrant-libvirt libvirtd virsh dnsmasq iptables qemu-system-x86_64 debootstrap ansible-playbook ssh chromium node npm) ;;
+  vagrant) cmds=(vagrant vagrant-libvirt libvirtd virsh dnsmasq iptables qemu-system-x86_64 debootstrap ansible-playbook ssh openssl curl chromium node npm) ;;
   *) echo "deps.sh: unknown set '$want' (test|bench|deploy|vagrant)" >&2; exit 2 ;;
 esac
 pkg_of[prometheus-node-exporter]=prometheus-node-exporter
