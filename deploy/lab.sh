@@ -419,7 +419,7 @@ check_secrets() {
 # systemd-analyze security's overall exposure of UNIT on VM: at most 2.0.
 check_exposure() {
   local vm=$1 unit=$2 exposure
-  exposure=$(vm_ssh "$vm" systemd-analyze security --no-pager "$unit" 2>/dev/null |
+  exposure=$(vm_ssh "$vm" sudo systemd-analyze security --no-pager "$unit" 2>/dev/null |
     sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
   [ -n "$exposure" ] || die "$vm: no exposure level from systemd-analyze security $unit"
   awk -v x="$exposure" 'BEGIN { exit !(x <= 2.0) }' || die "$vm: $unit exposure $exposure is above 2.0"
