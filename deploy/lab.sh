@@ -403,13 +403,14 @@ check_secrets() {
     die "the edges share one token"
   for e in "${EDGES[@]}"; do
     token=$(cat "$SECRETS/edge-tokens/$e")
-    [ "$(vm_ssh "$e" sudo stat -c '%a %U' /etc/utizmon/edge.token)" = "600 utizmon" ] ||
+    # ssh joins its arguments into one command line: quote what has spaces
+    [ "$(vm_ssh "$e" "sudo stat -c '%a %U' /etc/utizmon/edge.token")" = "600 utizmon" ] ||
       die "$e: /etc/utizmon/edge.token is not 0600 utizmon"
     [ "$(vm_ssh "$e" sudo cat /etc/utizmon/edge.token)" = "$token" ] || die "$e does not hold its own token"
     vm_ssh "$e" sudo grep -qx "UTIZMON_MASTER=wss://$MASTER_IP:5000/ws/edge" /etc/utizmon/edge.env ||
       die "$e does not connect with wss://"
     vm_ssh "$e" sudo grep -qx "UTIZMON_CA_FILE=/etc/utizmon/ca.pem" /etc/utizmon/edge.env || die "$e does not pin the CA"
-    vm_ssh utizmon-master sudo grep -qx "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1) $e" /etc/utizmon/edge-tokens ||
+    vm_ssh utizmon-master sudo grep -qx "'$(printf '%s' "$token" | sha256sum | cut -d' ' -f1) $e'" /etc/utizmon/edge-tokens ||
       die "the master's tokens file has no hash for $e"
     ! vm_ssh utizmon-master sudo grep -rqsF "$token" /etc/utizmon || die "the master holds $e's token in plain text"
   done
