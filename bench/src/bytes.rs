@@ -18,7 +18,7 @@ use serde_json::Value;
 use utizmon_store::{Store, StoreConfig, DB_FILE};
 
 use crate::fleet::row;
-use crate::process::{scratch_dir, start_fleet, start_server, Proc};
+use crate::process::{scratch_dir, start_edge, start_fleet, start_server};
 use crate::{Config, Row};
 
 /// What one stream cost.
@@ -41,18 +41,7 @@ pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
         let edges = if simulated {
             start_fleet(&config.bin_dir, addr, config.bytes_edges, "1s", "bytes").await?
         } else {
-            let master = format!("ws://{addr}/ws/edge");
-            Proc::spawn(
-                &config.bin_dir.join("utizmon-edge"),
-                &[
-                    "--master",
-                    &master,
-                    "--interval",
-                    "1s",
-                    "--host-name",
-                    "bench-real",
-                ],
-            )?
+            start_edge(&config.bin_dir, addr, "bench-real")?
         };
         eprintln!(
             "bench: {name}: taking samples for {:?}",

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::process::{free_port, scratch_dir, start_fleet, start_server, Proc};
+use crate::process::{free_port, scratch_dir, start_edge, start_fleet, start_server, Proc};
 use crate::{http, procfs, Config, Row};
 
 /// Edge at 1 Hz and node_exporter (same five collectors, scraped every second), measured
@@ -17,18 +17,7 @@ use crate::{http, procfs, Config, Row};
 pub async fn edge_vs_node_exporter(config: &Config) -> anyhow::Result<Vec<Row>> {
     let data = scratch_dir("edge")?;
     let (_server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
-    let master = format!("ws://{addr}/ws/edge");
-    let edge = Proc::spawn(
-        &config.bin_dir.join("utizmon-edge"),
-        &[
-            "--master",
-            &master,
-            "--interval",
-            "1s",
-            "--host-name",
-            "bench-edge",
-        ],
-    )?;
+    let edge = start_edge(&config.bin_dir, addr, "bench-edge")?;
     let exporter = if config.node_exporter.exists() {
         let port = free_port()?;
         let listen = format!("--web.listen-address=127.0.0.1:{port}");
