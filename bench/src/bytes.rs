@@ -22,11 +22,11 @@ use crate::process::{scratch_dir, start_edge, start_fleet, start_server};
 use crate::{Config, Row};
 
 /// What one stream cost.
-struct Measured {
-    samples: u64,
-    values: u64,
-    bytes: u64,
-    chunk_bytes: u64,
+pub(crate) struct Measured {
+    pub samples: u64,
+    pub values: u64,
+    pub bytes: u64,
+    pub chunk_bytes: u64,
 }
 
 /// Bytes per value of the simulator's stream (`config.bytes_edges` edges) and of this
@@ -77,7 +77,7 @@ pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Counts the values in the head, compacts everything and measures the history's bytes.
-async fn measure(data: &Path) -> anyhow::Result<Measured> {
+pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
     let db = data.join(DB_FILE);
     let conn =
         rusqlite::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;

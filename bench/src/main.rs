@@ -4,10 +4,12 @@
 //! skews both sides alike: the edge against Prometheus' node_exporter at 1 Hz, and the
 //! server under a simulated fleet (received = sent, CPU per sample, delay to the
 //! dashboard, `/metrics` scrape time, history database growth), then the history store
-//! alone (ingest capacity with every sample committed, 24 h and 30 d query times).
+//! alone (ingest capacity with every sample committed, 24 h and 30 d query times), its
+//! bytes per value, and the same stream side by side in VictoriaMetrics and Prometheus.
 //! Numbers are reported, not asserted.
 
 mod bytes;
+mod engines;
 mod fleet;
 mod history;
 mod http;
@@ -47,6 +49,15 @@ pub struct Config {
     /// Run only the bytes-per-value scenario (a short run of one piece).
     #[arg(long)]
     pub only_bytes: bool,
+    /// Simulated edges whose stream goes into utizmon, VictoriaMetrics and Prometheus at once.
+    #[arg(long, default_value_t = 1000)]
+    pub engines_edges: usize,
+    /// How long the side-by-side scenario measures, after a 15 s warm-up.
+    #[arg(long, default_value = "120s", value_parser = humantime_secs)]
+    pub engines_duration: Duration,
+    /// Run only the side-by-side scenario.
+    #[arg(long)]
+    pub only_engines: bool,
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     pub node_exporter: PathBuf,
     /// Where to write the table.
@@ -80,11 +91,15 @@ fn main() -> anyhow::Result<()> {
         if config.only_bytes {
             return bytes::bytes_per_value(&config).await;
         }
+        if config.only_engines {
+            return engines::side_by_side(&config).await;
+        }
         let mut rows = fleet::edge_vs_node_exporter(&config).await?;
         rows.extend(fleet::server_under_fleet(&config).await?);
         rows.extend(history::ingest_capacity(&config).await?);
         rows.extend(history::history_queries(&config).await?);
         rows.extend(bytes::bytes_per_value(&config).await?);
+        rows.extend(engines::side_by_side(&config).await?);
         anyhow::Ok(rows)
     })?;
     let table = render(&config, &rows);
