@@ -22,9 +22,6 @@ use crate::fleet::row;
 use crate::process::{free_port, scratch_dir, start_fleet, start_server, Proc};
 use crate::{http, procfs, Config, Row};
 
-/// Samples taken before each window, so every connection and series exists when it starts.
-const WARM_UP: Duration = Duration::from_secs(15);
-
 /// Longest wait for the receivers to catch up once the fleet stops.
 const CATCH_UP: Duration = Duration::from_secs(180);
 
@@ -152,34 +149,6 @@ struct Figures {
     bytes: u64,
 }
 
-/// Server CPU per sample taken over one window with the fleet streaming, after the warm-up.
-async fn cpu_per_sample(
-    config: &Config,
-    server: &Proc,
-    addr: SocketAddr,
-) -> anyhow::Result<(f64, f64)> {
-    let taken = "utizmon_server_samples_received_total";
-    let received0 = crate::fleet::scrape_value(addr, taken).await?;
-    let cpu0 = procfs::cpu_time(server.pid)?;
-    tokio::time::sleep(config.engines_duration).await;
-    let cpu = (procfs::cpu_time(server.pid)? - cpu0).as_secs_f64();
-    let received = crate::fleet::scrape_value(addr, taken).await? - received0;
-    Ok((cpu, received))
-}
-
-/// The same fleet and window without remote write: what the server costs per sample on its
-/// own, so the remote-write rows can say what delivery adds.
-async fn without_remote_write(config: &Config) -> anyhow::Result<f64> {
-    let data = scratch_dir("engines-alone")?;
-    let (server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
-    let fleet = start_fleet(&config.bin_dir, addr, config.engines_edges, "1s", "alone").await?;
-    tokio::time::sleep(WARM_UP).await;
-    let (cpu, received) = cpu_per_sample(config, &server, addr).await?;
-    fleet.terminate(Duration::from_secs(20)).await?;
-    server.terminate(Duration::from_secs(20)).await?;
-    Ok(cpu / received.max(1.0) * 1e6)
-}
-
 /// The side-by-side scenario: `config.engines_edges` simulated edges for
 /// `config.engines_duration`, first into utizmon alone, then into all three.
 pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
@@ -187,7 +156,15 @@ pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
         "bench: side by side: {} simulated edges, server alone first",
         config.engines_edges
     );
-    let alone_us = without_remote_write(config).await?;
+    // The same fleet and window without remote write: what the server costs per sample
+    // on its own, so the remote-write row can say what delivery adds.
+    let alone_us = crate::fleet::cpu_per_sample_alone(
+        config,
+        config.engines_edges,
+        config.engines_duration,
+        &[],
+    )
+    .await?;
     let mut engines = Vec::new();
     for kind in ["VictoriaMetrics", "Prometheus"] {
         engines.extend(Engine::start(kind).await?);
@@ -205,7 +182,7 @@ pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
         engines.len()
     );
     let fleet = start_fleet(&config.bin_dir, addr, config.engines_edges, "1s", "engines").await?;
-    tokio::time::sleep(WARM_UP).await;
+    tokio::time::sleep(crate::fleet::WARM_UP).await;
 
     let mut before = Vec::new();
     for engine in &engines {
@@ -214,7 +191,8 @@ pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
             procfs::cpu_time(engine.proc.pid)?,
         ));
     }
-    let (server_cpu, received) = cpu_per_sample(config, &server, addr).await?;
+    let (server_cpu, received) =
+        crate::fleet::server_cpu_over(&server, addr, config.engines_duration).await?;
     let mut figures = Vec::new();
     for (engine, (sent0, cpu0)) in engines.iter().zip(&before) {
         let sent = delivered(addr, engine.addr).await?.0;

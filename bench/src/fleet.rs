@@ -306,6 +306,72 @@ async fn watch_delay(url: String, delays: Arc<Mutex<Vec<f64>>>) -> anyhow::Resul
     Ok(())
 }
 
+/// Samples taken before a measured window, so every connection exists when it starts.
+pub const WARM_UP: Duration = Duration::from_secs(15);
+
+/// Server CPU time (seconds) and samples taken over `window`, measured now.
+pub async fn server_cpu_over(
+    server: &Proc,
+    addr: SocketAddr,
+    window: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let taken = "utizmon_server_samples_received_total";
+    let received0 = scrape_value(addr, taken).await?;
+    let cpu0 = procfs::cpu_time(server.pid)?;
+    tokio::time::sleep(window).await;
+    let cpu = (procfs::cpu_time(server.pid)? - cpu0).as_secs_f64();
+    let received = scrape_value(addr, taken).await? - received0;
+    Ok((cpu, received))
+}
+
+/// Server CPU per sample, in µs, of a fresh server started with `flags` under `edges`
+/// simulated edges at 1 Hz, over `window` after a warm-up: one side of a with/without
+/// comparison.
+pub async fn cpu_per_sample_alone(
+    config: &Config,
+    edges: usize,
+    window: Duration,
+    flags: &[&str],
+) -> anyhow::Result<f64> {
+    let data = scratch_dir("alone")?;
+    let (server, addr) = start_server(&config.bin_dir, &data, flags).await?;
+    let fleet = start_fleet(&config.bin_dir, addr, edges, "1s", "alone").await?;
+    tokio::time::sleep(WARM_UP).await;
+    let (cpu, received) = server_cpu_over(&server, addr, window).await?;
+    fleet.terminate(Duration::from_secs(20)).await?;
+    server.terminate(Duration::from_secs(20)).await?;
+    Ok(cpu / received.max(1.0) * 1e6)
+}
+
+/// What evaluating the built-in alert rules on every sample costs the server: CPU per
+/// sample with them and with an empty rules file, `config.fleet` edges, one window each.
+pub async fn alert_evaluation(config: &Config) -> anyhow::Result<Vec<Row>> {
+    let rules = scratch_dir("no-rules")?.join("rules.yml");
+    std::fs::write(&rules, "rules: []\n").context("writing an empty rules file")?;
+    let rules = rules.to_string_lossy().into_owned();
+    eprintln!(
+        "bench: alert evaluation: {} edges, with and without rules",
+        config.fleet
+    );
+    let with = cpu_per_sample_alone(config, config.fleet, config.fleet_duration, &[]).await?;
+    let without = cpu_per_sample_alone(
+        config,
+        config.fleet,
+        config.fleet_duration,
+        &["--alert-rules", &rules],
+    )
+    .await?;
+    Ok(vec![row(
+        &format!("alerts, {} edges at 1 Hz", config.fleet),
+        "server CPU per sample: built-in rules / no rules",
+        format!(
+            "{with:.1} µs / {without:.1} µs: evaluation adds {:.1} µs per sample",
+            with - without
+        ),
+        "",
+    )])
+}
+
 /// The value of the unlabelled series `name` in the classic `/metrics` text.
 pub async fn scrape_value(addr: SocketAddr, name: &str) -> anyhow::Result<f64> {
     let body = http::get(addr, "/metrics").await?;

@@ -3,7 +3,8 @@
 //! Two scenarios, each measured side by side within one run so a noisy shared machine
 //! skews both sides alike: the edge against Prometheus' node_exporter at 1 Hz, and the
 //! server under a simulated fleet (received = sent, CPU per sample, delay to the
-//! dashboard, `/metrics` scrape time, history database growth), then the history store
+//! dashboard, `/metrics` scrape time, history database growth, what alert evaluation adds),
+//! then the history store
 //! alone (ingest capacity with every sample committed, 24 h and 30 d query times), its
 //! bytes per value, and the same stream side by side in VictoriaMetrics and Prometheus.
 //! Numbers are reported, not asserted.
@@ -58,6 +59,9 @@ pub struct Config {
     /// Run only the side-by-side scenario.
     #[arg(long)]
     pub only_engines: bool,
+    /// Run only the alert-evaluation scenario.
+    #[arg(long)]
+    pub only_alerts: bool,
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     pub node_exporter: PathBuf,
     /// Where to write the table.
@@ -94,8 +98,12 @@ fn main() -> anyhow::Result<()> {
         if config.only_engines {
             return engines::side_by_side(&config).await;
         }
+        if config.only_alerts {
+            return fleet::alert_evaluation(&config).await;
+        }
         let mut rows = fleet::edge_vs_node_exporter(&config).await?;
         rows.extend(fleet::server_under_fleet(&config).await?);
+        rows.extend(fleet::alert_evaluation(&config).await?);
         rows.extend(history::ingest_capacity(&config).await?);
         rows.extend(history::history_queries(&config).await?);
         rows.extend(bytes::bytes_per_value(&config).await?);
