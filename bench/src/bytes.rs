@@ -18,15 +18,15 @@ use serde_json::Value;
 use utizmon_store::{Store, StoreConfig, DB_FILE};
 
 use crate::fleet::row;
-use crate::process::{scratch_dir, start_fleet, start_server, Proc};
+use crate::process::{scratch_dir, start_edge, start_fleet, start_server};
 use crate::{Config, Row};
 
 /// What one stream cost.
-struct Measured {
-    samples: u64,
-    values: u64,
-    bytes: u64,
-    chunk_bytes: u64,
+pub(crate) struct Measured {
+    pub samples: u64,
+    pub values: u64,
+    pub bytes: u64,
+    pub chunk_bytes: u64,
 }
 
 /// Bytes per value of the simulator's stream (`config.bytes_edges` edges) and of this
@@ -41,18 +41,7 @@ pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
         let edges = if simulated {
             start_fleet(&config.bin_dir, addr, config.bytes_edges, "1s", "bytes").await?
         } else {
-            let master = format!("ws://{addr}/ws/edge");
-            Proc::spawn(
-                &config.bin_dir.join("utizmon-edge"),
-                &[
-                    "--master",
-                    &master,
-                    "--interval",
-                    "1s",
-                    "--host-name",
-                    "bench-real",
-                ],
-            )?
+            start_edge(&config.bin_dir, addr, "bench-real")?
         };
         eprintln!(
             "bench: {name}: taking samples for {:?}",
@@ -88,7 +77,7 @@ pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
 }
 
 /// Counts the values in the head, compacts everything and measures the history's bytes.
-async fn measure(data: &Path) -> anyhow::Result<Measured> {
+pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
     let db = data.join(DB_FILE);
     let conn =
         rusqlite::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;

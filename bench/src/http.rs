@@ -10,17 +10,27 @@ use tokio::net::TcpStream;
 
 /// Body of `GET path` on `addr`; fails on a non-200 status or after 10 s.
 pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
-    tokio::time::timeout(Duration::from_secs(10), get_inner(addr, path))
-        .await
-        .with_context(|| format!("GET {path} timed out"))?
+    request(addr, "GET", path).await
 }
 
-async fn get_inner(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+/// Body of an empty `POST path` on `addr` (an admin action); fails like [`get`].
+pub async fn post(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
+    request(addr, "POST", path).await
+}
+
+async fn request(addr: SocketAddr, method: &str, path: &str) -> anyhow::Result<String> {
+    tokio::time::timeout(Duration::from_secs(10), request_inner(addr, method, path))
+        .await
+        .with_context(|| format!("{method} {path} timed out"))?
+}
+
+async fn request_inner(addr: SocketAddr, method: &str, path: &str) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
@@ -30,7 +40,7 @@ async fn get_inner(addr: SocketAddr, path: &str) -> anyhow::Result<String> {
         .context("response without a header end")?;
     let status = head.lines().next().unwrap_or_default();
     if !status.contains(" 200 ") {
-        bail!("GET {path}: {status}");
+        bail!("{method} {path}: {status}");
     }
     if head
         .to_ascii_lowercase()

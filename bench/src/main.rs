@@ -3,11 +3,14 @@
 //! Two scenarios, each measured side by side within one run so a noisy shared machine
 //! skews both sides alike: the edge against Prometheus' node_exporter at 1 Hz, and the
 //! server under a simulated fleet (received = sent, CPU per sample, delay to the
-//! dashboard, `/metrics` scrape time, history database growth), then the history store
-//! alone (ingest capacity with every sample committed, 24 h and 30 d query times).
+//! dashboard, `/metrics` scrape time, history database growth, what alert evaluation adds),
+//! then the history store
+//! alone (ingest capacity with every sample committed, 24 h and 30 d query times), its
+//! bytes per value, and the same stream side by side in VictoriaMetrics and Prometheus.
 //! Numbers are reported, not asserted.
 
 mod bytes;
+mod engines;
 mod fleet;
 mod history;
 mod http;
@@ -37,21 +40,48 @@ pub struct Config {
     /// How long to measure the server under the simulated fleet.
     #[arg(long, default_value = "30s", value_parser = humantime_secs)]
     pub fleet_duration: Duration,
-    /// node_exporter binary (Debian package prometheus-node-exporter).
     /// Simulated edges whose stream the history bytes-per-value scenario stores.
     #[arg(long, default_value_t = 1000)]
     pub bytes_edges: usize,
     /// How long the bytes-per-value scenario takes samples, per stream.
     #[arg(long, default_value = "300s", value_parser = humantime_secs)]
     pub bytes_duration: Duration,
-    /// Run only the bytes-per-value scenario (a short run of one piece).
-    #[arg(long)]
-    pub only_bytes: bool,
+    /// Simulated edges whose stream goes into utizmon, VictoriaMetrics and Prometheus at once.
+    #[arg(long, default_value_t = 1000)]
+    pub engines_edges: usize,
+    /// How long the side-by-side scenario measures, after a 15 s warm-up.
+    #[arg(long, default_value = "120s", value_parser = humantime_secs)]
+    pub engines_duration: Duration,
+    /// Run only these scenarios, in the table's order (comma-separated or repeated); all of
+    /// them when not given.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Scenario>,
+    /// node_exporter binary (Debian package prometheus-node-exporter).
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     pub node_exporter: PathBuf,
-    /// Where to write the table.
-    #[arg(long, default_value = "docs/benchmarks.md")]
-    pub out: PathBuf,
+    /// Where to write the table; by default `docs/benchmarks.md` for a full run, nowhere
+    /// for an `--only` run (a partial table must not replace the full one).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The scenarios, in the order the table shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// The edge beside node_exporter.
+    Edge,
+    /// The server under a simulated fleet.
+    Fleet,
+    /// What alert evaluation adds per sample.
+    Alerts,
+    /// The store's ingest capacity.
+    Ingest,
+    /// History query times.
+    Queries,
+    /// History bytes per value.
+    Bytes,
+    /// The same stream in utizmon, VictoriaMetrics and Prometheus.
+    Engines,
 }
 
 /// One row of the result table.
@@ -77,21 +107,42 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let rows = runtime.block_on(async {
-        if config.only_bytes {
-            return bytes::bytes_per_value(&config).await;
+        let wanted = |s: Scenario| config.only.is_empty() || config.only.contains(&s);
+        let mut rows = Vec::new();
+        if wanted(Scenario::Edge) {
+            rows.extend(fleet::edge_vs_node_exporter(&config).await?);
         }
-        let mut rows = fleet::edge_vs_node_exporter(&config).await?;
-        rows.extend(fleet::server_under_fleet(&config).await?);
-        rows.extend(history::ingest_capacity(&config).await?);
-        rows.extend(history::history_queries(&config).await?);
-        rows.extend(bytes::bytes_per_value(&config).await?);
+        if wanted(Scenario::Fleet) {
+            rows.extend(fleet::server_under_fleet(&config).await?);
+        }
+        if wanted(Scenario::Alerts) {
+            rows.extend(fleet::alert_evaluation(&config).await?);
+        }
+        if wanted(Scenario::Ingest) {
+            rows.extend(history::ingest_capacity(&config).await?);
+        }
+        if wanted(Scenario::Queries) {
+            rows.extend(history::history_queries(&config).await?);
+        }
+        if wanted(Scenario::Bytes) {
+            rows.extend(bytes::bytes_per_value(&config).await?);
+        }
+        if wanted(Scenario::Engines) {
+            rows.extend(engines::side_by_side(&config).await?);
+        }
         anyhow::Ok(rows)
     })?;
     let table = render(&config, &rows);
     print!("{table}");
-    std::fs::write(&config.out, &table)
-        .with_context(|| format!("writing {}", config.out.display()))?;
-    eprintln!("bench: wrote {}", config.out.display());
+    let out = match (&config.out, config.only.is_empty()) {
+        (Some(out), _) => Some(out.clone()),
+        (None, true) => Some(PathBuf::from("docs/benchmarks.md")),
+        (None, false) => None,
+    };
+    if let Some(out) = out {
+        std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("bench: wrote {}", out.display());
+    }
     Ok(())
 }
 

@@ -109,6 +109,22 @@ pub fn scratch_dir(name: &str) -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// Starts one real `utizmon-edge` sampling this machine every second as `host_name`.
+pub fn start_edge(bin_dir: &Path, addr: SocketAddr, host_name: &str) -> anyhow::Result<Proc> {
+    let master = format!("ws://{addr}/ws/edge");
+    Proc::spawn(
+        &bin_dir.join("utizmon-edge"),
+        &[
+            "--master",
+            &master,
+            "--interval",
+            "1s",
+            "--host-name",
+            host_name,
+        ],
+    )
+}
+
 /// Starts `utizmon-edge --simulate n` against the server at `addr` and waits (up to two
 /// minutes) until all `n` simulated hosts are online there.
 pub async fn start_fleet(

@@ -41,57 +41,32 @@ struct Field {
 
 /// The host-wide fields of a point (cores are read separately: one series per core).
 const FIELDS: [Field; 10] = [
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_cpu_usage_ratio",
-        set: |p, v| p.cpu_ratio = v,
-    },
+    avg("utizmon_cpu_usage_ratio", |p, v| p.cpu_ratio = v),
     Field {
         function: "min_over_time",
-        series: "utizmon_cpu_usage_ratio",
-        set: |p, v| p.cpu_ratio_min = v,
+        ..avg("utizmon_cpu_usage_ratio", |p, v| p.cpu_ratio_min = v)
     },
     Field {
         function: "max_over_time",
-        series: "utizmon_cpu_usage_ratio",
-        set: |p, v| p.cpu_ratio_max = v,
+        ..avg("utizmon_cpu_usage_ratio", |p, v| p.cpu_ratio_max = v)
     },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_memory_used_bytes",
-        set: |p, v| p.mem_used_bytes = v,
-    },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_memory_total_bytes",
-        set: |p, v| p.mem_total_bytes = v,
-    },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_swap_used_bytes",
-        set: |p, v| p.swap_used_bytes = v,
-    },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_swap_total_bytes",
-        set: |p, v| p.swap_total_bytes = v,
-    },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_load1",
-        set: |p, v| p.load1 = v,
-    },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_load5",
-        set: |p, v| p.load5 = v,
-    },
-    Field {
-        function: "avg_over_time",
-        series: "utizmon_load15",
-        set: |p, v| p.load15 = v,
-    },
+    avg("utizmon_memory_used_bytes", |p, v| p.mem_used_bytes = v),
+    avg("utizmon_memory_total_bytes", |p, v| p.mem_total_bytes = v),
+    avg("utizmon_swap_used_bytes", |p, v| p.swap_used_bytes = v),
+    avg("utizmon_swap_total_bytes", |p, v| p.swap_total_bytes = v),
+    avg("utizmon_load1", |p, v| p.load1 = v),
+    avg("utizmon_load5", |p, v| p.load5 = v),
+    avg("utizmon_load15", |p, v| p.load15 = v),
 ];
+
+/// A field read as the bucket's average, like the local store's rollups.
+const fn avg(series: &'static str, set: fn(&mut Point, f64)) -> Field {
+    Field {
+        function: "avg_over_time",
+        series,
+        set,
+    }
+}
 
 /// The per-core series.
 const CORES: &str = "utizmon_cpu_core_usage_ratio";
@@ -155,18 +130,12 @@ impl Grid {
     }
 }
 
-/// A label value as a PromQL string literal (double-quoted, backslash and quote escaped).
+/// A label value as a PromQL string literal: double-quoted, escaped as the exposition
+/// format escapes label values (backslash, quote, newline).
 fn promql_string(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
+    crate::node_metrics::escape_into(&mut out, value);
     out.push('"');
     out
 }

@@ -2,7 +2,7 @@
 //! `/metrics`, all on one listener.
 //!
 //! [`run`] wires everything; `main.rs` only parses flags, binds and handles signals, so
-//! tests can call [`run`] directly. Read `ingest.rs` and `state.rs` next.
+//! tests can call [`run`] directly. Read `ingest/mod.rs` and `state.rs` next.
 
 pub mod alerts;
 pub mod auth;

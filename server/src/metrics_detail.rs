@@ -63,18 +63,13 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
             |d| d.io_now as f64,
         ),
     ];
-    for (name, help, kind, value) in disks {
-        family(
-            encoder,
-            samples,
-            name,
-            help,
-            kind,
-            |s| &s.disks,
-            |d| [("device", d.device.as_str())],
-            value,
-        )?;
-    }
+    families(
+        encoder,
+        samples,
+        disks,
+        |s| &s.disks,
+        |d| [("device", d.device.as_str())],
+    )?;
 
     let networks: [Item<Network>; 6] = [
         (
@@ -114,28 +109,23 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
             |n| n.tx_dropped as f64,
         ),
     ];
-    for (name, help, kind, value) in networks {
-        family(
-            encoder,
-            samples,
-            name,
-            help,
-            kind,
-            |s| {
-                // Minor-0 edges send no packet counters; all-zero lists mean "not sent".
-                if s.networks
-                    .iter()
-                    .any(|n| n.rx_packets > 0 || n.tx_packets > 0)
-                {
-                    &s.networks[..]
-                } else {
-                    &[]
-                }
-            },
-            |n| [("device", n.device.as_str())],
-            value,
-        )?;
-    }
+    families(
+        encoder,
+        samples,
+        networks,
+        |s| {
+            // Minor-0 edges send no packet counters; all-zero lists mean "not sent".
+            if s.networks
+                .iter()
+                .any(|n| n.rx_packets > 0 || n.tx_packets > 0)
+            {
+                &s.networks[..]
+            } else {
+                &[]
+            }
+        },
+        |n| [("device", n.device.as_str())],
+    )?;
 
     let inodes: [Item<utizmon_protocol::Filesystem>; 2] = [
         (
@@ -151,30 +141,25 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
             |f| f.files_free as f64,
         ),
     ];
-    for (name, help, kind, value) in inodes {
-        family(
-            encoder,
-            samples,
-            name,
-            help,
-            kind,
-            |s| {
-                // Minor-0 edges send no inodes; they are recognisable by the missing device.
-                if s.filesystems.iter().any(|f| !f.device.is_empty()) {
-                    &s.filesystems[..]
-                } else {
-                    &[]
-                }
-            },
-            |f| {
-                [
-                    ("mountpoint", f.mountpoint.as_str()),
-                    ("fstype", f.fstype.as_str()),
-                ]
-            },
-            value,
-        )?;
-    }
+    families(
+        encoder,
+        samples,
+        inodes,
+        |s| {
+            // Minor-0 edges send no inodes; they are recognisable by the missing device.
+            if s.filesystems.iter().any(|f| !f.device.is_empty()) {
+                &s.filesystems[..]
+            } else {
+                &[]
+            }
+        },
+        |f| {
+            [
+                ("mountpoint", f.mountpoint.as_str()),
+                ("fstype", f.fstype.as_str()),
+            ]
+        },
+    )?;
 
     type StallRead = fn(&Stall) -> Option<f64>;
     let pressure: [(&str, &str, StallRead); 2] = [
@@ -302,18 +287,13 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
             |c| c.io_written_bytes as f64,
         ),
     ];
-    for (name, help, kind, value) in cgroups {
-        family(
-            encoder,
-            samples,
-            name,
-            help,
-            kind,
-            |s| &s.cgroups,
-            |c| [("cgroup", c.name.as_str())],
-            value,
-        )?;
-    }
+    families(
+        encoder,
+        samples,
+        cgroups,
+        |s| &s.cgroups,
+        |c| [("cgroup", c.name.as_str())],
+    )?;
 
     let kernel: [Item<KernelCounters>; 5] = [
         (
@@ -347,18 +327,13 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
             |k| k.procs_blocked as f64,
         ),
     ];
-    for (name, help, kind, value) in kernel {
-        family(
-            encoder,
-            samples,
-            name,
-            help,
-            kind,
-            |s| s.kernel.as_slice(),
-            |_| [] as [(&str, &str); 0],
-            value,
-        )?;
-    }
+    families(
+        encoder,
+        samples,
+        kernel,
+        |s| s.kernel.as_slice(),
+        |_| [] as [(&str, &str); 0],
+    )?;
     let handles: [Item<utizmon_protocol::FileHandles>; 2] = [
         (
             "file_handles_allocated",
@@ -373,17 +348,29 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
             |f| f.maximum as f64,
         ),
     ];
-    for (name, help, kind, value) in handles {
-        family(
-            encoder,
-            samples,
-            name,
-            help,
-            kind,
-            |s| s.file_handles.as_slice(),
-            |_| [] as [(&str, &str); 0],
-            value,
-        )?;
+    families(
+        encoder,
+        samples,
+        handles,
+        |s| s.file_handles.as_slice(),
+        |_| [] as [(&str, &str); 0],
+    )?;
+    Ok(())
+}
+
+/// One family per item of `items`, all over the same list of every sample (see [`family`]).
+fn families<'a, T: 'a, L, const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    samples: &[(&'a str, &'a Sample)],
+    items: [Item<T>; N],
+    list: impl Fn(&'a Sample) -> &'a [T],
+    labels: impl Fn(&'a T) -> L,
+) -> Result
+where
+    L: EncodeLabelSet + PartialEq,
+{
+    for (name, help, kind, value) in items {
+        family(encoder, samples, name, help, kind, &list, &labels, value)?;
     }
     Ok(())
 }

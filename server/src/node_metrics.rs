@@ -511,7 +511,7 @@ fn stall(sample: &Sample, pick: Read<utizmon_protocol::Pressure, Option<Stall>>)
 }
 
 /// Appends `value` escaped for a label value: backslash, double quote and newline.
-fn escape_into(out: &mut String, value: &str) {
+pub(crate) fn escape_into(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

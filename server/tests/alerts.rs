@@ -153,6 +153,20 @@ fn rules_file(dir: &Path, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `alertname` was notified firing then resolved, nothing else; none is active and the
+/// history holds it resolved.
+async fn assert_fired_then_resolved(addr: SocketAddr, received: &Received, alertname: &str) {
+    let expected = ["firing", "resolved"].map(|status| (status.to_owned(), alertname.to_owned()));
+    assert_eq!(received.statuses(), expected);
+    assert_eq!(
+        get_json(addr, "/api/v1/alerts").await,
+        serde_json::json!([])
+    );
+    let history = get_json(addr, "/api/v1/alerts/history").await;
+    assert_eq!(history[0]["alertname"], alertname);
+    assert!(history[0]["resolved_ms"].as_u64().is_some(), "{history}");
+}
+
 async fn get_json(addr: SocketAddr, path: &str) -> Value {
     reqwest::get(format!("http://{addr}{path}"))
         .await
@@ -302,20 +316,7 @@ async fn a_for_rule_fires_resolves_with_hysteresis_and_does_not_flap() {
     );
     edge.cpu(0.3).await;
     received.wait_for(2, DEADLINE).await;
-    assert_eq!(
-        received.statuses(),
-        [
-            ("firing".to_owned(), "CpuBusy".to_owned()),
-            ("resolved".to_owned(), "CpuBusy".to_owned())
-        ]
-    );
-    assert_eq!(
-        get_json(addr, "/api/v1/alerts").await,
-        serde_json::json!([])
-    );
-    let history = get_json(addr, "/api/v1/alerts/history").await;
-    assert_eq!(history[0]["alertname"], "CpuBusy");
-    assert!(history[0]["resolved_ms"].as_u64().is_some(), "{history}");
+    assert_fired_then_resolved(addr, &received, "CpuBusy").await;
     let metrics = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
@@ -612,20 +613,7 @@ async fn cpu_notifications_name_top_processes_and_deleting_a_host_resolves_its_a
     received.wait_for(2, DEADLINE).await;
     // Well past --offline-after, and past the ticker: nothing fires for a deleted host.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        received.statuses(),
-        [
-            ("firing".to_owned(), "CpuBusy".to_owned()),
-            ("resolved".to_owned(), "CpuBusy".to_owned())
-        ]
-    );
-    assert_eq!(
-        get_json(addr, "/api/v1/alerts").await,
-        serde_json::json!([])
-    );
-    let history = get_json(addr, "/api/v1/alerts/history").await;
-    assert_eq!(history[0]["alertname"], "CpuBusy");
-    assert!(history[0]["resolved_ms"].as_u64().is_some(), "{history}");
+    assert_fired_then_resolved(addr, &received, "CpuBusy").await;
 }
 
 /// One message an SMTP sink received: envelope sender, recipients, and the data.

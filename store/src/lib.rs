@@ -28,7 +28,7 @@ pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
-pub use query::{min_step_ms, MAX_POINTS};
+pub use query::{min_step_ms, step_ms, MAX_POINTS, TARGET_POINTS};
 pub use schema::SCHEMA_VERSION;
 use utizmon_protocol::{HostInfo, Sample};
 

@@ -19,6 +19,18 @@ const FRESH_MINUTES: u64 = 3;
 /// this many points whatever the range (48 h of raw samples are 172,800 rows).
 pub const MAX_POINTS: u64 = 2_000;
 
+/// Buckets a query gets when it names no step: enough for a chart as wide as a screen.
+pub const TARGET_POINTS: u64 = 600;
+
+/// The step of a query over `from_ms..=to_ms`: the one `requested`, or the one giving
+/// [`TARGET_POINTS`] buckets, raised to [`min_step_ms`]. The one place that decides how a
+/// history is bucketed; the API and the dashboard take what it gives.
+pub fn step_ms(from_ms: u64, to_ms: u64, requested: Option<u64>) -> u64 {
+    requested
+        .unwrap_or_else(|| to_ms.saturating_sub(from_ms).div_ceil(TARGET_POINTS))
+        .max(min_step_ms(from_ms, to_ms))
+}
+
 /// Smallest step that keeps `from_ms..=to_ms` within [`MAX_POINTS`] buckets. Buckets start
 /// at multiples of the step, not at `from_ms`, so the range may straddle one bucket more
 /// than it spans: it is fitted into `MAX_POINTS - 1` steps.
@@ -236,4 +248,26 @@ pub fn hosts(conn: &Connection) -> Result<Vec<StoredHost>, StoreError> {
         .map_err(|e| StoreError::sql("listing hosts", e))?;
     rows.collect::<Result<_, _>>()
         .map_err(|e| StoreError::sql("reading hosts", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_step_aims_at_the_target_and_a_small_step_is_raised() {
+        let day = 86_400_000;
+        assert_eq!(step_ms(0, day, None), day.div_ceil(TARGET_POINTS));
+        assert_eq!(
+            step_ms(0, day, Some(60_000)),
+            60_000,
+            "a fitting step is kept"
+        );
+        assert_eq!(
+            step_ms(0, day, Some(1)),
+            min_step_ms(0, day),
+            "raised to the cap"
+        );
+        assert_eq!(step_ms(5, 5, None), 1, "an empty range still has a step");
+    }
 }

@@ -12,7 +12,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, openPage, removeDir, ROOT, startEdge, startServer, tempDir, waitFor } from './harness.mjs';
+import { launchBrowser, removeDir, ROOT, startEdge, startServer, tempDir, waitFor, SuiteReport } from './harness.mjs';
 
 const HOST = 'alerts-real';
 // Memory in use is never below 1 % on a running host: the alert fires with the first sample.
@@ -61,8 +61,7 @@ let edge;
 let hook;
 let browser;
 let alertsPage;
-const pages = [];
-let failed = false;
+const report = new SuiteReport();
 
 function base() {
   return `http://${server.addr}`;
@@ -95,10 +94,7 @@ describe('alerts in headless Chromium', { timeout: 120000 }, () => {
   });
 
   after(async () => {
-    if (failed) console.error(`--- process logs ---\n${[server, edge].filter(Boolean).map((p) => p.tail(30)).join('\n')}`);
-    for (const p of pages) {
-      if (p.seen.csp.length || p.seen.errors.length || p.seen.console.length) console.error('page problems:', JSON.stringify(p.seen));
-    }
+    report.print(() => [server, edge].filter(Boolean).map((p) => p.tail(30)).join('\n'));
     if (browser) await browser.close();
     if (edge) await edge.stop('SIGTERM', 3000);
     if (server) await server.stop('SIGTERM', 5000);
@@ -106,21 +102,11 @@ describe('alerts in headless Chromium', { timeout: 120000 }, () => {
     removeDir(dataDir);
   });
 
-  async function guarded(fn) {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  }
-
   test('a firing alert is on the Alerts page, the overview badge and the host banner', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       await waitFor('the webhook to hear MemoryBusy fire', () => notices(hook.received).includes('firing MemoryBusy'), 20000);
 
-      alertsPage = await openPage(browser.context);
-      pages.push(alertsPage);
+      alertsPage = await report.page(browser.context);
       const { page } = alertsPage;
       await page.goto(`${base()}/alerts`);
       assert.equal(await page.title(), 'Alerts · utizmon');
@@ -135,8 +121,7 @@ describe('alerts in headless Chromium', { timeout: 120000 }, () => {
       assert.match(summary, new RegExp(`^Memory on ${HOST} at \\d+\\.\\d%$`));
       await waitFor('the history to list it as firing', async () => (await listRows(page, 'alerts-history')).some((r) => r.alertname === 'MemoryBusy' && r.state === 'firing'), 10000);
 
-      const overview = await openPage(browser.context);
-      pages.push(overview);
+      const overview = await report.page(browser.context);
       await overview.page.goto(`${base()}/`);
       const badge = overview.page.locator(`#fleet-body tr[data-host="${HOST}"] .alert-badge`);
       await waitFor('the overview badge', async () => (await badge.getAttribute('data-count')) === '1' && (await badge.isVisible()), 10000);
@@ -144,8 +129,7 @@ describe('alerts in headless Chromium', { timeout: 120000 }, () => {
       assert.equal(await badge.getAttribute('title'), '1 firing alert: MemoryBusy');
       await overview.page.close();
 
-      const host = await openPage(browser.context);
-      pages.push(host);
+      const host = await report.page(browser.context);
       await host.page.goto(`${base()}/hosts/${encodeURIComponent(HOST)}`);
       await waitFor('the host banner', async () => (await host.page.getAttribute('#host-alerts', 'data-count')) === '1', 10000);
       assert.ok(await host.page.isVisible('#host-alerts li[data-alertname="MemoryBusy"]'));
@@ -154,7 +138,7 @@ describe('alerts in headless Chromium', { timeout: 120000 }, () => {
     }));
 
   test('the form refuses a silence of nothing, without asking the server', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = alertsPage;
       await page.fill('#silence-host', '');
       await page.fill('#silence-alertname', '');
@@ -165,7 +149,7 @@ describe('alerts in headless Chromium', { timeout: 120000 }, () => {
     }));
 
   test('a silence from the page mutes the host: shown as silenced, notifications held until it ends', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = alertsPage;
       // "Silence…" on the alert's row fills the form in; this silence mutes the whole host.
       await page.click(`#alerts-firing tr[data-alertname="MemoryBusy"] button`);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, openPage, removeDir, ROOT, startEdge, startServer, tempDir, waitFor } from './harness.mjs';
+import { launchBrowser, removeDir, ROOT, startEdge, startServer, tempDir, waitFor, SuiteReport } from './harness.mjs';
 
 const REAL = 'browser-real';
 const SIM_PREFIX = 'bt-sim';
@@ -25,8 +25,7 @@ let simEdge;
 const hostileEdges = [];
 let browser;
 let overview; // { page, seen } of the overview page, kept open across tests
-const pages = [];
-let failed = false;
+const report = new SuiteReport();
 
 function base() {
   return `http://${server.addr}`;
@@ -79,29 +78,16 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
   });
 
   after(async () => {
-    if (failed) console.error(`--- process logs ---\n${logs()}`);
-    for (const p of pages) {
-      if (p.seen.csp.length || p.seen.errors.length) console.error('page problems:', JSON.stringify(p.seen));
-    }
+    report.print(logs);
     if (browser) await browser.close();
     await Promise.all([realEdge, simEdge, ...hostileEdges].filter(Boolean).map((p) => p.stop('SIGTERM', 3000)));
     if (server) await server.stop('SIGTERM', 5000);
     removeDir(dataDir);
   });
 
-  async function guarded(fn) {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  }
-
   test('overview lists every host', () =>
-    guarded(async () => {
-      overview = await openPage(browser.context);
-      pages.push(overview);
+    report.guarded(async () => {
+      overview = await report.page(browser.context);
       const { page } = overview;
       await page.goto(`${base()}/`);
       assert.equal(await page.title(), 'Fleet · utizmon');
@@ -129,7 +115,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('a value changes without reload', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = overview;
       const before = new Map((await rowsOf(page)).map((r) => [r.host, r.cpu]));
       await waitFor(
@@ -141,7 +127,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('sorting by a column works, by mouse and keyboard', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = overview;
       const cpuHeader = page.locator('th[data-key="cpu"]');
       await cpuHeader.locator('button').click();
@@ -184,7 +170,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('filtering by name works', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = overview;
       await page.fill('#filter', SIM_PREFIX);
       await waitFor(
@@ -206,7 +192,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('hostile host names stay inert text', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page, seen } = overview;
       const found = await page.evaluate(() => ({
         imgs: document.querySelectorAll('main img').length,
@@ -217,8 +203,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
       assert.ok(found.scripts.every((s) => s && s.startsWith('/static/')), `unexpected scripts ${found.scripts}`);
       assert.equal(found.title, 'Fleet · utizmon');
       for (const name of HOSTILE) {
-        const detail = await openPage(browser.context);
-        pages.push(detail);
+        const detail = await report.page(browser.context);
         await detail.page.goto(`${base()}/hosts/${encodeURIComponent(name)}`);
         assert.equal(await detail.page.textContent('#host-name'), name);
         assert.equal(await detail.page.title(), `${name} · utizmon`);
@@ -233,9 +218,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('the host page draws live charts', () =>
-    guarded(async () => {
-      const detail = await openPage(browser.context);
-      pages.push(detail);
+    report.guarded(async () => {
+      const detail = await report.page(browser.context);
       const { page } = detail;
       await page.goto(`${base()}/hosts/${encodeURIComponent(REAL)}`);
       assert.equal(await page.textContent('#host-name'), REAL);
@@ -284,7 +268,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('screenshots for the README, in both themes', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       // Half a minute of data makes charts and sparklines worth looking at.
       const { page } = overview;
       await page.locator('#filter').blur();
@@ -308,8 +292,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
         }
       };
       await snap(page, 'overview', false);
-      const detail = await openPage(browser.context);
-      pages.push(detail);
+      const detail = await report.page(browser.context);
       await detail.page.goto(`${base()}/hosts/${encodeURIComponent(REAL)}`);
       await waitFor('the CPU chart', async () => {
         const c = await cpuChart(detail.page);
@@ -320,7 +303,7 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('killing an edge turns its row offline', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = overview;
       await realEdge.stop('SIGKILL', 2000);
       await waitFor(
@@ -351,10 +334,9 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('restarting the server shows the banner, then live data again', () =>
-    guarded(async () => {
+    report.guarded(async () => {
       const { page } = overview;
-      const detail = await openPage(browser.context);
-      pages.push(detail);
+      const detail = await report.page(browser.context);
       await detail.page.goto(`${base()}/hosts/${encodeURIComponent(SIM_HOSTS[0])}`);
       await waitFor('the detail CPU chart', async () => (await cpuChart(detail.page)).drawn, 20000);
 
@@ -404,9 +386,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('a host page for a host nobody reported says so', () =>
-    guarded(async () => {
-      const missing = await openPage(browser.context);
-      pages.push(missing);
+    report.guarded(async () => {
+      const missing = await report.page(browser.context);
       await missing.page.goto(`${base()}/hosts/no-such-host`);
       await waitFor('the missing-host notice', () => missing.page.isVisible('#host-missing'), 10000);
       assert.equal(await missing.page.textContent('#host-name'), 'no-such-host');
@@ -414,9 +395,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('phone-width layout and light theme', () =>
-    guarded(async () => {
-      const phone = await openPage(browser.context);
-      pages.push(phone);
+    report.guarded(async () => {
+      const phone = await report.page(browser.context);
       await phone.page.setViewportSize({ width: 390, height: 844 });
       await phone.page.emulateMedia({ colorScheme: 'light' });
       await phone.page.goto(`${base()}/`);
@@ -436,8 +416,8 @@ describe('dashboard in headless Chromium', { timeout: 240000 }, () => {
     }));
 
   test('no CSP violations, page errors or dialogs on any page', () =>
-    guarded(async () => {
-      for (const p of pages) {
+    report.guarded(async () => {
+      for (const p of report.pages) {
         assert.deepEqual(p.seen.csp, [], 'CSP violations');
         assert.deepEqual(
           p.seen.console.filter((m) => /Content.Security.Policy|Refused to/i.test(m)),

@@ -235,3 +235,40 @@ export async function openPage(context) {
   });
   return { page, seen };
 }
+
+/**
+ * What a browser suite reports when it ends: the pages it opened (their CSP violations,
+ * page errors and console errors are printed) and, if any guarded test failed, the tails
+ * of its processes' logs.
+ */
+export class SuiteReport {
+  constructor() {
+    this.pages = [];
+    this.failed = false;
+  }
+
+  /** Opens a recording page (see `openPage`) and keeps it for the report. */
+  async page(context) {
+    const opened = await openPage(context);
+    this.pages.push(opened);
+    return opened;
+  }
+
+  /** Runs a test body; a failure marks the suite so `print` shows the process logs. */
+  async guarded(fn) {
+    try {
+      await fn();
+    } catch (e) {
+      this.failed = true;
+      throw e;
+    }
+  }
+
+  /** Prints page problems, and `logs()` when a guarded test failed. */
+  print(logs = () => '') {
+    if (this.failed) console.error(`--- process logs ---\n${logs()}`);
+    for (const p of this.pages) {
+      if (p.seen.csp.length || p.seen.errors.length || p.seen.console.length) console.error('page problems:', JSON.stringify(p.seen));
+    }
+  }
+}

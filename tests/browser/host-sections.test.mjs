@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 
-import { launchBrowser, openPage, removeDir, startEdge, startServer, tempDir, waitFor } from './harness.mjs';
+import { launchBrowser, removeDir, startEdge, startServer, tempDir, waitFor, SuiteReport } from './harness.mjs';
 
 const REAL = 'sections-real';
 const FIXTURE = 'sections-fixture';
@@ -25,7 +25,7 @@ let realEdge;
 let simEdge;
 let fixture;
 let browser;
-const pages = [];
+const report = new SuiteReport();
 
 function base() {
   return `http://${server.addr}`;
@@ -95,8 +95,7 @@ function scriptedEdge(addr, host) {
 
 /** A new tab on `path` of the server, checked for CSP violations and errors at the end. */
 async function open(path) {
-  const opened = await openPage(browser.context);
-  pages.push(opened);
+  const opened = await report.page(browser.context);
   await opened.page.goto(`${base()}${path}`);
   return opened;
 }
@@ -160,9 +159,7 @@ describe('host page sections of protocol minor 1 in headless Chromium', { timeou
   });
 
   after(async () => {
-    for (const p of pages) {
-      if (p.seen.csp.length || p.seen.errors.length) console.error('page problems:', JSON.stringify(p.seen));
-    }
+    report.print();
     if (fixture) fixture.stop();
     if (browser) await browser.close();
     await Promise.all([realEdge, simEdge].filter(Boolean).map((p) => p.stop('SIGTERM', 3000)));

@@ -153,17 +153,16 @@ impl Engine {
             return;
         };
         bump(&self.revision);
-        for (idx, rule) in self.rules.rules.iter().enumerate() {
-            let context = Context {
-                rule,
-                idx,
-                name: &self.names[idx],
-                host: &gone.name,
-                now_ms,
-                generation: gone.generation,
-                revision: &self.revision,
-            };
-            for (object, active) in gone.rules[idx].objects.drain() {
+        let each = contexts(
+            &self.rules,
+            &self.names,
+            &self.revision,
+            &gone.name,
+            gone.generation,
+            now_ms,
+        );
+        for context in each {
+            for (object, active) in gone.rules[context.idx].objects.drain() {
                 context.resolve(&object, active, changes);
             }
         }
@@ -233,20 +232,20 @@ impl Engine {
         host.latest = Some(record.sample.clone());
         host.generation += 1;
         let generation = host.generation;
-        for (idx, rule) in self.rules.rules.iter().enumerate() {
+        let each = contexts(
+            &self.rules,
+            &self.names,
+            &self.revision,
+            &host.name,
+            generation,
+            now_ms,
+        );
+        for context in each {
+            let rule = context.rule;
             if !rule.applies_to(&host.name) {
                 continue;
             }
-            let context = Context {
-                rule,
-                idx,
-                name: &self.names[idx],
-                host: &host.name,
-                now_ms,
-                generation,
-                revision: &self.revision,
-            };
-            let state = &mut host.rules[idx];
+            let state = &mut host.rules[context.idx];
             if rule.metric == Metric::HostDown {
                 // A sample is the host's answer: it is up again.
                 if let Some(active) = state.objects.remove("") {
@@ -282,17 +281,17 @@ impl Engine {
             if down && host.drop_pending() {
                 bump(&self.revision);
             }
-            for (idx, rule) in self.rules.rules.iter().enumerate() {
-                let context = Context {
-                    rule,
-                    idx,
-                    name: &self.names[idx],
-                    host: &host.name,
-                    now_ms,
-                    generation: host.generation,
-                    revision: &self.revision,
-                };
-                let state = &mut host.rules[idx];
+            let (name, generation) = (&host.name, host.generation);
+            for context in contexts(
+                &self.rules,
+                &self.names,
+                &self.revision,
+                name,
+                generation,
+                now_ms,
+            ) {
+                let rule = context.rule;
+                let state = &mut host.rules[context.idx];
                 if rule.metric == Metric::HostDown {
                     if !rule.applies_to(&host.name) {
                         continue;
@@ -395,6 +394,32 @@ struct Context<'a> {
     now_ms: u64,
     generation: u64,
     revision: &'a Cell<u64>,
+}
+
+/// Each rule's evaluation context for `host` at `now_ms`, in rule order. A free function
+/// over the engine's fields, so a host can be borrowed mutably beside it.
+fn contexts<'a>(
+    rules: &'a RuleSet,
+    names: &'a [Arc<str>],
+    revision: &'a Cell<u64>,
+    host: &'a Arc<str>,
+    generation: u64,
+    now_ms: u64,
+) -> impl Iterator<Item = Context<'a>> {
+    rules
+        .rules
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(move |(idx, (rule, name))| Context {
+            rule,
+            idx,
+            name,
+            host,
+            now_ms,
+            generation,
+            revision,
+        })
 }
 
 impl Context<'_> {

@@ -6,15 +6,12 @@
 //! [`MAX_POINTS`] points.
 
 use serde::Deserialize;
-use utizmon_store::{min_step_ms, MAX_POINTS};
+use utizmon_store::MAX_POINTS;
 
 use crate::history::HistoryQuery;
 
 /// Default history range when `from` is not given: five minutes before `to`.
 pub const DEFAULT_RANGE_MS: u64 = 5 * 60 * 1000;
-
-/// Number of buckets the default step aims for.
-pub const TARGET_POINTS: u64 = 600;
 
 /// Most points one response holds (the store's cap); a smaller `step` is raised to fit.
 pub const MAX_RESPONSE_POINTS: u64 = MAX_POINTS;
@@ -41,8 +38,9 @@ pub fn parse(query: &str, now_ms: u64, interval_ms: u64) -> Result<HistoryQuery,
 
 /// Fills in the defaults of a history request; `step_ms == 0` means raw samples.
 ///
-/// The step is raised so the range holds at most [`MAX_RESPONSE_POINTS`] buckets; a step
-/// at or below the edge's interval asks for raw samples.
+/// The step is the store's ([`utizmon_store::step_ms`]): raised so the range holds at most
+/// [`MAX_RESPONSE_POINTS`] buckets; a step at or below the edge's interval asks for raw
+/// samples.
 pub fn resolve(
     params: &SamplesParams,
     now_ms: u64,
@@ -55,10 +53,9 @@ pub fn resolve(
     if from_ms > to_ms {
         return Err(BadQuery("from is after to".into()));
     }
-    let step_ms = params
-        .step
-        .unwrap_or_else(|| (to_ms - from_ms).div_ceil(TARGET_POINTS))
-        .max(min_step_ms(from_ms, to_ms));
+    // The store decides the bucketing; only "raw when as fine as the edge's interval"
+    // depends on the host, which the store does not know here.
+    let step_ms = utizmon_store::step_ms(from_ms, to_ms, params.step);
     let step_ms = if step_ms <= interval_ms { 0 } else { step_ms };
     Ok(HistoryQuery {
         from_ms,
