@@ -16,6 +16,7 @@
 #   deploy/lab.sh check      dashboard, /metrics and streaming checks
 #   deploy/lab.sh reboot     reboot utizmon-edge-1 and check it comes back and reconnects
 #   deploy/lab.sh rerun      run site.yml again and assert changed=0 on every host
+#   deploy/lab.sh bad-rules  run site.yml with a broken alert rules file: it must fail clearly
 #   deploy/lab.sh ssh NAME   a shell on a lab VM (inside the namespace)
 #   deploy/lab.sh down       stop the VMs and forwards started here, delete the namespace
 #   deploy/lab.sh mirror     print the Debian mirror taken from this machine's apt sources
@@ -261,15 +262,17 @@ up() {
 }
 
 # ---------------------------------------------------------------------------- ansible
+# playbook LOG [ANSIBLE ARGS...]
 playbook() {
   local out=$1
+  shift
   # ANSIBLE_CONFIG: the repo's ansible.cfg, whatever the current directory
   (cd "$ROOT" && ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_FORCE_COLOR=0 \
     nsx ansible-playbook -i inventory/lab.yml site.yml \
     --private-key "$KEY" \
     --ssh-common-args "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
     -e "utizmon_secrets_dir=$RUN/secrets" \
-    -e "utizmon_binary_dir=${UTIZMON_BINARY_DIR:-$ROOT/target/release}") 2>&1 | tee "$out"
+    -e "utizmon_binary_dir=${UTIZMON_BINARY_DIR:-$ROOT/target/release}" "$@") 2>&1 | tee "$out"
   return "${PIPESTATUS[0]}"
 }
 
@@ -287,6 +290,22 @@ deploy() {
   t0=$(now)
   playbook "$RUN/play1.log" || die "playbook failed (log: $RUN/play1.log)"
   timing "playbook (first run)" $(($(now) - t0))
+}
+
+# A broken alert rules file must fail the deploy on the master (utizmon-server alert-rules
+# check) before anything uses it: nothing installed, the server keeps running.
+bad_rules() {
+  need_root
+  local t0 rc=0
+  t0=$(now)
+  playbook "$RUN/play-bad-rules.log" -e '{"utizmon_server_alert_rules": "rules: [{alert: Broken}]\n"}' || rc=$?
+  [ "$rc" -ne 0 ] || die "a broken alert rules file did not fail the deploy (log: $RUN/play-bad-rules.log)"
+  grep -q 'failed to validate' "$RUN/play-bad-rules.log" && grep -q 'missing field' "$RUN/play-bad-rules.log" ||
+    die "the failed deploy does not say why the rules are wrong (log: $RUN/play-bad-rules.log)"
+  vm_ssh utizmon-master sudo test ! -e /etc/utizmon/alert-rules.yml || die "the broken rules file was installed"
+  vm_ssh utizmon-master systemctl is-active --quiet utizmon-server || die "utizmon-server stopped after the refused rules"
+  log "a broken alert rules file fails the deploy with its reason; the server keeps running"
+  timing "playbook with broken rules" $(($(now) - t0))
 }
 
 rerun() {
@@ -540,6 +559,7 @@ test_all() {
   check
   reboot_edge
   rerun
+  bad_rules
   timing "total" $(($(now) - t0))
   log "deployment test passed; timings:"
   cat "$RUN/timings.txt"
@@ -554,6 +574,7 @@ case "${1:-}" in
   check) check ;;
   reboot) reboot_edge ;;
   rerun) rerun ;;
+  bad-rules) bad_rules ;;
   down) down ;;
   test) test_all ;;
   mirror) mirror ;;
