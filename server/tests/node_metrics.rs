@@ -23,7 +23,7 @@ use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::process::{start_edge, start_server, Proc};
-use common::{http_get, wait_for};
+use common::{http_get, wait_for, DEADLINE};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 const HOST: &str = "compare-host";
@@ -44,24 +44,10 @@ async fn node_metrics_match_a_real_node_exporter_family_by_family() {
         Path::new(NODE_EXPORTER).exists(),
         "{NODE_EXPORTER} is missing: run scripts/deps.sh test (package prometheus-node-exporter)"
     );
-    let exporter_addr = free_port();
-    let exporter = Proc {
-        child: tokio::process::Command::new(NODE_EXPORTER)
-            .arg(format!("--web.listen-address={exporter_addr}"))
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting node_exporter"),
-    };
+    let (exporter, exporter_addr) = start_node_exporter().await;
     let data = tempfile::tempdir().unwrap();
     let (_server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
     let _edge = start_edge(addr, "200ms", HOST);
-    wait_for("node_exporter to answer", || async {
-        tokio::net::TcpStream::connect(exporter_addr).await.ok()
-    })
-    .await;
     wait_for("the edge's first sample", || async {
         let ours = scrape_ours(addr).await;
         ours.series
@@ -261,6 +247,42 @@ fn parse_labels(text: &str) -> Labels {
 }
 
 /// A port nothing listens on right now (bound and released), for node_exporter.
+/// Starts node_exporter on a free port and waits until that port answers as node_exporter.
+/// Between picking a free port and node_exporter binding it, another test's server may take
+/// it (node_exporter then exits, and the port answers with the wrong `/metrics`): then it
+/// is started again on another port.
+async fn start_node_exporter() -> (Proc, SocketAddr) {
+    for _ in 0..5 {
+        let addr = free_port();
+        let mut exporter = Proc {
+            child: tokio::process::Command::new(NODE_EXPORTER)
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--log.level=error")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("starting node_exporter"),
+        };
+        let started = std::time::Instant::now();
+        let answered = loop {
+            assert!(started.elapsed() < DEADLINE, "node_exporter did not answer");
+            if exporter.child.try_wait().ok().flatten().is_some() {
+                break false; // It lost the port to someone else.
+            }
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                let res = http_get(addr, "/metrics", None).await;
+                break res.status == 200 && res.body.contains("node_exporter_build_info");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        if answered {
+            return (exporter, addr);
+        }
+    }
+    panic!("node_exporter could not keep a free port in 5 attempts");
+}
+
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
