@@ -114,12 +114,10 @@ pub async fn serve(
         tasks: tasks.clone(),
     };
     let options = listen_options(&config)?;
-    if let Some(acceptor) = &options.tls {
-        tasks.spawn(listen::tls::reload_on_sighup(
-            acceptor.clone(),
-            shutdown.clone(),
-        ));
-    }
+    tasks.spawn(listen::tls::reload_on_sighup(
+        options.tls.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(%addr, tls = options.tls.is_some(), "serving");
     listen::serve(listener, http::router(state), options, shutdown.clone()).await;
     tracing::info!("shutting down: closing WebSockets");

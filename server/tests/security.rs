@@ -777,3 +777,24 @@ async fn slowloris_at_a_1024_descriptor_limit_locks_nobody_out() {
     );
     drop(slow);
 }
+
+/// `systemctl reload` sends SIGHUP whether or not TLS is on: a plaintext server must take
+/// it calmly, keeping its edges, instead of dying of the signal's default action.
+#[tokio::test]
+async fn sighup_without_tls_keeps_the_server_and_its_edges() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, addr) = start_server("127.0.0.1:0", data.path(), &[]).await;
+    let mut ws = common::connect(&format!("ws://{addr}/ws/edge"), None).await;
+    common::send_text(&mut ws, common::hello_text("hup-1", "run-1")).await;
+    common::send_text(&mut ws, common::sample_text(1)).await;
+    common::expect_ack(&mut ws, 1).await;
+    server.signal("-HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server died of SIGHUP"
+    );
+    common::send_text(&mut ws, common::sample_text(2)).await;
+    common::expect_ack(&mut ws, 2).await;
+    assert_eq!(http(addr, "GET", "/healthz", &[], "").await.status, 200);
+}

@@ -110,8 +110,11 @@ impl TlsAcceptor {
     }
 }
 
-/// Reloads `acceptor` on every SIGHUP until `shutdown`.
-pub async fn reload_on_sighup(acceptor: TlsAcceptor, shutdown: CancellationToken) {
+/// Reloads `acceptor` (when serving TLS) on every SIGHUP until `shutdown`.
+///
+/// Installed with or without TLS: the unit's `ExecReload` sends SIGHUP, whose default
+/// action would kill a plaintext server (and systemd would restart it, dropping every edge).
+pub async fn reload_on_sighup(acceptor: Option<TlsAcceptor>, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
         Ok(hangup) => hangup,
@@ -123,9 +126,12 @@ pub async fn reload_on_sighup(acceptor: TlsAcceptor, shutdown: CancellationToken
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = hangup.recv() => match acceptor.reload() {
-                Ok(()) => tracing::info!(cert = %acceptor.cert_path.display(), "TLS certificate reloaded"),
-                Err(e) => tracing::error!(error = format!("{e:#}"), "TLS reload failed, keeping the previous certificate"),
+            _ = hangup.recv() => match &acceptor {
+                Some(acceptor) => match acceptor.reload() {
+                    Ok(()) => tracing::info!(cert = %acceptor.cert_path.display(), "TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = format!("{e:#}"), "TLS reload failed, keeping the previous certificate"),
+                },
+                None => tracing::info!("SIGHUP: no TLS files to reload (token and users files are re-read when they change)"),
             },
         }
     }
