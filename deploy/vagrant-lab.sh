@@ -249,7 +249,17 @@ flow() {
   for e in "${EDGES[@]}"; do assert_log "$FLOW-logs" "==> $e: journalctl -u utizmon-edge"; done
   # the dashboard in headless Chromium, through Vagrant's forwarded port (127.0.0.1:5000 in
   # the namespace): both edges online and streaming
-  user_cmd "$FLOW-dashboard" node --experimental-websocket tests/browser/deployed.mjs http://127.0.0.1:5000/ "${EDGES[@]}"
+  # site.yml deploys TLS and an admin login; the password is where `make run` says: in
+  # .secrets/ here, or in /vagrant/.secrets on the master when Ansible ran there
+  local password="$ROOT/.secrets/admin-password"
+  if [ "$FLOW" = ansible_local ]; then
+    password="$RUN/admin-password"
+    nsx env "${env[@]}" vagrant ssh utizmon-master -c 'sudo cat /vagrant/.secrets/admin-password' >"$password" \
+      || die "cannot read the admin password from the master"
+    chmod 600 "$password"
+  fi
+  user_cmd "$FLOW-dashboard" env UTIZMON_PASSWORD_FILE="$password" \
+    node --experimental-websocket tests/browser/deployed.mjs https://127.0.0.1:5000/ "${EDGES[@]}"
   user_cmd "$FLOW-run2" env "${env[@]}" make run
   local recap
   recap=$(sed -n '/PLAY RECAP/,$p' "$RUN/$FLOW-run2.log" | grep -E 'ok=[0-9]+')

@@ -3,7 +3,12 @@
 // status is "online" and whose latest sample keeps advancing, i.e. the edge is live. Used by the Vagrant
 // flow test (deploy/vagrant-lab.sh) through the master's forwarded port.
 // Usage: node deployed.mjs URL HOST...   (exit 0 when all are live, 1 otherwise)
+// A deployment with logins (site.yml's default) needs UTIZMON_PASSWORD_FILE (the admin's
+// password from .secrets/admin-password; user UTIZMON_USER, default admin): every request
+// then carries HTTP Basic credentials. An https URL is served with the deployment's own CA,
+// which this throwaway browser profile does not know: certificate errors are ignored.
 
+import fs from 'node:fs';
 import { launchBrowser, waitFor } from './harness.mjs';
 
 const [url, ...hosts] = process.argv.slice(2);
@@ -22,7 +27,13 @@ function rows(page) {
   );
 }
 
-const browser = await launchBrowser();
+const options = { ignoreHTTPSErrors: url.startsWith('https:') };
+if (process.env.UTIZMON_PASSWORD_FILE) {
+  const password = fs.readFileSync(process.env.UTIZMON_PASSWORD_FILE, 'utf8').trim();
+  const user = process.env.UTIZMON_USER || 'admin';
+  options.extraHTTPHeaders = { Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+const browser = await launchBrowser(options);
 let code = 1;
 try {
   const page = await browser.context.newPage();

@@ -184,8 +184,11 @@ export function startEdge(addr, extra, name = 'edge') {
   return new Proc(name, bin('utizmon-edge'), ['--master', `ws://${addr}/ws/edge`, '--interval', '1s', ...extra]);
 }
 
-/** Launches headless Chromium with a fresh profile; returns { context, close }. */
-export async function launchBrowser() {
+/**
+ * Launches headless Chromium with a fresh profile; returns { context, close }. `options`
+ * are added to the context's (e.g. `extraHTTPHeaders`, `ignoreHTTPSErrors`).
+ */
+export async function launchBrowser(options = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'utizmon-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -202,6 +205,7 @@ export async function launchBrowser() {
       '--disable-sync',
     ],
     timeout: 30000,
+    ...options,
   });
   return {
     context,
