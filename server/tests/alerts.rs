@@ -147,6 +147,36 @@ fn process(name: &str, pid: u32, cpu_ratio: f64, rss_bytes: u64) -> Process {
     }
 }
 
+/// A server with the `CpuBusy` rule only, notifying a webhook.
+struct CpuBusyServer {
+    /// Kept for the test's life.
+    _data: tempfile::TempDir,
+    /// The webhook's URL and what it received.
+    url: String,
+    received: Received,
+    _server: Proc,
+    addr: SocketAddr,
+}
+
+async fn cpu_busy_server() -> CpuBusyServer {
+    let data = tempfile::tempdir().unwrap();
+    let (url, received) = webhook().await;
+    let rules = rules_file(data.path(), CPU_BUSY);
+    let (server, addr) = start_server(
+        "127.0.0.1:0",
+        data.path(),
+        &["--alert-rules", &rules, "--alert-webhook-url", &url],
+    )
+    .await;
+    CpuBusyServer {
+        _data: data,
+        url,
+        received,
+        _server: server,
+        addr,
+    }
+}
+
 fn rules_file(dir: &Path, text: &str) -> String {
     let path = dir.join("rules.yml");
     std::fs::write(&path, text).unwrap();
@@ -252,15 +282,8 @@ async fn host_down_reaches_a_webhook_and_resolves_when_the_edge_returns() {
 
 #[tokio::test]
 async fn a_for_rule_fires_resolves_with_hysteresis_and_does_not_flap() {
-    let data = tempfile::tempdir().unwrap();
-    let (url, received) = webhook().await;
-    let rules = rules_file(data.path(), CPU_BUSY);
-    let (_server, addr) = start_server(
-        "127.0.0.1:0",
-        data.path(),
-        &["--alert-rules", &rules, "--alert-webhook-url", &url],
-    )
-    .await;
+    let setup = cpu_busy_server().await;
+    let (received, addr) = (&setup.received, setup.addr);
     let mut edge = ScriptedEdge::connect(addr, "web-1", "run-1").await;
     let start = Instant::now();
     edge.cpu(0.9).await;
@@ -316,7 +339,7 @@ async fn a_for_rule_fires_resolves_with_hysteresis_and_does_not_flap() {
     );
     edge.cpu(0.3).await;
     received.wait_for(2, DEADLINE).await;
-    assert_fired_then_resolved(addr, &received, "CpuBusy").await;
+    assert_fired_then_resolved(addr, received, "CpuBusy").await;
     let metrics = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
@@ -325,7 +348,10 @@ async fn a_for_rule_fires_resolves_with_hysteresis_and_does_not_flap() {
         .unwrap();
     let success = format!(
         r#"utizmon_alert_notifications_total{{receiver="http://{}",outcome="success"}} 2"#,
-        url.trim_start_matches("http://").trim_end_matches("/hook")
+        setup
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/hook")
     );
     assert!(
         metrics.lines().any(|l| l == success),
@@ -378,15 +404,8 @@ async fn a_restart_while_firing_does_not_notify_again_and_still_resolves() {
 
 #[tokio::test]
 async fn a_silence_holds_notifications_back_until_it_ends() {
-    let data = tempfile::tempdir().unwrap();
-    let (url, received) = webhook().await;
-    let rules = rules_file(data.path(), CPU_BUSY);
-    let (_server, addr) = start_server(
-        "127.0.0.1:0",
-        data.path(),
-        &["--alert-rules", &rules, "--alert-webhook-url", &url],
-    )
-    .await;
+    let setup = cpu_busy_server().await;
+    let (received, addr) = (&setup.received, setup.addr);
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("http://{addr}/api/v1/silences"))

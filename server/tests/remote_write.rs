@@ -34,22 +34,6 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-/// Polls `check` every 200 ms for up to `limit`.
-async fn wait_long<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Prometheus,
@@ -114,7 +98,7 @@ impl Receiver {
             Kind::Victoria => "/health",
         };
         let addr = self.addr;
-        wait_long("the receiver to be ready", CATCH_UP, || async move {
+        wait_up_to("the receiver to be ready", CATCH_UP, || async move {
             let connect = tokio::net::TcpStream::connect(addr).await;
             if connect.is_err() {
                 return None;
@@ -203,7 +187,7 @@ async fn remote_metric(addr: SocketAddr, name: &str) -> f64 {
 }
 
 async fn wait_delivered(addr: SocketAddr) {
-    wait_long("remote write to catch up", CATCH_UP, || async move {
+    wait_up_to("remote write to catch up", CATCH_UP, || async move {
         (remote_metric(addr, "utizmon_remote_write_pending_samples").await == 0.0).then_some(())
     })
     .await;
@@ -398,7 +382,7 @@ async fn history_url_shows_one_history_for_a_host_that_moved_between_masters() {
         everything.len()
     );
     // B's page shows A's part too, read from the engine both masters write into.
-    let points = wait_long("B to show A's part of the history", CATCH_UP, || async {
+    let points = wait_up_to("B to show A's part of the history", CATCH_UP, || async {
         let points = history_points(addr_b, "hist-move", started).await;
         let before_b = points
             .iter()

@@ -203,8 +203,26 @@ pub async fn http_request(
     }
 }
 
-/// Polls `check` until it returns `Some`, failing the test after [`DEADLINE`].
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+/// Polls `check` every 20 ms until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn wait_for<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll_until(what, DEADLINE, Duration::from_millis(20), check).await
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, failing the test after `limit`: for
+/// waits longer than [`DEADLINE`], such as a receiver catching up after an outage.
+pub async fn wait_up_to<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll_until(what, limit, Duration::from_millis(200), check).await
+}
+
+async fn poll_until<T, F, Fut>(what: &str, limit: Duration, every: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -214,8 +232,8 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(every).await;
     }
 }
 
