@@ -247,13 +247,22 @@ async fn prometheus_receives_every_committed_sample_with_its_own_timestamp() {
     wait_delivered(addr).await;
     assert_receiver_has_everything(&prometheus, &[data.path()], "rw-prom").await;
 
-    // The per-core series and the counters are there too.
-    let path = format!(
-        "/api/v1/query?query={}",
-        encode("count(utizmon_cpu_core_usage_ratio{host=\"rw-prom\"})")
-    );
-    let body = http_get(prometheus.addr, &path, None).await.body;
-    assert!(body.contains("\"result\":[{"), "{body}");
+    // The per-core series, and what only the whole stored sample holds, are there too,
+    // under their /metrics names and labels.
+    for selector in [
+        "utizmon_cpu_core_usage_ratio{host=\"rw-prom\",core=\"0\"}",
+        "utizmon_memory_available_bytes{host=\"rw-prom\"}",
+        "utizmon_uptime_seconds{host=\"rw-prom\"}",
+        "utizmon_filesystem_size_bytes{host=\"rw-prom\",mountpoint!=\"\",fstype!=\"\"}",
+        "utizmon_network_receive_bytes_total{host=\"rw-prom\",device!=\"\"}",
+    ] {
+        let path = format!(
+            "/api/v1/query?query={}",
+            encode(&format!("count({selector})"))
+        );
+        let body = http_get(prometheus.addr, &path, None).await.body;
+        assert!(body.contains("\"result\":[{"), "{selector}: {body}");
+    }
     let sent = remote_metric(addr, "utizmon_remote_write_samples_total{remote=").await;
     assert!(sent > 0.0);
     stop(&mut server).await;

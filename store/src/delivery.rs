@@ -11,7 +11,10 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension};
+use utizmon_protocol::Sample;
 
 use crate::StoreError;
 
@@ -38,6 +41,9 @@ pub struct LoggedSample {
     pub load1: f64,
     pub load5: f64,
     pub load15: f64,
+    /// The whole sample as the edge sent it, for the series the columns above do not hold
+    /// (filesystems, networks, uptime...); `None` for rows written before schema 4 kept it.
+    pub sample: Option<Arc<Sample>>,
 }
 
 /// A read-only connection for one sender; each sender has its own so none waits on
@@ -73,7 +79,7 @@ impl LogReader {
             .conn
             .prepare_cached(
                 "SELECT l.id, h.name, s.ts_ms, s.cpu, s.cores, s.mem_used, s.mem_total,
-                        s.swap_used, s.swap_total, s.load1, s.load5, s.load15
+                        s.swap_used, s.swap_total, s.load1, s.load5, s.load15, s.body
                  FROM commit_log l
                  JOIN samples s ON s.run = l.run AND s.seq = l.seq
                  JOIN hosts h ON h.id = s.host_id
@@ -96,6 +102,10 @@ impl LogReader {
                     load1: r.get(9)?,
                     load5: r.get(10)?,
                     load15: r.get(11)?,
+                    sample: r
+                        .get::<_, Option<Vec<u8>>>(12)?
+                        .and_then(|body| serde_json::from_slice(&body).ok())
+                        .map(Arc::new),
                 })
             })
             .map_err(|e| StoreError::sql("reading the commit log", e))?;

@@ -2,8 +2,8 @@
 //! (declared with `prost` derives, no code generation) and the encoding of logged samples
 //! into one snappy-compressed request body.
 //!
-//! Series and labels are the ones `/metrics` exports for the same values; only what the
-//! store keeps per sample can be sent (see `docs/remote-write.md`).
+//! Series and labels are the ones `/metrics` exports for the same values: the columns the
+//! store keeps per sample, and what the whole stored sample holds (see `docs/scale.md`).
 
 use std::collections::HashMap;
 
@@ -58,9 +58,89 @@ const HOST_SERIES: [Series; 8] = [
     ("utizmon_load15", |s| s.load15),
 ];
 
-/// Samples per stored row: the host series plus one per core.
+/// A per-host series read from the whole sample.
+type SampleSeries = (&'static str, fn(&utizmon_protocol::Sample) -> f64);
+
+/// What the whole stored sample adds, as in `/metrics`: per-host values, then per
+/// filesystem and per interface (each label set once per sample, as `/metrics` does).
+const SAMPLE_SERIES: [SampleSeries; 2] = [
+    ("utizmon_memory_available_bytes", |s| {
+        s.memory.available_bytes as f64
+    }),
+    ("utizmon_uptime_seconds", |s| s.uptime_seconds),
+];
+
+/// Calls `emit(name, labels besides host, value)` for every value of `row` remote write
+/// sends: the stored columns, then what its whole sample holds.
+fn each_value(
+    row: &LoggedSample,
+    mut emit: impl FnMut(&'static str, Vec<(&'static str, String)>, f64),
+) {
+    for (name, value) in HOST_SERIES {
+        emit(name, Vec::new(), value(row));
+    }
+    for (core, usage) in row.cores.iter().enumerate() {
+        emit(
+            "utizmon_cpu_core_usage_ratio",
+            vec![("core", core.to_string())],
+            *usage,
+        );
+    }
+    let Some(sample) = &row.sample else {
+        return;
+    };
+    for (name, value) in SAMPLE_SERIES {
+        emit(name, Vec::new(), value(sample));
+    }
+    let fss = &sample.filesystems;
+    for (i, fs) in fss.iter().enumerate() {
+        if fss[..i]
+            .iter()
+            .any(|o| o.mountpoint == fs.mountpoint && o.fstype == fs.fstype)
+        {
+            continue;
+        }
+        let labels = || {
+            vec![
+                ("fstype", fs.fstype.clone()),
+                ("mountpoint", fs.mountpoint.clone()),
+            ]
+        };
+        emit(
+            "utizmon_filesystem_size_bytes",
+            labels(),
+            fs.size_bytes as f64,
+        );
+        emit(
+            "utizmon_filesystem_avail_bytes",
+            labels(),
+            fs.avail_bytes as f64,
+        );
+    }
+    let nets = &sample.networks;
+    for (i, net) in nets.iter().enumerate() {
+        if nets[..i].iter().any(|o| o.device == net.device) {
+            continue;
+        }
+        let labels = || vec![("device", net.device.clone())];
+        emit(
+            "utizmon_network_receive_bytes_total",
+            labels(),
+            net.rx_bytes as f64,
+        );
+        emit(
+            "utizmon_network_transmit_bytes_total",
+            labels(),
+            net.tx_bytes as f64,
+        );
+    }
+}
+
+/// Values one stored row sends (counted in `utizmon_remote_write_samples_total`).
 pub fn values_per_row(row: &LoggedSample) -> usize {
-    HOST_SERIES.len() + row.cores.len()
+    let mut n = 0;
+    each_value(row, |_, _, _| n += 1);
+    n
 }
 
 /// Builds the request for `rows` (in log order): one time series per (name, labels), its
@@ -68,54 +148,44 @@ pub fn values_per_row(row: &LoggedSample) -> usize {
 pub fn write_request(rows: &[LoggedSample]) -> WriteRequest {
     let mut series = SeriesIndex::default();
     for row in rows {
-        for (name, value) in HOST_SERIES {
-            series.push(name, &row.host, None, value(row), row.ts_ms);
-        }
-        for (core, usage) in row.cores.iter().enumerate() {
-            series.push(
-                "utizmon_cpu_core_usage_ratio",
-                &row.host,
-                Some(core),
-                *usage,
-                row.ts_ms,
-            );
-        }
+        each_value(row, |name, labels, value| {
+            series.push(name, &row.host, labels, value, row.ts_ms);
+        });
     }
     WriteRequest {
         timeseries: series.timeseries,
     }
 }
 
-/// Time series being built, found by (name, host, core).
+/// Labels of a series besides `__name__` and `host`.
+type Extra = Vec<(&'static str, String)>;
+
+/// Time series being built, found by (name, host, other labels).
 #[derive(Default)]
-struct SeriesIndex<'a> {
-    index: HashMap<(&'static str, &'a str, Option<usize>), usize>,
+struct SeriesIndex {
+    index: HashMap<(&'static str, String, Extra), usize>,
     timeseries: Vec<TimeSeries>,
 }
 
-impl<'a> SeriesIndex<'a> {
-    fn push(
-        &mut self,
-        name: &'static str,
-        host: &'a str,
-        core: Option<usize>,
-        value: f64,
-        ts: i64,
-    ) {
+impl SeriesIndex {
+    fn push(&mut self, name: &'static str, host: &str, extra: Extra, value: f64, ts: i64) {
         let timeseries = &mut self.timeseries;
-        let at = *self.index.entry((name, host, core)).or_insert_with(|| {
-            // Labels sorted by name, as receivers require.
-            let mut labels = vec![label("__name__", name)];
-            if let Some(core) = core {
-                labels.push(label("core", &core.to_string()));
+        let key = (name, host.to_owned(), extra);
+        let at = match self.index.get(&key) {
+            Some(at) => *at,
+            None => {
+                // Labels sorted by name, as receivers require (`__name__` sorts first).
+                let mut labels = vec![label("__name__", name), label("host", host)];
+                labels.extend(key.2.iter().map(|(n, v)| label(n, v)));
+                labels.sort_by(|a, b| a.name.cmp(&b.name));
+                timeseries.push(TimeSeries {
+                    labels,
+                    samples: Vec::new(),
+                });
+                self.index.insert(key, timeseries.len() - 1);
+                timeseries.len() - 1
             }
-            labels.push(label("host", host));
-            timeseries.push(TimeSeries {
-                labels,
-                samples: Vec::new(),
-            });
-            timeseries.len() - 1
-        });
+        };
         timeseries[at].samples.push(Sample {
             value,
             timestamp: ts,
@@ -156,6 +226,7 @@ mod tests {
             load1: 0.1,
             load5: 0.2,
             load15: 0.3,
+            sample: None,
         }
     }
 
@@ -192,5 +263,66 @@ mod tests {
         let body = encode(&request).unwrap();
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         assert_eq!(WriteRequest::decode(raw.as_slice()).unwrap(), request);
+    }
+
+    #[test]
+    fn the_whole_sample_adds_filesystems_networks_uptime_and_available_memory() {
+        use utizmon_protocol::{Filesystem, Network};
+        let fs = |mountpoint: &str, size_bytes| Filesystem {
+            mountpoint: mountpoint.into(),
+            fstype: "ext4".into(),
+            size_bytes,
+            avail_bytes: 5,
+            ..Filesystem::default()
+        };
+        let mut sample = utizmon_protocol::Sample {
+            uptime_seconds: 42.0,
+            // A bind mount repeats "/": sent once, as /metrics does.
+            filesystems: vec![fs("/", 10), fs("/srv", 20), fs("/", 10)],
+            networks: vec![Network {
+                device: "eth0".into(),
+                rx_bytes: 7,
+                tx_bytes: 9,
+                ..Network::default()
+            }],
+            ..utizmon_protocol::Sample::default()
+        };
+        sample.memory.available_bytes = 3;
+        let mut with = row("a", 1000, 0.5);
+        with.sample = Some(std::sync::Arc::new(sample));
+        // 10 stored columns + 2 per-host + 2 filesystems x 2 + 1 interface x 2.
+        assert_eq!(values_per_row(&with), 10 + 2 + 4 + 2);
+        let request = write_request(&[with]);
+        let find = |name: &str, label: (&str, &str)| {
+            request
+                .timeseries
+                .iter()
+                .find(|t| {
+                    t.labels[0].value == name
+                        && t.labels
+                            .iter()
+                            .any(|l| l.name == label.0 && l.value == label.1)
+                })
+                .map(|t| {
+                    let names: Vec<&str> = t.labels.iter().map(|l| l.name.as_str()).collect();
+                    (names, t.samples[0].value)
+                })
+        };
+        assert_eq!(
+            find("utizmon_filesystem_size_bytes", ("mountpoint", "/srv")),
+            Some((vec!["__name__", "fstype", "host", "mountpoint"], 20.0))
+        );
+        assert_eq!(
+            find("utizmon_network_transmit_bytes_total", ("device", "eth0")),
+            Some((vec!["__name__", "device", "host"], 9.0))
+        );
+        assert_eq!(
+            find("utizmon_uptime_seconds", ("host", "a")).map(|(_, v)| v),
+            Some(42.0)
+        );
+        assert_eq!(
+            find("utizmon_memory_available_bytes", ("host", "a")).map(|(_, v)| v),
+            Some(3.0)
+        );
     }
 }
