@@ -5,6 +5,7 @@
 //! Series and labels are the ones `/metrics` exports for the same values: the columns the
 //! store keeps per sample, and what the whole stored sample holds (see `docs/scale.md`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use utizmon_store::LoggedSample;
@@ -70,19 +71,19 @@ const SAMPLE_SERIES: [SampleSeries; 2] = [
     ("utizmon_uptime_seconds", |s| s.uptime_seconds),
 ];
 
+/// Labels of a series besides `__name__` and `host`, borrowed from the row where they can be.
+type Extra<'a> = Vec<(&'static str, Cow<'a, str>)>;
+
 /// Calls `emit(name, labels besides host, value)` for every value of `row` remote write
 /// sends: the stored columns, then what its whole sample holds.
-fn each_value(
-    row: &LoggedSample,
-    mut emit: impl FnMut(&'static str, Vec<(&'static str, String)>, f64),
-) {
+fn each_value<'a>(row: &'a LoggedSample, mut emit: impl FnMut(&'static str, Extra<'a>, f64)) {
     for (name, value) in HOST_SERIES {
         emit(name, Vec::new(), value(row));
     }
     for (core, usage) in row.cores.iter().enumerate() {
         emit(
             "utizmon_cpu_core_usage_ratio",
-            vec![("core", core.to_string())],
+            vec![("core", Cow::Owned(core.to_string()))],
             *usage,
         );
     }
@@ -102,8 +103,8 @@ fn each_value(
         }
         let labels = || {
             vec![
-                ("fstype", fs.fstype.clone()),
-                ("mountpoint", fs.mountpoint.clone()),
+                ("fstype", Cow::Borrowed(fs.fstype.as_str())),
+                ("mountpoint", Cow::Borrowed(fs.mountpoint.as_str())),
             ]
         };
         emit(
@@ -122,7 +123,7 @@ fn each_value(
         if nets[..i].iter().any(|o| o.device == net.device) {
             continue;
         }
-        let labels = || vec![("device", net.device.clone())];
+        let labels = || vec![("device", Cow::Borrowed(net.device.as_str()))];
         emit(
             "utizmon_network_receive_bytes_total",
             labels(),
@@ -134,13 +135,6 @@ fn each_value(
             net.tx_bytes as f64,
         );
     }
-}
-
-/// Values one stored row sends (counted in `utizmon_remote_write_samples_total`).
-pub fn values_per_row(row: &LoggedSample) -> usize {
-    let mut n = 0;
-    each_value(row, |_, _, _| n += 1);
-    n
 }
 
 /// Builds the request for `rows` (in log order): one time series per (name, labels), its
@@ -157,35 +151,39 @@ pub fn write_request(rows: &[LoggedSample]) -> WriteRequest {
     }
 }
 
-/// Labels of a series besides `__name__` and `host`.
-type Extra = Vec<(&'static str, String)>;
+/// Values a request carries (counted in `utizmon_remote_write_samples_total`).
+pub fn values(request: &WriteRequest) -> u64 {
+    request
+        .timeseries
+        .iter()
+        .map(|t| t.samples.len() as u64)
+        .sum()
+}
 
 /// Time series being built, found by (name, host, other labels).
 #[derive(Default)]
-struct SeriesIndex {
-    index: HashMap<(&'static str, String, Extra), usize>,
+struct SeriesIndex<'a> {
+    index: HashMap<(&'static str, &'a str, Extra<'a>), usize>,
     timeseries: Vec<TimeSeries>,
 }
 
-impl SeriesIndex {
-    fn push(&mut self, name: &'static str, host: &str, extra: Extra, value: f64, ts: i64) {
+impl<'a> SeriesIndex<'a> {
+    fn push(&mut self, name: &'static str, host: &'a str, extra: Extra<'a>, value: f64, ts: i64) {
         let timeseries = &mut self.timeseries;
-        let key = (name, host.to_owned(), extra);
-        let at = match self.index.get(&key) {
-            Some(at) => *at,
-            None => {
+        let at = *self
+            .index
+            .entry((name, host, extra))
+            .or_insert_with_key(|(_, _, extra)| {
                 // Labels sorted by name, as receivers require (`__name__` sorts first).
                 let mut labels = vec![label("__name__", name), label("host", host)];
-                labels.extend(key.2.iter().map(|(n, v)| label(n, v)));
+                labels.extend(extra.iter().map(|(n, v)| label(n, v)));
                 labels.sort_by(|a, b| a.name.cmp(&b.name));
                 timeseries.push(TimeSeries {
                     labels,
                     samples: Vec::new(),
                 });
-                self.index.insert(key, timeseries.len() - 1);
                 timeseries.len() - 1
-            }
-        };
+            });
         timeseries[at].samples.push(Sample {
             value,
             timestamp: ts,
@@ -258,7 +256,7 @@ mod tests {
         // Labels sorted by name, as receivers require.
         let names: Vec<&str> = core.labels.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["__name__", "core", "host"]);
-        assert_eq!(values_per_row(&rows[0]), 10);
+        assert_eq!(values(&request), 3 * 10);
 
         let body = encode(&request).unwrap();
         let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
@@ -291,8 +289,8 @@ mod tests {
         let mut with = row("a", 1000, 0.5);
         with.sample = Some(std::sync::Arc::new(sample));
         // 10 stored columns + 2 per-host + 2 filesystems x 2 + 1 interface x 2.
-        assert_eq!(values_per_row(&with), 10 + 2 + 4 + 2);
         let request = write_request(&[with]);
+        assert_eq!(values(&request), 10 + 2 + 4 + 2);
         let find = |name: &str, label: (&str, &str)| {
             request
                 .timeseries

@@ -162,8 +162,9 @@ impl Sender {
     /// backing off on failures.
     async fn send_batch(&self, rows: &[LoggedSample], cursor: i64) {
         let name = &self.stats.name;
-        let values: u64 = rows.iter().map(|r| proto::values_per_row(r) as u64).sum();
-        let body = match proto::encode(&proto::write_request(rows)) {
+        let request = proto::write_request(rows);
+        let values = proto::values(&request);
+        let body = match proto::encode(&request) {
             Ok(body) => body,
             Err(err) => {
                 self.stats.dropped.fetch_add(values, Ordering::Relaxed);
