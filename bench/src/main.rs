@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 /// Command-line options; defaults are the targets.
 #[derive(Debug, Parser)]
@@ -84,6 +84,19 @@ pub enum Scenario {
     Engines,
 }
 
+/// Runs one scenario.
+async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
+    match scenario {
+        Scenario::Edge => fleet::edge_vs_node_exporter(config).await,
+        Scenario::Fleet => fleet::server_under_fleet(config).await,
+        Scenario::Alerts => fleet::alert_evaluation(config).await,
+        Scenario::Ingest => history::ingest_capacity(config).await,
+        Scenario::Queries => history::history_queries(config).await,
+        Scenario::Bytes => bytes::bytes_per_value(config).await,
+        Scenario::Engines => engines::side_by_side(config).await,
+    }
+}
+
 /// One row of the result table.
 pub struct Row {
     pub scenario: String,
@@ -107,28 +120,11 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let rows = runtime.block_on(async {
-        let wanted = |s: Scenario| config.only.is_empty() || config.only.contains(&s);
         let mut rows = Vec::new();
-        if wanted(Scenario::Edge) {
-            rows.extend(fleet::edge_vs_node_exporter(&config).await?);
-        }
-        if wanted(Scenario::Fleet) {
-            rows.extend(fleet::server_under_fleet(&config).await?);
-        }
-        if wanted(Scenario::Alerts) {
-            rows.extend(fleet::alert_evaluation(&config).await?);
-        }
-        if wanted(Scenario::Ingest) {
-            rows.extend(history::ingest_capacity(&config).await?);
-        }
-        if wanted(Scenario::Queries) {
-            rows.extend(history::history_queries(&config).await?);
-        }
-        if wanted(Scenario::Bytes) {
-            rows.extend(bytes::bytes_per_value(&config).await?);
-        }
-        if wanted(Scenario::Engines) {
-            rows.extend(engines::side_by_side(&config).await?);
+        for &scenario in Scenario::value_variants() {
+            if config.only.is_empty() || config.only.contains(&scenario) {
+                rows.extend(run(scenario, &config).await?);
+            }
         }
         anyhow::Ok(rows)
     })?;
