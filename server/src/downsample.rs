@@ -133,7 +133,8 @@ mod tests {
             (
                 ts,
                 s.kernel.unwrap().procs_running,
-                r.and_then(|r| r.kernel).map(|k| k.context_switches_per_second),
+                r.and_then(|r| r.kernel)
+                    .map(|k| k.context_switches_per_second),
             )
         });
         for &(ts, switches) in samples {
@@ -179,6 +180,9 @@ mod tests {
         assert_eq!(got[0].2, None, "rebooted: the counter went backwards");
         assert_eq!(got[1].2, Some(1.0));
         let got = run(0, 2, &[(1000, 1), (2000, 2), (3000, 3)]);
-        assert_eq!(got.iter().map(|p| p.0).collect::<Vec<_>>(), vec![2000, 3000]);
+        assert_eq!(
+            got.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![2000, 3000]
+        );
     }
 }

@@ -468,12 +468,28 @@ pub(crate) mod tests {
         let rates = Rates::between(&prev, &cur, None).unwrap();
         let p = rates.pressure.unwrap();
         // 4 s apart: 1 s of cpu stall is 25 %; 8 s of io stall in 4 s is capped at 100 %.
-        assert_eq!(p.cpu, Some(StallRates { some_ratio: 0.25, full_ratio: None }));
-        assert_eq!(p.io, Some(StallRates { some_ratio: 1.0, full_ratio: Some(0.25) }));
+        assert_eq!(
+            p.cpu,
+            Some(StallRates {
+                some_ratio: 0.25,
+                full_ratio: None
+            })
+        );
+        assert_eq!(
+            p.io,
+            Some(StallRates {
+                some_ratio: 1.0,
+                full_ratio: Some(0.25)
+            })
+        );
         assert_eq!(p.memory, None, "gone from the newer sample");
         let k = rates.kernel.unwrap();
         assert_eq!(
-            (k.context_switches_per_second, k.interrupts_per_second, k.forks_per_second),
+            (
+                k.context_switches_per_second,
+                k.interrupts_per_second,
+                k.forks_per_second
+            ),
             (2000.0, 1000.0, 2.0)
         );
         // A reboot between the samples: the counters went backwards, no rates.

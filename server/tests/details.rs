@@ -14,9 +14,7 @@ use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use utizmon_protocol::{
-    Disk, FileHandles, KernelCounters, Network, Pressure, Stall, Temperature,
-};
+use utizmon_protocol::{Disk, FileHandles, KernelCounters, Network, Pressure, Stall, Temperature};
 use utizmon_store::Record;
 
 /// Two hours of samples, one a second, ending a second before `now`.
@@ -119,16 +117,28 @@ async fn stored_history_is_served_raw_and_one_point_per_bucket() {
     // The last five minutes, raw: one point per sample, rates since the previous one.
     let from = now - 300_000;
     let raw = server
-        .json(&format!("/api/v1/hosts/stored-1/details?from={from}&to={now}"))
+        .json(&format!(
+            "/api/v1/hosts/stored-1/details?from={from}&to={now}"
+        ))
         .await;
     assert_eq!(raw["step_ms"], 1000, "raw points at the edge interval");
     let raw_points = points(&raw);
-    assert!((298..=301).contains(&raw_points.len()), "{}", raw_points.len());
+    assert!(
+        (298..=301).contains(&raw_points.len()),
+        "{}",
+        raw_points.len()
+    );
     for pair in raw_points.windows(2) {
-        assert_eq!(pair[1]["ts_ms"].as_u64().unwrap() - pair[0]["ts_ms"].as_u64().unwrap(), 1000);
+        assert_eq!(
+            pair[1]["ts_ms"].as_u64().unwrap() - pair[0]["ts_ms"].as_u64().unwrap(),
+            1000
+        );
     }
     // The first sample of the range has its predecessor outside it: gauges only.
-    assert_eq!(raw_points[0]["kernel"]["context_switches_per_second"], Value::Null);
+    assert_eq!(
+        raw_points[0]["kernel"]["context_switches_per_second"],
+        Value::Null
+    );
     for p in &raw_points[1..] {
         assert_rates(p);
         let i = (p["ts_ms"].as_u64().unwrap() - start) / 1000;
@@ -152,10 +162,16 @@ async fn stored_history_is_served_raw_and_one_point_per_bucket() {
 
     // A step of 1 ms over everything is raised to the cap, as for /samples.
     let everything = server
-        .get(&format!("/api/v1/hosts/stored-1/details?from=0&to={now}&step=1"))
+        .get(&format!(
+            "/api/v1/hosts/stored-1/details?from=0&to={now}&step=1"
+        ))
         .await;
     assert_eq!(everything.status, 200);
-    assert!(everything.body.len() < 4 << 20, "{} bytes", everything.body.len());
+    assert!(
+        everything.body.len() < 4 << 20,
+        "{} bytes",
+        everything.body.len()
+    );
     let everything: Value = serde_json::from_str(&everything.body).unwrap();
     let all = points(&everything);
     assert!(!all.is_empty() && all.len() <= 2_000, "{}", all.len());
@@ -163,7 +179,9 @@ async fn stored_history_is_served_raw_and_one_point_per_bucket() {
 
     // The same refusals as /samples.
     assert_eq!(server.get("/api/v1/hosts/nope/details").await.status, 404);
-    let bad = server.get("/api/v1/hosts/stored-1/details?from=10&to=5").await;
+    let bad = server
+        .get("/api/v1/hosts/stored-1/details?from=10&to=5")
+        .await;
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(bad.body.contains("\"error\""), "{}", bad.body);
     server.stop().await.unwrap();
@@ -196,11 +214,17 @@ async fn a_real_edge_live_points_equal_the_stored_ones() {
     let live = live_detail(&mut ws).await;
     let ts = live["ts_ms"].as_u64().unwrap();
     // This machine has /proc/stat and /proc/sys/fs/file-nr; disks and PSI where present.
-    assert!(live["file_handles"]["allocated"].as_u64().unwrap() > 0, "{live}");
+    assert!(
+        live["file_handles"]["allocated"].as_u64().unwrap() > 0,
+        "{live}"
+    );
     let stored = wait_for("the live point stored", || async {
         let res = http_get(
             addr,
-            &format!("/api/v1/hosts/real-detail/details?from={}&to={ts}", ts - 60_000),
+            &format!(
+                "/api/v1/hosts/real-detail/details?from={}&to={ts}",
+                ts - 60_000
+            ),
             None,
         )
         .await;

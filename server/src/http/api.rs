@@ -157,8 +157,8 @@ async fn history_turn<'a>(
     // Known hosts have an interval (from the hello or the store); a host stored before
     // intervals were recorded gets the edge's default.
     let interval_ms = state.fleet.interval_ms(host).unwrap_or(1000);
-    let query =
-        samples::parse(raw.unwrap_or(""), now_ms(), interval_ms).map_err(|e| ApiError::BadRequest(e.0))?;
+    let query = samples::parse(raw.unwrap_or(""), now_ms(), interval_ms)
+        .map_err(|e| ApiError::BadRequest(e.0))?;
     // Each query holds a blocking thread and the store's read connection: a bounded
     // number run at once, the rest wait their turn for a while and then are told to retry.
     let Ok(Ok(turn)) =
@@ -213,9 +213,13 @@ pub async fn details(
 ) -> Result<Json<SamplesResponse<DetailPoint>>, ApiError> {
     let turn = history_turn(&state, &host, raw.as_deref()).await?;
     let query = turn.query;
-    let points =
-        history::downsampled(&state.store, Arc::from(host.as_str()), query, DetailPoint::of)
-            .await?;
+    let points = history::downsampled(
+        &state.store,
+        Arc::from(host.as_str()),
+        query,
+        DetailPoint::of,
+    )
+    .await?;
     Ok(Json(SamplesResponse {
         step_ms: turn.step_ms(),
         host,

@@ -118,7 +118,12 @@ impl DetailPoint {
                 .map(TemperatureView::from)
                 .collect(),
             networks: rates
-                .map(|r| r.networks.iter().filter_map(NetworkErrorsView::of).collect())
+                .map(|r| {
+                    r.networks
+                        .iter()
+                        .filter_map(NetworkErrorsView::of)
+                        .collect()
+                })
                 .unwrap_or_default(),
             kernel: sample.kernel.map(|k| KernelActivityView {
                 context_switches_per_second: kernel_rates.map(|r| r.context_switches_per_second),
@@ -269,7 +274,10 @@ mod tests {
     fn without_a_span_only_gauges_remain() {
         let p = DetailPoint::of(5, &sample(1), None);
         let json = serde_json::to_value(&p).unwrap();
-        assert_eq!(json["kernel"]["context_switches_per_second"], serde_json::Value::Null);
+        assert_eq!(
+            json["kernel"]["context_switches_per_second"],
+            serde_json::Value::Null
+        );
         assert_eq!(json["kernel"]["procs_running"], 2);
         assert!(json.get("pressure").is_none() && json.get("networks").is_none());
         assert_eq!(json["temperatures"][0]["celsius"], 41.0);
