@@ -186,10 +186,6 @@ async fn api_and_stream_json_is_unchanged() {
             "/api/v1/hosts/golden-1/details?from={base}&to={}",
             base + 10_000
         ),
-        &format!(
-            "/api/v1/hosts/golden-1/details?from={base}&to={}&step=2000",
-            base + 10_000
-        ),
         "/api/v1/hosts/nope",
     ] {
         let res = server.get(path).await;

@@ -310,16 +310,25 @@ impl Collector {
         self.cpu.boot_time()
     }
 
+    /// Reads `path`, which feeds collectors `a` and `b`, once into the shared buffer:
+    /// whether each is on, and how the read went; `None` (nothing read) when both are off.
+    fn read_shared(
+        &mut self,
+        path: &str,
+        a: CollectorName,
+        b: CollectorName,
+    ) -> Option<(bool, bool, io::Result<()>)> {
+        let (a_on, b_on) = (self.enabled.has(a), self.enabled.has(b));
+        (a_on || b_on).then(|| (a_on, b_on, read_into(path, &mut self.text)))
+    }
+
     /// `/proc/stat` feeds two collectors: CPU and kernel counters. It is read once.
     fn fill_cpu_and_stat(&mut self, sample: &mut Sample) {
-        let (cpu_on, stat_on) = (
-            self.enabled.has(CollectorName::Cpu),
-            self.enabled.has(CollectorName::Stat),
-        );
-        if !cpu_on && !stat_on {
+        let Some((cpu_on, stat_on, read)) =
+            self.read_shared("/proc/stat", CollectorName::Cpu, CollectorName::Stat)
+        else {
             return;
-        }
-        let read = read_into("/proc/stat", &mut self.text);
+        };
         if cpu_on {
             let ok = read
                 .as_ref()
@@ -345,14 +354,13 @@ impl Collector {
     /// `/proc/meminfo` feeds two collectors: the memory summary and the whole table. It
     /// is read once.
     fn fill_memory_and_meminfo(&mut self, sample: &mut Sample) {
-        let (memory_on, table_on) = (
-            self.enabled.has(CollectorName::Memory),
-            self.enabled.has(CollectorName::Meminfo),
-        );
-        if !memory_on && !table_on {
+        let Some((memory_on, table_on, read)) = self.read_shared(
+            "/proc/meminfo",
+            CollectorName::Memory,
+            CollectorName::Meminfo,
+        ) else {
             return;
-        }
-        let read = read_into("/proc/meminfo", &mut self.text);
+        };
         if memory_on {
             let memory = read
                 .as_ref()
