@@ -5,7 +5,8 @@
 //! `network`, `diskstats`, `pressure`, `temperature`, `processes`, `systemd`, `cgroups`,
 //! `stat`, `filefd`, and the kernel statistics tables `meminfo`, `vmstat`, `netstat`,
 //! `sockstat`, filled in place by `table`), so the per-sample cost is a handful of small reads and `statvfs`
-//! calls; the expensive families (processes, cgroups, systemd) refresh at a slower cadence
+//! calls; the expensive families (processes, cgroups, systemd, and the vmstat, netstat and
+//! sockstat tables every 5 s) refresh at a slower cadence
 //! and repeat their latest result in between. A family that fails leaves its part of the
 //! sample empty and the rest still goes out: a missing file (a kernel without PSI, a host
 //! without systemd) is logged once at `warn`, any other failure at most once a minute.
@@ -74,6 +75,8 @@ pub struct Collector {
     name: String,
     /// The files of one statistics table, read before it is parsed (reused).
     table_texts: [String; 3],
+    /// When the `vmstat`, `netstat` and `sockstat` tables were last read.
+    tables_read: Option<Instant>,
     page_size: u64,
     warnings: [WarnLimiter; Family::COUNT],
     missing_logged: [bool; Family::COUNT],
@@ -135,6 +138,9 @@ impl Family {
         }
     }
 }
+
+/// How often the `vmstat`, `netstat` and `sockstat` tables are read.
+const TABLES_EVERY: Duration = Duration::from_secs(5);
 
 /// How often the list of temperature sensors is discovered again (hot-plugged chips).
 const SENSOR_DISCOVERY_EVERY: Duration = Duration::from_secs(60);
@@ -239,6 +245,16 @@ impl Source for Collector {
             };
         }
 
+        // The network and paging tables cost a handful of /proc reads the kernel computes
+        // by summing per-CPU counters: read every few seconds, repeated in between (the
+        // sample is reused, so they are simply left as they are).
+        let tables_due = self
+            .tables_read
+            .is_none_or(|at| now.saturating_duration_since(at) >= TABLES_EVERY);
+        if !tables_due {
+            return;
+        }
+        self.tables_read = Some(now);
         if on.has(CollectorName::Vmstat) {
             self.fill_table(
                 Family::Vmstat,
@@ -299,6 +315,7 @@ impl Collector {
             cgroups: CgroupScanner::default(),
             name: String::new(),
             table_texts: Default::default(),
+            tables_read: None,
             page_size: sys::page_size(),
             warnings: [WarnLimiter::default(); Family::COUNT],
             missing_logged: [false; Family::COUNT],
