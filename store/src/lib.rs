@@ -1,5 +1,6 @@
 //! History that survives restarts: an embedded SQLite database (WAL) of raw samples and
-//! per-minute rollups, written by one dedicated thread in batched transactions.
+//! per-minute and per-hour rollups, written by one dedicated thread in batched
+//! transactions.
 //!
 //! The server hands every accepted sample to [`Store::append`] and acknowledges it to its
 //! edge only when the returned [`Commit`] resolves, i.e. after the transaction holding it
@@ -28,7 +29,7 @@ pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
-pub use query::{min_step_ms, step_ms, MAX_POINTS, TARGET_POINTS};
+pub use query::{min_step_ms, source, step_ms, Source, MAX_POINTS, TARGET_POINTS};
 pub use schema::SCHEMA_VERSION;
 use utizmon_protocol::{HostInfo, Sample};
 
@@ -56,6 +57,9 @@ pub struct StoreConfig {
     pub raw_retention: Duration,
     /// Per-minute rollups older than this are deleted.
     pub rollup_retention: Duration,
+    /// Per-hour rollups older than this are deleted; longer than the minutes', so long
+    /// ranges stay cheap to chart.
+    pub hour_rollup_retention: Duration,
     /// How often rollups are brought up to date and retention is applied.
     pub maintenance_interval: Duration,
     /// Source of "now" for retention.
@@ -66,12 +70,14 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Defaults: 48 h raw, 30 days of rollups, maintenance every 10 s.
+    /// Defaults: 48 h raw, 30 days of minute and 400 days of hour rollups, maintenance
+    /// every 10 s.
     pub fn new(dir: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             dir: dir.into(),
             raw_retention: Duration::from_secs(48 * 3600),
             rollup_retention: Duration::from_secs(30 * 24 * 3600),
+            hour_rollup_retention: Duration::from_secs(400 * 24 * 3600),
             maintenance_interval: Duration::from_secs(10),
             clock: system_clock(),
             commit_log: false,
@@ -188,7 +194,7 @@ impl Store {
 
         let path: Arc<Path> = dir.join(DB_FILE).into();
         let mut conn = open_connection(&path, false)?;
-        schema::migrate(&mut conn)?;
+        schema::migrate(&mut conn, (config.clock)())?;
         let reader = open_connection(&path, true)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -245,7 +251,8 @@ impl Store {
     }
 
     /// History of `host` between `from_ms` and `to_ms`, bucketed by `step_ms`: raw samples
-    /// for steps under a minute while they are retained, rollups otherwise. At most
+    /// for steps under a minute while they are retained, minute rollups for wider steps,
+    /// hour rollups for steps of an hour or more ([`query::source`]). At most
     /// [`MAX_POINTS`] points: a smaller step is raised to [`min_step_ms`].
     pub fn query(
         &self,

@@ -2,7 +2,7 @@
 //!
 //! It takes everything queued, writes it in one transaction ([`commit`]), then tells each
 //! sample's waiter whether it committed. Between batches it writes finished rollups
-//! ([`rollups`]), throttled host rows ([`host_rows`]) and deletes expired rows in small
+//! ([`rollups`]) and the rollups of closed hours ([`hours`]), throttled host rows ([`host_rows`]) and deletes expired rows in small
 //! chunks ([`retention`]), and moves ended blocks of the head into compressed chunks
 //! ([`crate::chunks::compact`]), each in bounded passes, so maintenance never holds the
 //! write lock for long and ingest keeps flowing. This file is only the loop that decides
@@ -11,6 +11,7 @@
 mod commit;
 mod forget;
 mod host_rows;
+pub(crate) mod hours;
 mod ids;
 mod retention;
 mod rollups;
@@ -94,7 +95,8 @@ impl Writer {
         config: StoreConfig,
         errors: Arc<AtomicU64>,
     ) -> Result<Writer, StoreError> {
-        let rollups = Rollups::new((config.clock)());
+        let mut rollups = Rollups::new((config.clock)());
+        rollups.recover(&conn)?;
         let horizon = chunks::horizon(&conn)?;
         Ok(Writer {
             conn,
@@ -272,25 +274,22 @@ impl Writer {
         Ok(forgotten)
     }
 
-    /// Writes finished rollups, rebuilds dirty ones, compacts ended blocks, then deletes
-    /// expired rows; returns whether work is left for another pass.
+    /// Writes finished rollups, rebuilds dirty ones, builds closed hours, compacts ended
+    /// blocks, then deletes expired rows; returns whether work is left for another pass.
     fn maintain(&mut self) -> Result<bool, StoreError> {
         let now = (self.config.clock)();
         self.rollups.flush(&mut self.conn, now, false)?;
         self.rollups.rebuild(&mut self.conn)?;
+        let cutoffs = Cutoffs::at(now, &self.config);
+        let more_hours = hours::pass(&mut self.conn, now, cutoffs.rollup_ms)?;
         self.host_rows
             .write(&mut self.conn, Instant::now(), false)?;
-        let cutoffs = Cutoffs {
-            raw_ms: now.saturating_sub(self.config.raw_retention.as_millis() as u64),
-            rollup_ms: now.saturating_sub(self.config.rollup_retention.as_millis() as u64),
-            commit_log: self.config.commit_log,
-        };
         let (compacted, more_due) = chunks::compact(&mut self.conn, now)?;
         if compacted > 0 {
             self.horizon = chunks::horizon(&self.conn)?;
         }
         let more = retention::prune(&self.conn, cutoffs, PRUNE_CHUNK)?;
-        Ok(more || more_due)
+        Ok(more || more_due || more_hours)
     }
 }
 
@@ -328,7 +327,7 @@ pub(crate) mod tests {
     /// An empty database at the current schema.
     pub fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn, 0).unwrap();
         conn
     }
 
