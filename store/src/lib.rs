@@ -24,6 +24,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
+use writer::compaction;
 
 pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
@@ -161,10 +162,12 @@ pub type Commit = oneshot::Receiver<Result<(), Arc<StoreError>>>;
 #[derive(Clone)]
 pub struct Store {
     queue: mpsc::Sender<writer::Command>,
+    compactor: std::sync::mpsc::Sender<compaction::Request>,
     reader: Arc<Mutex<Connection>>,
     errors: Arc<AtomicU64>,
     path: Arc<Path>,
-    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// The writer's and the compaction thread's, joined by [`Store::close`].
+    threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -199,13 +202,22 @@ impl Store {
 
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let errors = Arc::new(AtomicU64::new(0));
-        let handle = writer::spawn(conn, rx, config, errors.clone())?;
+        let gate = writer::WriteGate::default();
+        let (compactor, compacting) = compaction::spawn(
+            &path,
+            config.clock.clone(),
+            config.maintenance_interval,
+            gate.clone(),
+            errors.clone(),
+        )?;
+        let writing = writer::spawn(conn, rx, config, errors.clone(), gate)?;
         Ok(Store {
             queue,
+            compactor,
             reader: Arc::new(Mutex::new(reader)),
             errors,
             path,
-            writer: Arc::new(Mutex::new(Some(handle))),
+            threads: Arc::new(Mutex::new(vec![compacting, writing])),
         })
     }
 
@@ -222,12 +234,19 @@ impl Store {
         commit
     }
 
-    /// Brings rollups up to date and applies retention now (tests, shutdown).
+    /// Runs one pass of every maintenance job now (tests, tools): rollups brought up to
+    /// date, one bounded retention pass, one paced compaction pass (at least one block,
+    /// when any is due).
     pub async fn maintain(&self) -> Result<(), Arc<StoreError>> {
         let (done, rx) = oneshot::channel();
         self.queue
             .send(writer::Command::Maintain(done))
             .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        rx.await.map_err(|_| Arc::new(StoreError::Closed))??;
+        let (done, rx) = oneshot::channel();
+        self.compactor
+            .send(compaction::Request::Pass(done))
             .map_err(|_| Arc::new(StoreError::Closed))?;
         rx.await.map_err(|_| Arc::new(StoreError::Closed))?
     }
@@ -339,14 +358,19 @@ impl Store {
     /// Commits what is queued, stops the writer and waits for it. Other clones of this
     /// handle see [`StoreError::Closed`] afterwards.
     pub async fn close(&self) {
+        // Compaction is told first: it stops after the block in hand.
+        let _ = self.compactor.send(compaction::Request::Stop);
         let (done, rx) = oneshot::channel();
         if self.queue.send(writer::Command::Stop(done)).await.is_ok() {
             let _ = rx.await;
         }
-        let handle = self.writer.lock().take();
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
+        let handles = std::mem::take(&mut *self.threads.lock());
+        let _ = tokio::task::spawn_blocking(move || {
+            for handle in handles {
+                let _ = handle.join();
+            }
+        })
+        .await;
     }
 }
 
