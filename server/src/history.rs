@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use utizmon_protocol::Sample;
-use utizmon_store::{NetRate, Point, Store};
+use utizmon_store::{NetRate, Point, Store, MAX_POINTS};
 
+use crate::downsample::Downsample;
 use crate::rates::Rates;
 
 /// A resolved history request: every bound is explicit, in Unix milliseconds.
@@ -92,6 +93,33 @@ pub async fn query(
     .context("history query task")?
 }
 
+/// Reads the whole samples of a range from the store on a blocking thread and turns them
+/// into one point per bucket of `query.step_ms` (raw points for `0`), each made by
+/// `build(ts_ms, sample, rates)` (see [`Downsample`]): the history of the values the store
+/// keeps only inside whole samples. At most [`MAX_POINTS`] points, in bounded memory
+/// however long the range.
+pub async fn downsampled<T, F>(
+    store: &Store,
+    host: Arc<str>,
+    query: HistoryQuery,
+    build: F,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: FnMut(u64, &Sample, Option<&Rates>) -> T + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut points = Downsample::new(query.step_ms, MAX_POINTS as usize, build);
+        store
+            .each_sample(&host, query.from_ms, query.to_ms, |s| points.push(s.sample))
+            .with_context(|| format!("reading the stored samples of {host:?}"))?;
+        Ok(points.finish())
+    })
+    .await
+    .context("history query task")?
+}
+
 #[cfg(test)]
 mod tests {
     use utizmon_protocol::{Cpu, Memory};
@@ -136,6 +164,8 @@ mod tests {
             }],
             disks: Vec::new(),
             cgroups: Default::default(),
+            pressure: None,
+            kernel: None,
         };
         let p = point(&sample, Some(&rates));
         assert_eq!((p.ts_ms, p.cpu_ratio, p.cpu_ratio_min), (5_000, 0.25, 0.25));

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod downsample;
 pub mod history;
 pub mod history_engine;
 pub mod http;

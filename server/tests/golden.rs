@@ -1,5 +1,5 @@
 //! Pins the exact JSON the server sends today: `/api/v1/hosts`, `/api/v1/hosts/{host}`,
-//! `/api/v1/hosts/{host}/samples` and both `/ws/dashboard` streams, byte for byte (field
+//! `/api/v1/hosts/{host}/samples`, `.../details` and both `/ws/dashboard` streams, byte for byte (field
 //! order included), so moving the view types between modules cannot change what scripts
 //! and browsers receive. Clock readings are replaced by placeholders before comparing.
 
@@ -180,6 +180,14 @@ async fn api_and_stream_json_is_unchanged() {
         "/api/v1/hosts/golden-1",
         &format!(
             "/api/v1/hosts/golden-1/samples?from={base}&to={}",
+            base + 10_000
+        ),
+        &format!(
+            "/api/v1/hosts/golden-1/details?from={base}&to={}",
+            base + 10_000
+        ),
+        &format!(
+            "/api/v1/hosts/golden-1/details?from={base}&to={}&step=2000",
             base + 10_000
         ),
         "/api/v1/hosts/nope",

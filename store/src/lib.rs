@@ -295,18 +295,32 @@ impl Store {
         to_ms: u64,
         limit: usize,
     ) -> Result<Vec<StoredSample>, StoreError> {
-        let conn = self.reader.lock();
-        let snapshot = query::read_snapshot(&conn)?;
-        let Some(host_id) = query::host_id(&snapshot, host)? else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::new();
-        chunks::each_sample(&snapshot, host_id, from_ms, to_ms, |s| {
+        self.each_sample(host, from_ms, to_ms, |s| {
             if out.len() < limit {
                 out.push(s);
             }
         })?;
         Ok(out)
+    }
+
+    /// Hands every whole sample of `host` between `from_ms` and `to_ms` to `each`, oldest
+    /// first, one at a time (the values of [`Store::samples`]): a caller that keeps only a
+    /// few (one per bucket of a long range) reads any range in bounded memory. Holds the
+    /// read connection until it returns.
+    pub fn each_sample(
+        &self,
+        host: &str,
+        from_ms: u64,
+        to_ms: u64,
+        each: impl FnMut(StoredSample),
+    ) -> Result<(), StoreError> {
+        let conn = self.reader.lock();
+        let snapshot = query::read_snapshot(&conn)?;
+        let Some(host_id) = query::host_id(&snapshot, host)? else {
+            return Ok(());
+        };
+        chunks::each_sample(&snapshot, host_id, from_ms, to_ms, each)
     }
 
     /// Every host the database knows, with its last info and sample.
