@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -143,13 +143,45 @@ const MIGRATIONS: &[&str] = &[
     -- Compaction skips samples remote write has not delivered yet.
     CREATE INDEX commit_log_by_sample ON commit_log (run, seq);
     "#,
-    // 4 -> 5: the head in arrival order. As a `WITHOUT ROWID` table keyed by (run, seq)
+    // 4 -> 5: per-hour rollups for long ranges, built from the minute rollups; every hour
+    // that has minutes is marked, and the closed ones are built in the same transaction
+    // (`backfill`).
+    r#"
+    CREATE TABLE hour_rollups (
+        host_id     INTEGER NOT NULL,
+        hour_ms     INTEGER NOT NULL,
+        n           INTEGER NOT NULL,
+        cpu         REAL NOT NULL,
+        cpu_min     REAL NOT NULL,
+        cpu_max     REAL NOT NULL,
+        cores       TEXT NOT NULL,
+        mem_used    REAL NOT NULL,
+        mem_total   REAL NOT NULL,
+        swap_used   REAL NOT NULL,
+        swap_total  REAL NOT NULL,
+        load1       REAL NOT NULL,
+        load5       REAL NOT NULL,
+        load15      REAL NOT NULL,
+        networks    TEXT NOT NULL,
+        PRIMARY KEY (host_id, hour_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX hour_rollups_by_time ON hour_rollups (hour_ms);
+    -- Hours whose minute rollups changed since their hour rollup was built.
+    CREATE TABLE hour_rollups_due (
+        host_id  INTEGER NOT NULL,
+        hour_ms  INTEGER NOT NULL,
+        PRIMARY KEY (host_id, hour_ms)
+    ) WITHOUT ROWID;
+    INSERT INTO hour_rollups_due (host_id, hour_ms)
+        SELECT DISTINCT host_id, minute_ms - minute_ms % 3600000 FROM rollups;
+    "#,
+    // 5 -> 6: the head in arrival order. As a `WITHOUT ROWID` table keyed by (run, seq)
     // every sample landed in its own host's b-tree leaf, beside four or five others of
     // ~800 bytes: each commit wrote one 4 KiB page per sample, and split pages all the
     // time. Appended by rowid, the rows fill pages in order, and only the small index
     // entries land per host. Same columns and names, so no query changes.
     r#"
-    CREATE TABLE samples_v5 (
+    CREATE TABLE samples_v6 (
         id          INTEGER PRIMARY KEY,
         run         INTEGER NOT NULL,
         seq         INTEGER NOT NULL,
@@ -167,13 +199,13 @@ const MIGRATIONS: &[&str] = &[
         networks    TEXT NOT NULL,
         body        BLOB
     );
-    INSERT INTO samples_v5 (run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
+    INSERT INTO samples_v6 (run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
         swap_used, swap_total, load1, load5, load15, networks, body)
     SELECT run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
         swap_used, swap_total, load1, load5, load15, networks, body
     FROM samples ORDER BY ts_ms;
     DROP TABLE samples;
-    ALTER TABLE samples_v5 RENAME TO samples;
+    ALTER TABLE samples_v6 RENAME TO samples;
     -- One row per (edge run, sequence number): a replayed sample is stored once.
     CREATE UNIQUE INDEX samples_by_run_seq ON samples (run, seq);
     CREATE INDEX samples_by_host_time ON samples (host_id, ts_ms);
@@ -181,13 +213,25 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// Brings the database to [`SCHEMA_VERSION`], or explains why it cannot.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    migrate_to(conn, SCHEMA_VERSION)
+/// What a migration does beyond its SQL, in the same transaction: the version it takes
+/// the schema to, and the work.
+fn backfill(to: usize, tx: &Connection, now_ms: u64) -> Result<(), StoreError> {
+    if to == 5 {
+        // Every closed hour at once (open ones are built when they close); the minute
+        // rollups are all still there, so none is skipped as expiring.
+        crate::writer::hours::build(tx, now_ms, 0, usize::MAX)?;
+    }
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], or explains why it cannot; `now_ms` tells
+/// which hours are closed for the hour rollups' backfill.
+pub fn migrate(conn: &mut Connection, now_ms: u64) -> Result<(), StoreError> {
+    migrate_to(conn, now_ms, SCHEMA_VERSION)
 }
 
 /// Brings the database to version `target` (tests build older databases with it).
-fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
+fn migrate_to(conn: &mut Connection, now_ms: u64, target: i64) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|e| StoreError::sql("reading the schema version", e))?;
@@ -209,6 +253,7 @@ fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
             .map_err(|e| StoreError::sql("starting a migration", e))?;
         tx.execute_batch(sql)
             .map_err(|e| StoreError::sql(format!("migrating the schema to version {to}"), e))?;
+        backfill(to, &tx, now_ms)?;
         tx.pragma_update(None, "user_version", to as i64)
             .map_err(|e| StoreError::sql("recording the schema version", e))?;
         tx.commit()
@@ -225,8 +270,8 @@ mod tests {
     #[test]
     fn migrates_an_empty_database_and_is_idempotent() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, 0).unwrap();
+        migrate(&mut conn, 0).unwrap();
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
@@ -234,9 +279,9 @@ mod tests {
     }
 
     #[test]
-    fn a_version_4_head_moves_to_arrival_order_with_every_row_and_its_uniqueness() {
+    fn a_version_5_head_moves_to_arrival_order_with_every_row_and_its_uniqueness() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate_to(&mut conn, 4).unwrap();
+        migrate_to(&mut conn, 0, 5).unwrap();
         let insert = "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores,
             mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
             VALUES (?1, ?2, 1, ?3, 0.5, '[]', 1, 2, 0, 0, 0, 0, 0, '[]', ?4)";
@@ -244,7 +289,7 @@ mod tests {
             conn.execute(insert, rusqlite::params![run, seq, ts, b"{}".to_vec()])
                 .unwrap();
         }
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, 0).unwrap();
         let rows: Vec<(i64, i64, i64)> = conn
             .prepare("SELECT run, seq, ts_ms FROM samples ORDER BY id")
             .unwrap()
@@ -265,7 +310,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(
-            migrate(&mut conn),
+            migrate(&mut conn, 0),
             Err(StoreError::TooNew { found: 99, .. })
         ));
     }
