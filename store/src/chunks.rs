@@ -593,7 +593,7 @@ impl Lazy {
             } => Some(StoredSample {
                 run,
                 rates: serde_json::from_str(&rates).unwrap_or_default(),
-                sample: serde_json::from_slice(&body).ok()?,
+                sample: crate::body::decode(&body)?,
             }),
             Lazy::Whole(sample) => Some(*sample),
             Lazy::Chunk { index, columns, .. } => {
