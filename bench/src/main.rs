@@ -5,11 +5,13 @@
 //! server under a simulated fleet (received = sent, CPU per sample, delay to the
 //! dashboard, `/metrics` scrape time, history database growth, what alert evaluation adds),
 //! then the history store
-//! alone (ingest capacity with every sample committed, 24 h and 30 d query times), its
+//! alone (ingest capacity with every sample committed, commit latency while compaction
+//! works off a backlog, 24 h, 7 d and 30 d query times), its
 //! bytes per value, and the same stream side by side in VictoriaMetrics and Prometheus.
 //! Numbers are reported, not asserted.
 
 mod bytes;
+mod compaction;
 mod engines;
 mod fleet;
 mod history;
@@ -76,6 +78,8 @@ pub enum Scenario {
     Alerts,
     /// The store's ingest capacity.
     Ingest,
+    /// Commit latency while compaction works off a backlog.
+    Compaction,
     /// History query times.
     Queries,
     /// History bytes per value.
@@ -91,6 +95,7 @@ async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
         Scenario::Fleet => fleet::server_under_fleet(config).await,
         Scenario::Alerts => fleet::alert_evaluation(config).await,
         Scenario::Ingest => history::ingest_capacity(config).await,
+        Scenario::Compaction => compaction::commit_latency_during_compaction().await,
         Scenario::Queries => history::history_queries(config).await,
         Scenario::Bytes => bytes::bytes_per_value(config).await,
         Scenario::Engines => engines::side_by_side(config).await,

@@ -1,11 +1,13 @@
 // utizmon dashboard: what each host chart shows, as series plus columnar data for uPlot.
 // Pure functions of the points and a context { palette, faint, bucketed, cores }:
-// CHART_NAMES take the samples API's point shape, LIVE_CHART_NAMES the live points of
-// live-points.js. charts.js does the drawing. A definition's `shape`
+// CHART_NAMES take the points of GET /api/v1/hosts/{host}/samples, DETAIL_CHART_NAMES those
+// of GET /api/v1/hosts/{host}/details (docs/api.md), each drawn as the server computed them.
+// charts.js does the drawing. A definition's `shape`
 // changes when its set of series changes (cores, interfaces, min/max band): then the chart
 // is built anew instead of given new data.
 
 import { DASH, formatBytes, formatCelsius, formatNumber, formatRate, isNum } from './format.js';
+import { sensorName } from './host-sections.js';
 
 /** Per-core series beyond this many are left out (a 256-core host would be unreadable). */
 export const MAX_CORE_SERIES = 64;
@@ -20,8 +22,8 @@ export const MAX_SENSORS = 12;
 /** The history charts of the host page, in the order of their `#chart-NAME` boxes. */
 export const CHART_NAMES = ['cpu', 'cores', 'mem', 'load', 'net'];
 
-/** The live-only charts (sections of protocol minor 1 the history does not keep yet). */
-export const LIVE_CHART_NAMES = ['disk', 'pressure', 'temp', 'neterr'];
+/** The detail charts of the host page (protocol minor-1 sections), over detail points. */
+export const DETAIL_CHART_NAMES = ['disk', 'pressure', 'temp', 'neterr', 'kernel', 'tasks', 'filefd', 'inodes'];
 
 /** `#rrggbb` with an alpha, as `rgba(...)`; other colour syntaxes are returned unchanged. */
 export function withAlpha(color, alpha) {
@@ -138,11 +140,15 @@ function keysIn(points, field, key, max) {
   return Array.from(keys).sort().slice(0, max);
 }
 
-/** A picker of `field` of the entry of list `list` whose `key` is `name`, per point. */
+/**
+ * A picker of `field` (a name, or a function of the entry) of the entry of list `list`
+ * whose `key` is `name`, per point.
+ */
 function entryOf(list, key, name) {
   return (field) => (p) => {
     const x = Array.isArray(p[list]) ? p[list].find((e) => e && e[key] === name) : null;
-    return x ? x[field] : null;
+    if (!x) return null;
+    return typeof field === 'function' ? field(x) : x[field];
   };
 }
 
@@ -153,16 +159,16 @@ export function interfaces(points) {
 
 /**
  * Two series per device of list `list` (the first solid, the second dashed), one colour
- * per device: `pair` gives each series' label suffix and field; the shape is chart `name`
- * with its devices.
+ * per device: `pair` gives each series' label suffix and field (see `entryOf`); the shape
+ * is chart `name` with its devices (`key`: the entries' name field, `device` by default).
  */
-function perDevice(points, ctx, name, list, pair, value) {
-  const names = keysIn(points, list, 'device', MAX_INTERFACES);
+function perDevice(points, ctx, name, list, pair, value, key = 'device') {
+  const names = keysIn(points, list, key, MAX_INTERFACES);
   const series = [];
   const data = [times(points)];
   names.forEach((dev, k) => {
     const stroke = ctx.palette[k % ctx.palette.length];
-    const pick = entryOf(list, 'device', dev);
+    const pick = entryOf(list, key, dev);
     pair.forEach(([suffix, field], i) => {
       series.push({ label: `${dev} ${suffix}`, stroke, width: 1.5, dash: i > 0 ? [5, 3] : undefined, value });
       data.push(column(points, pick(field)));
@@ -192,7 +198,7 @@ function disk(points, ctx) {
   ]);
 }
 
-/** The pressure series a live point can carry, in legend order. */
+/** The pressure series a detail point can carry, in legend order. */
 export const PRESSURE_SERIES = [
   ['cpu', 'some'],
   ['cpu', 'full'],
@@ -202,10 +208,10 @@ export const PRESSURE_SERIES = [
   ['io', 'full'],
 ];
 
-/** Pressure: share of the last 10 s stalled, some (solid) and full (dashed) per resource. */
+/** Pressure: share of the time stalled, some (solid) and full (dashed) per resource. */
 function pressure(points, ctx) {
-  const has = ([res, kind]) => points.some((p) => p.pressure && p.pressure[res] && isNum(p.pressure[res][kind]));
-  const present = PRESSURE_SERIES.filter(has);
+  const pick = (p, res, kind) => (p.pressure && p.pressure[res] ? p.pressure[res][`${kind}_ratio`] : null);
+  const present = PRESSURE_SERIES.filter(([res, kind]) => points.some((p) => isNum(pick(p, res, kind))));
   const colors = { cpu: ctx.palette[0], memory: ctx.palette[1], io: ctx.palette[2] };
   return {
     shape: `pressure:${present.map((x) => x.join('.')).join(',')}`,
@@ -218,40 +224,112 @@ function pressure(points, ctx) {
       dash: kind === 'full' ? [5, 3] : undefined,
       value: pctValue,
     })),
-    data: [times(points), ...present.map(([res, kind]) => column(points, (p) => (p.pressure && p.pressure[res] ? percent(p.pressure[res][kind]) : null)))],
+    data: [times(points), ...present.map(([res, kind]) => column(points, (p) => percent(pick(p, res, kind))))],
   };
 }
 
-/** Temperatures: one series per sensor, in degrees Celsius. */
+/** A sensor's key in a detail point: chip and sensor, unique per host. */
+const sensorKey = (t) => `${t.chip}/${t.sensor}`;
+
+/** Temperatures: one series per sensor (sorted by chip and sensor), in degrees Celsius. */
 function temp(points, ctx) {
-  const keys = keysIn(points, 'temperatures', 'key', MAX_SENSORS);
-  const labels = new Map();
-  for (const p of points) for (const t of p.temperatures || []) if (t && keys.includes(t.key)) labels.set(t.key, t.name);
+  const names = new Map();
+  for (const p of points) {
+    if (!Array.isArray(p.temperatures)) continue;
+    for (const t of p.temperatures) if (t && typeof t.chip === 'string') names.set(sensorKey(t), sensorName(t));
+  }
+  const keys = Array.from(names.keys()).sort().slice(0, MAX_SENSORS);
+  const pick = (key) => (p) => {
+    const t = Array.isArray(p.temperatures) ? p.temperatures.find((x) => x && sensorKey(x) === key) : null;
+    return t ? t.celsius : null;
+  };
   return {
     shape: `temp:${JSON.stringify(keys)}`,
     yRange: (u, min, max) => [Math.min(0, min || 0), Math.max(50, (max || 0) * 1.1)],
     axisFmt: (v) => `${v}°C`,
-    series: keys.map((key, k) => ({ label: labels.get(key), stroke: ctx.palette[k % ctx.palette.length], width: 1.5, value: celsiusValue })),
-    data: [times(points), ...keys.map((key) => column(points, entryOf('temperatures', 'key', key)('celsius')))],
+    series: keys.map((key, k) => ({ label: names.get(key), stroke: ctx.palette[k % ctx.palette.length], width: 1.5, value: celsiusValue })),
+    data: [times(points), ...keys.map((key) => column(points, pick(key)))],
   };
 }
+
+const sum = (a, b) => (isNum(a) && isNum(b) ? a + b : null);
 
 /** Network errors (solid) and drops (dashed) per second of each interface, in and out summed. */
 function neterr(points, ctx) {
   const pair = [
-    ['errors', 'errors_per_second'],
-    ['drops', 'dropped_per_second'],
+    ['errors', (n) => sum(n.rx_errors_per_second, n.tx_errors_per_second)],
+    ['drops', (n) => sum(n.rx_dropped_per_second, n.tx_dropped_per_second)],
   ];
   return {
-    ...perDevice(points, ctx, 'neterr', 'netErrors', pair, perSecondValue),
+    ...perDevice(points, ctx, 'neterr', 'networks', pair, perSecondValue),
     yRange: (u, min, max) => [0, Math.max(1, (max || 0) * 1.1)],
     axisFmt: String,
   };
 }
 
-const BUILDERS = { cpu, cores, mem, load, net, disk, pressure, temp, neterr };
+/** Fixed series of one object field of the points: `[label, pick, dashed]` each. */
+function fixed(points, ctx, shape, list, value) {
+  return {
+    shape,
+    axisFmt: (v) => formatNumber(v, 0),
+    axisSize: 64,
+    series: list.map(([label, , dashed], k) => ({ label, stroke: ctx.palette[k], width: 1.5, dash: dashed ? [5, 3] : undefined, value })),
+    data: [times(points), ...list.map(([, pick]) => column(points, pick))],
+  };
+}
 
-/** The definition of chart `name` (one of CHART_NAMES or LIVE_CHART_NAMES) over `points`. */
+const kernelOf = (field) => (p) => (p.kernel ? p.kernel[field] : null);
+
+/** Kernel activity: context switches and interrupts per second. */
+function kernel(points, ctx) {
+  return {
+    ...fixed(points, ctx, 'kernel', [
+      ['context switches', kernelOf('context_switches_per_second')],
+      ['interrupts', kernelOf('interrupts_per_second')],
+    ], perSecondValue),
+    yRange: (u, min, max) => [0, Math.max(10, (max || 0) * 1.1)],
+  };
+}
+
+/** Tasks: runnable and blocked on I/O. */
+function tasks(points, ctx) {
+  return {
+    ...fixed(points, ctx, 'tasks', [
+      ['running', kernelOf('procs_running')],
+      ['blocked', kernelOf('procs_blocked'), true],
+    ], (u, v) => formatNumber(v, 0)),
+    yRange: (u, min, max) => [0, Math.max(4, (max || 0) * 1.2)],
+  };
+}
+
+/**
+ * Open file handles and the limit (dashed). The limit is often astronomically high
+ * (`fs.file-max` is 2^63 - 1 on recent kernels): the y axis follows the handles, and the
+ * limit line shows only when it is within reach (the legend always gives its value).
+ */
+function filefd(points, ctx) {
+  const pick = (field) => (p) => (p.file_handles ? p.file_handles[field] : null);
+  let high = 0;
+  for (const p of points) if (p.file_handles && isNum(p.file_handles.allocated)) high = Math.max(high, p.file_handles.allocated);
+  return {
+    ...fixed(points, ctx, 'filefd', [
+      ['open', pick('allocated')],
+      ['maximum', pick('maximum'), true],
+    ], (u, v) => formatNumber(v, 0)),
+    yRange: (u, min, max) => [0, Math.max(10, Math.min(max || 0, high * 4) * 1.1)],
+  };
+}
+
+/** Inodes used, % per filesystem (those with an inode table). */
+function inodes(points, ctx) {
+  const def = perDevice(points, ctx, 'inodes', 'inodes', [['', (f) => percent(f.used_ratio)]], pctValue, 'mountpoint');
+  for (const s of def.series) s.label = s.label.trimEnd();
+  return { ...def, yRange: (u, min, max) => [0, Math.min(100, Math.max(10, (max || 0) * 1.2))], axisFmt: pctAxis };
+}
+
+const BUILDERS = { cpu, cores, mem, load, net, disk, pressure, temp, neterr, kernel, tasks, filefd, inodes };
+
+/** The definition of chart `name` (one of CHART_NAMES or DETAIL_CHART_NAMES) over `points`. */
 export function chartDef(name, points, ctx) {
   return BUILDERS[name](points, ctx);
 }

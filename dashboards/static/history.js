@@ -1,6 +1,6 @@
 // utizmon dashboard: the host page's chart points. Step and bucketing are the server's
-// business (the store's query picks them); this module only keeps the list the charts
-// draw: the points of GET /api/v1/hosts/{host}/samples, plus the live points the detail
+// business (the store's query picks them); this module only keeps the lists the charts
+// draw: the points of GET /api/v1/hosts/{host}/samples or /details, plus the live points the detail
 // stream carries (raw ranges), or a re-read tail of the open bucket (bucketed ranges).
 // Pure functions of their arguments (no DOM, no clock), unit-tested in tests/js/.
 
@@ -10,11 +10,12 @@ import { formatTime, isNum } from './format.js';
 export const TAIL_REFRESH_MS = 5000;
 
 /**
- * The history URL for `host` from `fromMs` to `toMs`. Without `stepMs` the server picks the
- * step for the range; the tail of a bucketed range passes the step the first answer had.
+ * The history URL for `host` from `fromMs` to `toMs` of `route` (`samples` or `details`).
+ * Without `stepMs` the server picks the step for the range; the tail of a bucketed range
+ * passes the step the first answer had.
  */
-export function samplesUrl(host, fromMs, toMs, stepMs) {
-  let url = `/api/v1/hosts/${encodeURIComponent(host)}/samples?from=${Math.floor(fromMs)}&to=${Math.floor(toMs)}`;
+export function samplesUrl(host, fromMs, toMs, stepMs, route = 'samples') {
+  let url = `/api/v1/hosts/${encodeURIComponent(host)}/${route}?from=${Math.floor(fromMs)}&to=${Math.floor(toMs)}`;
   if (stepMs) url += `&step=${stepMs}`;
   return url;
 }

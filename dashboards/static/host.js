@@ -1,26 +1,26 @@
 // utizmon host page (/hosts/{host}): stat cards, charts, filesystems and host info of one host.
-// History for the chosen range comes from GET /api/v1/hosts/{host}/samples, with the step
-// the server picks; the detail stream /ws/dashboard?host=NAME sends the HostView on every
-// change together with the history point the server built from the newest sample, which
-// raw ranges append. Bucketed ranges re-read their newest buckets instead (history.js).
-// Every snapshot (first connect or reconnect) loads the history again, so a reconnect
-// resynchronises. The sections of protocol minor 1 the history does not keep (disk I/O,
-// pressure, temperatures, network errors) are charted live from each HostView
-// (live-points.js), and the top processes, services and failed units are tables
-// (host-tables.js); a section the host does not report stays hidden.
+// Two histories feed the charts: the points of GET /api/v1/hosts/{host}/samples (CPU, memory,
+// load, network) and of GET /api/v1/hosts/{host}/details (disk I/O, pressure, temperatures,
+// network errors, kernel activity, file handles, inodes), both for the chosen range with the
+// step the server picks. The detail stream /ws/dashboard?host=NAME sends the HostView on every
+// change together with the newest sample's point of each (`point`, `detail`), which raw
+// ranges append; bucketed ranges re-read their newest buckets instead (history.js).
+// Every snapshot (first connect or reconnect) loads the histories again, so a reconnect
+// resynchronises. The top processes, services and failed units are tables (host-tables.js);
+// a section the host does not report stays hidden (host-sections.js).
 // The stream's `alerts` (this host's) fill the firing-alerts banner.
 
 import { renderBanner } from './alert-badges.js';
 import { readAlerts } from './alerts-model.js';
 import { connectionBanner } from './banner.js';
-import { CHART_NAMES, LIVE_CHART_NAMES } from './chart-defs.js';
+import { CHART_NAMES, DETAIL_CHART_NAMES } from './chart-defs.js';
 import { Charts } from './charts.js';
 import { byId, setText } from './dom.js';
 import { isNum } from './format.js';
 import { appendPoint, dropBefore, isPoint, rangeNote, readSamples, replaceTail, samplesUrl, TAIL_REFRESH_MS } from './history.js';
+import { sections } from './host-sections.js';
 import { HostTables } from './host-tables.js';
 import { HostView } from './host-view.js';
-import { LIVE_WINDOW_MS, livePointOf, sections } from './live-points.js';
 import { LiveSocket } from './live-socket.js';
 import { initThemeToggle } from './theme-toggle.js';
 
@@ -32,13 +32,9 @@ const page = {
   /** The answer's step; at or below the edge interval the points are raw samples. */
   stepMs: 0,
   intervalMs: 1000,
-  /** What the charts draw, oldest first, in the samples API's point shape. */
-  points: [],
   fromMs: 0,
   loading: false,
   failed: false,
-  /** Live points that arrived while the history was loading. */
-  pending: [],
   /** Bumped per history load; an answer for an older one is dropped. */
   generation: 0,
   /** When the tail of a bucketed range was last asked for, and whether it is on its way. */
@@ -46,33 +42,49 @@ const page = {
   tailLoading: false,
   /** The latest HostView, or null while the server knows no such host. */
   view: null,
-  /** What the live-only charts draw (live-points.js), oldest first. */
-  live: [],
 };
+
+/**
+ * One history of the page: the points of one history route (oldest first, as the server
+ * sent them), the live points that arrived while it was loading, the point of the newest
+ * sample a detail-stream host carries for it, and the charts it feeds.
+ */
+class Source {
+  constructor(route, field, names) {
+    this.route = route;
+    this.field = field;
+    this.points = [];
+    this.pending = [];
+    this.charts = new Charts(names, () => ({
+      points: this.points,
+      loading: page.loading,
+      bucketed: bucketed(),
+      cores: page.view && page.view.info ? page.view.info.cores || null : null,
+    }));
+  }
+
+  /** The point of the newest sample that a detail-stream host carries, if any. */
+  live(view) {
+    return view && isPoint(view[this.field]) ? view[this.field] : null;
+  }
+
+  url(fromMs, toMs, stepMs) {
+    return samplesUrl(host, fromMs, toMs, stepMs, this.route);
+  }
+}
 
 const socket = new LiveSocket(`/ws/dashboard?host=${encodeURIComponent(host)}`, onMessage);
 const hostView = new HostView();
 const tables = new HostTables();
-const liveCharts = new Charts(LIVE_CHART_NAMES, () => ({
-  points: page.live,
-  loading: false,
-  bucketed: false,
-  cores: null,
-  empty: 'Waiting for live data\u2026',
-}));
-const charts = new Charts(CHART_NAMES, () => ({
-  points: page.points,
-  loading: page.loading,
-  bucketed: bucketed(),
-  cores: page.view && page.view.info ? page.view.info.cores || null : null,
-}));
+const samples = new Source('samples', 'point', CHART_NAMES);
+const sources = [samples, new Source('details', 'detail', DETAIL_CHART_NAMES)];
 
 function bucketed() {
   return page.stepMs > page.intervalMs;
 }
 
 function showNote() {
-  setText(byId('range-note'), rangeNote(page));
+  setText(byId('range-note'), rangeNote({ ...page, points: samples.points }));
 }
 
 /** GET of a samples URL as `{ stepMs, points, failed }`; an unknown host has no points. */
@@ -87,49 +99,49 @@ async function fetchSamples(url) {
   }
 }
 
-/** The history point of the newest sample that a detail-stream host carries, if any. */
-function livePoint(view) {
-  return view && isPoint(view.point) ? view.point : null;
-}
-
 async function loadHistory() {
   const generation = ++page.generation;
   const to = socket.serverNow();
   page.fromMs = to - page.rangeMs;
   page.loading = true;
   page.failed = false;
-  page.pending = [];
+  for (const s of sources) s.pending = [];
   showNote();
-  const answer = await fetchSamples(samplesUrl(host, page.fromMs, to));
+  // Both routes resolve the same range to the same step, so their buckets line up.
+  const answers = await Promise.all(sources.map((s) => fetchSamples(s.url(page.fromMs, to))));
   if (generation !== page.generation) return; // A newer range or snapshot superseded this load.
   page.loading = false;
-  page.failed = answer.failed;
-  page.stepMs = answer.stepMs;
-  page.points = answer.points;
+  page.failed = answers[0].failed;
+  page.stepMs = answers[0].stepMs;
   page.tailAt = Date.now();
-  if (!bucketed()) {
-    for (const p of page.pending) appendPoint(page.points, p, page.fromMs);
-    appendPoint(page.points, livePoint(page.view), socket.serverNow() - page.rangeMs);
-  }
-  page.pending = [];
+  sources.forEach((s, i) => {
+    s.points = answers[i].points;
+    if (!bucketed()) {
+      for (const p of s.pending) appendPoint(s.points, p, page.fromMs);
+      appendPoint(s.points, s.live(page.view), socket.serverNow() - page.rangeMs);
+    }
+    s.pending = [];
+    s.charts.schedule();
+  });
   showNote();
-  charts.schedule();
 }
 
 /** Re-reads the newest buckets of a bucketed range: the open one grows, new ones start. */
 async function refreshTail() {
   if (page.loading || page.tailLoading || Date.now() - page.tailAt < TAIL_REFRESH_MS) return;
   const generation = page.generation;
-  const last = page.points[page.points.length - 1];
-  const from = last ? last.ts_ms : page.fromMs;
   page.tailLoading = true;
   page.tailAt = Date.now();
-  const answer = await fetchSamples(samplesUrl(host, from, socket.serverNow(), page.stepMs));
+  const froms = sources.map((s) => (s.points.length ? s.points[s.points.length - 1].ts_ms : page.fromMs));
+  const answers = await Promise.all(sources.map((s, i) => fetchSamples(s.url(froms[i], socket.serverNow(), page.stepMs))));
   page.tailLoading = false;
-  if (generation !== page.generation || answer.failed) return;
-  replaceTail(page.points, from, answer.points);
-  dropBefore(page.points, socket.serverNow() - page.rangeMs);
-  charts.schedule();
+  if (generation !== page.generation) return;
+  sources.forEach((s, i) => {
+    if (answers[i].failed) return;
+    replaceTail(s.points, froms[i], answers[i].points);
+    dropBefore(s.points, socket.serverNow() - page.rangeMs);
+    s.charts.schedule();
+  });
 }
 
 function onMessage(msg) {
@@ -144,13 +156,17 @@ function onMessage(msg) {
   }
   if (msg.type !== 'update' || !next) return;
   setView(next);
-  if (page.loading) {
-    const p = livePoint(next);
-    if (p) page.pending.push(p);
-  } else if (bucketed()) {
+  if (bucketed() && !page.loading) {
     refreshTail();
-  } else if (appendPoint(page.points, livePoint(next), socket.serverNow() - page.rangeMs)) {
-    charts.schedule();
+    return;
+  }
+  for (const s of sources) {
+    const p = s.live(next);
+    if (page.loading) {
+      if (p) s.pending.push(p);
+    } else if (appendPoint(s.points, p, socket.serverNow() - page.rangeMs)) {
+      s.charts.schedule();
+    }
   }
 }
 
@@ -165,7 +181,6 @@ function setView(view) {
     const show = !!has[section.dataset.section];
     if (section.hidden === show) section.hidden = !show;
   }
-  if (appendPoint(page.live, livePointOf(view), socket.serverNow() - LIVE_WINDOW_MS)) liveCharts.schedule();
 }
 
 function init() {
@@ -174,8 +189,10 @@ function init() {
       const ms = Number(radio.value);
       if (!Number.isFinite(ms) || ms <= 0) return;
       page.rangeMs = ms;
-      page.points = [];
-      charts.schedule();
+      for (const s of sources) {
+        s.points = [];
+        s.charts.schedule();
+      }
       loadHistory();
     });
     if (radio.checked) page.rangeMs = Number(radio.value) || page.rangeMs;
@@ -185,8 +202,7 @@ function init() {
   }, SEEN_TICK_MS);
   initThemeToggle();
   connectionBanner(socket);
-  charts.schedule();
-  liveCharts.schedule();
+  for (const s of sources) s.charts.schedule();
   socket.start();
 }
 

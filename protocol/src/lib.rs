@@ -10,6 +10,7 @@
 
 mod token;
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ pub use crate::token::{read_token_file, TokenFileError};
 pub const PROTOCOL_VERSION: u16 = 1;
 
 /// Minor protocol version: additions that old peers may ignore.
-pub const PROTOCOL_MINOR: u16 = 1;
+pub const PROTOCOL_MINOR: u16 = 2;
 
 /// Largest text frame either side accepts, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -55,6 +56,13 @@ pub const MAX_FAILED_UNITS: usize = 64;
 
 /// Most cgroups (services, containers) a sample may list (minor 1).
 pub const MAX_CGROUPS: usize = 64;
+
+/// Most fields one kernel statistics table (`meminfo`, `vmstat`, `netstat`, `sockstat`)
+/// may hold (minor 2).
+pub const MAX_STAT_FIELDS: usize = 128;
+
+/// Longest field name in a kernel statistics table, in bytes (minor 2).
+pub const MAX_STAT_NAME_BYTES: usize = 64;
 
 /// Earliest sample time accepted: 2000-01-01T00:00:00Z, Unix ms. Anything older is a broken
 /// clock, and would be pruned at once or sort before every real sample.
@@ -204,7 +212,26 @@ pub struct Sample {
     /// Open file handles, from `/proc/sys/fs/file-nr` (minor 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_handles: Option<FileHandles>,
+    /// Every line of `/proc/meminfo` under node_exporter's name (`Active_anon_bytes` for
+    /// `Active(anon)`, in bytes; `HugePages_Total` as a count) (minor 2).
+    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    pub meminfo: StatTable,
+    /// node_exporter's default fields of `/proc/vmstat` (`pgfault`, `oom_kill`, ...) (minor 2).
+    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    pub vmstat: StatTable,
+    /// node_exporter's default fields of `/proc/net/netstat`, `/proc/net/snmp` and
+    /// `/proc/net/snmp6`, named `Proto_Field` (`Tcp_ActiveOpens`) (minor 2).
+    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    pub netstat: StatTable,
+    /// `/proc/net/sockstat` and `sockstat6`, named `PROTO_field` (`TCP_inuse`,
+    /// `TCP_mem_bytes`) (minor 2).
+    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    pub sockstat: StatTable,
 }
+
+/// A kernel statistics table (minor 2): field name to value, sorted by name. Names are
+/// node_exporter's metric name suffixes, so they are also valid in a metric name.
+pub type StatTable = BTreeMap<String, u64>;
 
 /// CPU usage over the last interval, plus raw counters so rates can be recomputed after a gap.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -942,8 +969,40 @@ impl Sample {
                 });
             }
         }
+        self.validate_minor2()
+    }
+
+    /// The checks of the fields minor version 2 added.
+    fn validate_minor2(&self) -> Result<(), DecodeError> {
+        for (field, table) in [
+            ("meminfo", &self.meminfo),
+            ("vmstat", &self.vmstat),
+            ("netstat", &self.netstat),
+            ("sockstat", &self.sockstat),
+        ] {
+            if table.len() > MAX_STAT_FIELDS {
+                return Err(too_many(field, table.len(), MAX_STAT_FIELDS));
+            }
+            for name in table.keys() {
+                if !is_stat_name(name) {
+                    return Err(DecodeError::Invalid {
+                        field,
+                        why: format!(
+                            "field names are 1..={MAX_STAT_NAME_BYTES} bytes of A-Z, a-z, 0-9 and _, not starting with a digit"
+                        ),
+                    });
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether `name` can be a field of a [`StatTable`]: it becomes part of a metric name.
+pub fn is_stat_name(name: &str) -> bool {
+    (1..=MAX_STAT_NAME_BYTES).contains(&name.len())
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -1142,6 +1201,49 @@ mod tests {
             assert!(!text.contains(&format!("\"{key}\"")), "{key} in {text}");
         }
         assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample())));
+    }
+
+    #[test]
+    fn minor2_stat_tables_round_trip_and_are_checked() {
+        let mut s = sample_minor1();
+        s.meminfo.insert("Active_anon_bytes".into(), 1 << 30);
+        s.meminfo.insert("HugePages_Total".into(), 0);
+        s.vmstat.insert("oom_kill".into(), 2);
+        s.netstat.insert("Tcp_ActiveOpens".into(), 17);
+        s.sockstat.insert("TCP_mem_bytes".into(), 4096);
+        let text = encode(&EdgeFrame::Sample(s.clone()));
+        assert!(text.contains(r#""meminfo":{"Active_anon_bytes":1073741824,"HugePages_Total":0}"#));
+        assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(s.clone())));
+        // A minor-1 edge sends none of them.
+        let text = encode(&EdgeFrame::Sample(sample_minor1()));
+        for key in ["meminfo", "vmstat", "netstat", "sockstat"] {
+            assert!(!text.contains(&format!("\"{key}\"")), "{key} in {text}");
+        }
+        for bad in [
+            "",
+            "9lives",
+            "Active(anon)",
+            "a b",
+            "caf\u{e9}",
+            &"x".repeat(65),
+        ] {
+            let mut broken = s.clone();
+            broken.netstat.insert(bad.into(), 1);
+            let err = broken.validate().unwrap_err();
+            assert!(err.to_string().contains("netstat"), "{bad:?}: {err}");
+        }
+        let mut broken = s.clone();
+        broken.vmstat = (0..=MAX_STAT_FIELDS)
+            .map(|i| (format!("f{i}"), 1))
+            .collect();
+        assert!(broken
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("vmstat"));
+        // A negative or fractional value is not a counter: refused as malformed.
+        let text = text.replacen('{', r#"{"sockstat":{"TCP_inuse":-1},"#, 1);
+        assert!(matches!(decode_edge(&text), Err(DecodeError::Malformed(_))));
     }
 
     #[test]

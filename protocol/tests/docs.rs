@@ -44,6 +44,6 @@ fn every_example_frame_in_protocol_md_decodes() {
             other => panic!("example with unknown type {other:?}"),
         }
     }
-    // One sample of minor 0 and one with every minor-1 addition.
-    assert_eq!((hellos, samples, acks, errors), (1, 2, 1, 1));
+    // One sample of minor 0, one with every minor-1 addition, one with the minor-2 tables.
+    assert_eq!((hellos, samples, acks, errors), (1, 3, 1, 1));
 }

@@ -46,6 +46,12 @@ pub struct Config {
           default_value = "30days")]
     pub rollup_retention: Duration,
 
+    /// How long per-hour rollups (avg, min, max; charts of long ranges) are kept (e.g.
+    /// `400days`).
+    #[arg(long, env = "UTIZMON_HOUR_ROLLUP_RETENTION", value_parser = humantime::parse_duration,
+          default_value = "400days")]
+    pub hour_rollup_retention: Duration,
+
     /// PEM certificate chain (leaf first): serve HTTPS and WSS on `--listen` instead of
     /// plain HTTP. Needs `--tls-key`. Both files are read again on SIGHUP.
     #[arg(long, env = "UTIZMON_TLS_CERT", requires = "tls_key")]
@@ -375,6 +381,10 @@ mod tests {
         assert_eq!(config.offline_after, None);
         assert_eq!(config.raw_retention, Duration::from_secs(48 * 3600));
         assert_eq!(config.rollup_retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(
+            config.hour_rollup_retention,
+            Duration::from_secs(400 * 24 * 3600)
+        );
         assert!(config.edge_token().unwrap().is_none());
     }
 

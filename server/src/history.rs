@@ -4,13 +4,15 @@
 //! The store (`utizmon-store`) owns SQLite, batching, rollups and retention; `Fleet` owns
 //! the live view. This module only translates between them, so neither knows the other.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::Context;
 use utizmon_protocol::Sample;
-use utizmon_store::{NetRate, Point, Store};
+use utizmon_store::{NetRate, Point, Store, MAX_POINTS};
 
+use crate::downsample::Downsample;
 use crate::rates::Rates;
 
 /// A resolved history request: every bound is explicit, in Unix milliseconds.
@@ -92,6 +94,51 @@ pub async fn query(
     .context("history query task")?
 }
 
+/// Sections of a stored sample no detail point reads: left in the chunk, never rebuilt.
+const UNUSED_SECTIONS: [&str; 8] = [
+    "sample.meminfo.",
+    "sample.vmstat.",
+    "sample.netstat.",
+    "sample.sockstat.",
+    "sample.top_processes.",
+    "sample.cgroups.",
+    "sample.cpu.core_seconds.",
+    "sample.failed_units",
+];
+
+/// Reads the whole samples of a range from the store on a blocking thread and turns them
+/// into one point per bucket of `query.step_ms` (raw points for `0`), each made by
+/// `build(ts_ms, sample, rates)` (see [`Downsample`]): the history of the values the store
+/// keeps only inside whole samples. At most [`MAX_POINTS`] points, in bounded memory
+/// however long the range.
+pub async fn downsampled<T, F>(
+    store: &Store,
+    host: Arc<str>,
+    query: HistoryQuery,
+    build: F,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: FnMut(u64, &Sample, Option<&Rates>) -> T + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let points = RefCell::new(Downsample::new(query.step_ms, MAX_POINTS as usize, build));
+        store
+            .each_wanted_sample(
+                &host,
+                (query.from_ms, query.to_ms),
+                &|path| !UNUSED_SECTIONS.iter().any(|s| path.starts_with(s)),
+                |ts_ms| points.borrow().wants(ts_ms),
+                |s| points.borrow_mut().push(s.sample),
+            )
+            .with_context(|| format!("reading the stored samples of {host:?}"))?;
+        Ok(points.into_inner().finish())
+    })
+    .await
+    .context("history query task")?
+}
+
 #[cfg(test)]
 mod tests {
     use utizmon_protocol::{Cpu, Memory};
@@ -136,6 +183,8 @@ mod tests {
             }],
             disks: Vec::new(),
             cgroups: Default::default(),
+            pressure: None,
+            kernel: None,
         };
         let p = point(&sample, Some(&rates));
         assert_eq!((p.ts_ms, p.cpu_ratio, p.cpu_ratio_min), (5_000, 0.25, 0.25));

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod downsample;
 pub mod history;
 pub mod history_engine;
 pub mod http;
@@ -164,6 +165,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let mut store_config = StoreConfig::new(&dir);
     store_config.raw_retention = config.raw_retention;
     store_config.rollup_retention = config.rollup_retention;
+    store_config.hour_rollup_retention = config.hour_rollup_retention;
     store_config.commit_log = !config.remotes()?.is_empty();
     tokio::task::spawn_blocking(move || Store::open(store_config))
         .await

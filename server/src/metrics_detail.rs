@@ -1,6 +1,7 @@
 //! The `/metrics` series of the sample sections protocol minor 1 added: disk I/O, pressure,
 //! temperatures, top processes, failed units, cgroups, inodes, network packets/errors/drops,
-//! kernel counters and file handles.
+//! kernel counters and file handles; and of the kernel statistics tables minor 2 added
+//! (meminfo, vmstat, netstat, sockstat), each as one family with the field as a label.
 //!
 //! Called by `metrics::FleetCollector` at scrape time, after the minor-0 series; kept apart
 //! so `metrics.rs` stays about the server and the core host series. Hosts whose edge does
@@ -8,7 +9,7 @@
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use utizmon_protocol::{Cgroup, Disk, KernelCounters, Network, Process, Sample, Stall};
+use utizmon_protocol::{Cgroup, Disk, KernelCounters, Network, Process, Sample, Stall, StatTable};
 
 use crate::state::HostSnapshot;
 
@@ -355,8 +356,89 @@ pub fn encode(encoder: &mut DescriptorEncoder, hosts: &[HostSnapshot]) -> Result
         |s| s.file_handles.as_slice(),
         |_| [] as [(&str, &str); 0],
     )?;
+
+    // Kernel statistics tables: `pick` turns a field name into the label value (or leaves
+    // the field out of that family).
+    let tables: [TableFamily; 5] = [
+        (
+            "memory_detail_bytes",
+            "A /proc/meminfo line in bytes (field: its node_exporter name without _bytes).",
+            MetricType::Gauge,
+            "field",
+            |s| &s.meminfo,
+            |f| f.strip_suffix("_bytes"),
+        ),
+        (
+            "vmstat",
+            "A /proc/vmstat event counter (paging, swapping, page faults, OOM kills).",
+            MetricType::Counter,
+            "field",
+            |s| &s.vmstat,
+            |f| Some(f),
+        ),
+        (
+            "netstat",
+            "A TCP, UDP, IP or ICMP counter of /proc/net/netstat, snmp and snmp6 (Proto_Field).",
+            MetricType::Counter,
+            "field",
+            |s| &s.netstat,
+            |f| (!NETSTAT_GAUGES.contains(&f)).then_some(f),
+        ),
+        (
+            "tcp_connections_established",
+            "TCP connections in state ESTABLISHED or CLOSE-WAIT (Tcp CurrEstab).",
+            MetricType::Gauge,
+            "",
+            |s| &s.netstat,
+            |f| (f == "Tcp_CurrEstab").then_some(""),
+        ),
+        (
+            "sockets_in_use",
+            "Sockets in use per protocol (/proc/net/sockstat and sockstat6).",
+            MetricType::Gauge,
+            "protocol",
+            |s| &s.sockstat,
+            |f| f.strip_suffix("_inuse"),
+        ),
+    ];
+    for (name, help, kind, label, table, pick) in tables {
+        let mut m = encoder.encode_descriptor(name, help, None, kind)?;
+        for &(host, sample) in samples {
+            for (field, &value) in table(sample) {
+                let Some(label_value) = pick(field) else {
+                    continue;
+                };
+                let labels: &[(&str, &str)] = if label.is_empty() {
+                    &[("host", host)]
+                } else {
+                    &[("host", host), (label, label_value)]
+                };
+                let mut encoder = m.encode_family(&labels)?;
+                match kind {
+                    MetricType::Counter => {
+                        encoder.encode_counter::<NoLabelSet, _, u64>(&value, None)?
+                    }
+                    _ => encoder.encode_gauge(&(value as f64))?,
+                }
+            }
+        }
+    }
     Ok(())
 }
+
+/// A family of a kernel statistics table: name, help, type, label name (empty: only
+/// `host`), the table, and the label value of a field (`None`: not in this family).
+type TableFamily = (
+    &'static str,
+    &'static str,
+    MetricType,
+    &'static str,
+    fn(&Sample) -> &StatTable,
+    fn(&str) -> Option<&str>,
+);
+
+/// netstat fields that are gauges, not counters: left out of `utizmon_netstat_total`.
+const NETSTAT_GAUGES: [&str; 2] = ["Tcp_CurrEstab", "Ip_Forwarding"];
 
 /// One family per item of `items`, all over the same list of every sample (see [`family`]).
 fn families<'a, T: 'a, L, const N: usize>(
@@ -507,6 +589,24 @@ mod tests {
                 allocated: 10,
                 maximum: 100,
             }),
+            meminfo: [("Active_anon_bytes", 4096), ("HugePages_Total", 0)]
+                .map(|(k, v)| (k.to_owned(), v))
+                .into(),
+            vmstat: [("pgfault".to_owned(), 12)].into(),
+            netstat: [
+                ("Tcp_RetransSegs", 3),
+                ("Tcp_CurrEstab", 2),
+                ("Ip_Forwarding", 1),
+            ]
+            .map(|(k, v)| (k.to_owned(), v))
+            .into(),
+            sockstat: [
+                ("TCP_inuse", 5),
+                ("sockets_used", 9),
+                ("TCP_mem_bytes", 4096),
+            ]
+            .map(|(k, v)| (k.to_owned(), v))
+            .into(),
             ..Sample::default()
         };
         let text = scrape(sample);
@@ -523,9 +623,17 @@ mod tests {
             r#"utizmon_cgroup_memory_bytes{host="web-1",cgroup="system.slice/db.service"} 2048.0"#,
             r#"utizmon_context_switches_total{host="web-1"} 99.0"#,
             r#"utizmon_file_handles_maximum{host="web-1"} 100.0"#,
+            r#"utizmon_memory_detail_bytes{host="web-1",field="Active_anon"} 4096.0"#,
+            r#"utizmon_vmstat_total{host="web-1",field="pgfault"} 12"#,
+            r#"utizmon_netstat_total{host="web-1",field="Tcp_RetransSegs"} 3"#,
+            r#"utizmon_tcp_connections_established{host="web-1"} 2.0"#,
+            r#"utizmon_sockets_in_use{host="web-1",protocol="TCP"} 5.0"#,
         ] {
             assert!(lines.contains(&want), "missing {want}\n{text}");
         }
+        // Counts are not bytes, gauges are not counters.
+        assert!(!text.contains("HugePages"));
+        assert!(!text.contains("field=\"Tcp_CurrEstab\"") && !text.contains("Ip_Forwarding"));
         // A minor-0-looking sample: no packet counters, no cpu pressure.
         assert!(!text.contains("utizmon_network_receive_packets_total{"));
         assert!(!text.contains("resource=\"cpu\""));

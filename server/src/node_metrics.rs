@@ -12,9 +12,10 @@
 //! `utizmon_`-prefixed, so they do not belong in the `/metrics` registry, and the format is
 //! a few lines of escaping.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use utizmon_protocol::{CpuSeconds, HostInfo, Sample, Stall};
+use utizmon_protocol::{CpuSeconds, HostInfo, Sample, Stall, StatTable};
 
 use crate::state::HostSnapshot;
 
@@ -58,6 +59,8 @@ type Read<T, V> = fn(&T) -> V;
 enum Kind {
     Counter,
     Gauge,
+    /// node_exporter's `untyped` (vmstat and netstat fields, counters and gauges mixed).
+    Untyped,
 }
 
 /// CPU modes in the order node_exporter lists them, with their counter.
@@ -102,11 +105,12 @@ pub fn render(hosts: &[HostSnapshot]) -> String {
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Untyped => "untyped",
         };
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         out.push_str(&body);
     };
-    use Kind::{Counter, Gauge};
+    use Kind::{Counter, Gauge, Untyped};
 
     family(
         "node_boot_time_seconds",
@@ -502,7 +506,61 @@ pub fn render(hosts: &[HostSnapshot]) -> String {
             }
         },
     );
+
+    // The kernel statistics tables (protocol minor 2): one family per field any host
+    // sends, named by the edge as node_exporter names it.
+    let tables: [(&str, Kind, TableOf); 4] = [
+        ("memory", Gauge, |s| &s.meminfo),
+        ("vmstat", Untyped, |s| &s.vmstat),
+        ("netstat", Untyped, |s| &s.netstat),
+        ("sockstat", Gauge, |s| &s.sockstat),
+    ];
+    for (prefix, kind, table) in tables {
+        let fields: BTreeSet<&str> = hosts
+            .iter()
+            .flat_map(|h| table(h.sample).keys().map(String::as_str))
+            // Written above from the memory summary, which every edge sends.
+            .filter(|field| prefix != "memory" || !MEMORY_SUMMARY.contains(field))
+            .collect();
+        for field in fields {
+            let name = format!("node_{prefix}_{field}");
+            let help = table_help(prefix, field);
+            family(&name, &help, kind, &|h, f| {
+                if let Some(&value) = table(h.sample).get(field) {
+                    f.push(&[], value as f64);
+                }
+            });
+        }
+    }
     out
+}
+
+/// Picks one kernel statistics table out of a sample.
+type TableOf = fn(&Sample) -> &StatTable;
+
+/// The `node_memory_*` fields written from the memory summary rather than the table.
+const MEMORY_SUMMARY: [&str; 7] = [
+    "MemTotal_bytes",
+    "MemAvailable_bytes",
+    "MemFree_bytes",
+    "Buffers_bytes",
+    "Cached_bytes",
+    "SwapTotal_bytes",
+    "SwapFree_bytes",
+];
+
+/// node_exporter's help text of a statistics table's family.
+fn table_help(prefix: &str, field: &str) -> String {
+    match prefix {
+        "memory" => format!("Memory information field {field}."),
+        "vmstat" => format!("/proc/vmstat information field {field}."),
+        "netstat" => format!("Statistic {}.", field.replacen('_', "", 1)),
+        _ => match field.split_once('_') {
+            Some(("sockets", _)) => "Number of IPv4 sockets in use.".to_owned(),
+            Some((proto, state)) => format!("Number of {proto} sockets in state {state}."),
+            None => format!("Socket statistic {field}."),
+        },
+    }
 }
 
 /// One resource's stall line, when the sample has pressure at all.
@@ -699,6 +757,46 @@ mod tests {
                 current = name;
             }
         }
+    }
+
+    #[test]
+    fn kernel_statistics_tables_become_one_family_per_field() {
+        let mut a = minor1();
+        a.meminfo = [
+            ("Active_anon_bytes", 4096),
+            ("MemTotal_bytes", 1000),
+            ("HugePages_Total", 0),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into();
+        a.vmstat.insert("pgfault".into(), 77);
+        a.netstat.insert("Tcp_CurrEstab".into(), 3);
+        a.sockstat.insert("TCP_mem_bytes".into(), 8192);
+        let mut b = minor1();
+        b.netstat.insert("Udp_NoPorts".into(), 1);
+        let text = render(&[host("a", a), host("b", b)]);
+        let got = lines(&text);
+        for want in [
+            r#"node_memory_Active_anon_bytes{instance="a"} 4096"#,
+            r#"node_memory_HugePages_Total{instance="a"} 0"#,
+            "# TYPE node_memory_Active_anon_bytes gauge",
+            r#"node_vmstat_pgfault{instance="a"} 77"#,
+            "# TYPE node_vmstat_pgfault untyped",
+            r#"node_netstat_Tcp_CurrEstab{instance="a"} 3"#,
+            "# HELP node_netstat_Tcp_CurrEstab Statistic TcpCurrEstab.",
+            r#"node_netstat_Udp_NoPorts{instance="b"} 1"#,
+            "# TYPE node_netstat_Udp_NoPorts untyped",
+            r#"node_sockstat_TCP_mem_bytes{instance="a"} 8192"#,
+            "# HELP node_sockstat_TCP_mem_bytes Number of TCP sockets in state mem_bytes.",
+        ] {
+            assert!(got.contains(&want), "missing {want}\n{text}");
+        }
+        // MemTotal comes from the memory summary, once.
+        let total = got
+            .iter()
+            .filter(|l| l.starts_with("# TYPE node_memory_MemTotal_bytes"))
+            .count();
+        assert_eq!(total, 1);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `Rates`: per-second network, disk and cgroup rates from consecutive samples of one host.
+//! `Rates`: per-second network, disk, cgroup, pressure and kernel rates from consecutive
+//! samples of one host (or from the first samples of two history buckets).
 //!
 //! Pure arithmetic, no clock and no I/O: `Fleet` keeps the result as part of a host's live
 //! state, `history` turns it into the network rates of a history point, and the HTTP views
@@ -6,7 +7,7 @@
 
 use std::sync::Arc;
 
-use utizmon_protocol::{Cgroup, Disk, Network, Sample};
+use utizmon_protocol::{Cgroup, Disk, KernelCounters, Network, Pressure, Sample, Stall};
 
 /// Per-second rates computed from the last two samples' counters.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +22,39 @@ pub struct Rates {
     pub disks: Vec<DiskRate>,
     /// Services and containers; see [`CgroupRates`] for why they need their own window.
     pub cgroups: CgroupRates,
+    /// Share of the time tasks were stalled, from the PSI counters; `None` unless both
+    /// samples carry pressure.
+    pub pressure: Option<PressureRates>,
+    /// Kernel activity per second; `None` unless both samples carry the kernel counters
+    /// and none went backwards (a reboot).
+    pub kernel: Option<KernelRates>,
+}
+
+/// Stall shares of the resources both samples report (`/proc/pressure/*`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PressureRates {
+    pub cpu: Option<StallRates>,
+    pub memory: Option<StallRates>,
+    pub io: Option<StallRates>,
+}
+
+/// Share of the time between two samples that tasks were stalled on one resource, 0..=1:
+/// the growth of the cumulative stall seconds over the elapsed seconds, which is what
+/// `rate(node_pressure_*_seconds_total)` gives, and averages a long bucket exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StallRates {
+    /// At least one task stalled (`some`).
+    pub some_ratio: f64,
+    /// Every non-idle task stalled (`full`); `None` where the kernel has no `full` line.
+    pub full_ratio: Option<f64>,
+}
+
+/// Per-second kernel activity from `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct KernelRates {
+    pub context_switches_per_second: f64,
+    pub interrupts_per_second: f64,
+    pub forks_per_second: f64,
 }
 
 /// Rates of one network interface.
@@ -109,6 +143,14 @@ impl Rates {
             networks: Vec::with_capacity(cur.networks.len()),
             disks: Vec::with_capacity(cur.disks.len()),
             cgroups: CgroupRates::next(before.map(|r| &r.cgroups), prev, cur),
+            pressure: prev
+                .pressure
+                .zip(cur.pressure)
+                .map(|(old, new)| PressureRates::between(&old, &new, seconds)),
+            kernel: prev
+                .kernel
+                .zip(cur.kernel)
+                .and_then(|(old, new)| KernelRates::between(&old, &new, seconds)),
         };
         for net in &cur.networks {
             let Some(old) = prev.networks.iter().find(|o| o.device == net.device) else {
@@ -176,6 +218,45 @@ impl DiskRate {
             reads_per_second: rate(|d| d.reads)?,
             writes_per_second: rate(|d| d.writes)?,
             busy_ratio: ((cur.io_seconds - old.io_seconds) / seconds).min(1.0),
+        })
+    }
+}
+
+impl PressureRates {
+    fn between(old: &Pressure, cur: &Pressure, seconds: f64) -> PressureRates {
+        let stall = |pick: fn(&Pressure) -> Option<Stall>| {
+            let (old, cur) = pick(old).zip(pick(cur))?;
+            StallRates::between(&old, &cur, seconds)
+        };
+        PressureRates {
+            cpu: stall(|p| p.cpu),
+            memory: stall(|p| p.memory),
+            io: stall(|p| p.io),
+        }
+    }
+}
+
+impl StallRates {
+    fn between(old: &Stall, cur: &Stall, seconds: f64) -> Option<StallRates> {
+        // Stalls are counted per CPU and rounded by the kernel: a share is at most 1.
+        let share = |old: f64, cur: f64| (cur >= old).then(|| ((cur - old) / seconds).min(1.0));
+        Some(StallRates {
+            some_ratio: share(old.some_seconds, cur.some_seconds)?,
+            full_ratio: old
+                .full_seconds
+                .zip(cur.full_seconds)
+                .and_then(|(old, cur)| share(old, cur)),
+        })
+    }
+}
+
+impl KernelRates {
+    fn between(old: &KernelCounters, cur: &KernelCounters, seconds: f64) -> Option<KernelRates> {
+        let rate = |pick: fn(&KernelCounters) -> u64| per_second(pick(old), pick(cur), seconds);
+        Some(KernelRates {
+            context_switches_per_second: rate(|k| k.context_switches)?,
+            interrupts_per_second: rate(|k| k.interrupts)?,
+            forks_per_second: rate(|k| k.forks)?,
         })
     }
 }
@@ -350,6 +431,73 @@ pub(crate) mod tests {
         assert_eq!(vda.written_bytes_per_second, 4096.0 * 20.0 / 2.0);
         assert_eq!((vda.reads_per_second, vda.writes_per_second), (10.0, 20.0));
         assert_eq!(vda.busy_ratio, 0.25);
+    }
+
+    #[test]
+    fn pressure_shares_and_kernel_rates_from_the_counters() {
+        let stall = |some: f64, full: Option<f64>| Stall {
+            some_seconds: some,
+            some_avg10: 0.0,
+            full_seconds: full,
+            full_avg10: None,
+        };
+        let kernel = |k: u64| KernelCounters {
+            context_switches: 1000 * k,
+            interrupts: 500 * k,
+            forks: k,
+            procs_running: 3,
+            procs_blocked: 1,
+        };
+        let mut prev = sample(1);
+        let mut cur = sample(5);
+        cur.networks[0].tx_bytes = 2000;
+        let rates = Rates::between(&prev, &cur, None).unwrap();
+        assert_eq!((rates.pressure, rates.kernel), (None, None), "not sent");
+        prev.pressure = Some(Pressure {
+            cpu: Some(stall(10.0, None)),
+            io: Some(stall(4.0, Some(2.0))),
+            memory: Some(stall(1.0, Some(1.0))),
+        });
+        cur.pressure = Some(Pressure {
+            cpu: Some(stall(11.0, None)),
+            io: Some(stall(12.0, Some(3.0))),
+            memory: None,
+        });
+        prev.kernel = Some(kernel(1));
+        cur.kernel = Some(kernel(9));
+        let rates = Rates::between(&prev, &cur, None).unwrap();
+        let p = rates.pressure.unwrap();
+        // 4 s apart: 1 s of cpu stall is 25 %; 8 s of io stall in 4 s is capped at 100 %.
+        assert_eq!(
+            p.cpu,
+            Some(StallRates {
+                some_ratio: 0.25,
+                full_ratio: None
+            })
+        );
+        assert_eq!(
+            p.io,
+            Some(StallRates {
+                some_ratio: 1.0,
+                full_ratio: Some(0.25)
+            })
+        );
+        assert_eq!(p.memory, None, "gone from the newer sample");
+        let k = rates.kernel.unwrap();
+        assert_eq!(
+            (
+                k.context_switches_per_second,
+                k.interrupts_per_second,
+                k.forks_per_second
+            ),
+            (2000.0, 1000.0, 2.0)
+        );
+        // A reboot between the samples: the counters went backwards, no rates.
+        cur.kernel = Some(kernel(0));
+        cur.pressure.as_mut().unwrap().cpu = Some(stall(1.0, None));
+        let rates = Rates::between(&prev, &cur, None).unwrap();
+        assert_eq!(rates.kernel, None);
+        assert_eq!(rates.pressure.unwrap().cpu, None);
     }
 
     #[test]

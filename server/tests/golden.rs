@@ -1,5 +1,5 @@
 //! Pins the exact JSON the server sends today: `/api/v1/hosts`, `/api/v1/hosts/{host}`,
-//! `/api/v1/hosts/{host}/samples` and both `/ws/dashboard` streams, byte for byte (field
+//! `/api/v1/hosts/{host}/samples`, `.../details` and both `/ws/dashboard` streams, byte for byte (field
 //! order included), so moving the view types between modules cannot change what scripts
 //! and browsers receive. Clock readings are replaced by placeholders before comparing.
 
@@ -144,7 +144,9 @@ async fn send_sample(edge: &mut GoodEdge, base: u64) {
 #[tokio::test]
 async fn api_and_stream_json_is_unchanged() {
     let server = TestServer::start(&[]).await;
-    let base = (now_ms() / 1000 - 60) * 1000;
+    // A whole ten seconds, so the 2 s buckets of the details query start at `base` on
+    // every run (an odd second flipped them half the time).
+    let base = (now_ms() / 10_000 - 6) * 10_000;
     let mut edge = GoodEdge::connect(&server, "golden-1", None).await;
     wait_for("the hello", || server.host("golden-1")).await;
     let mut overview = connect(&format!("ws://{}/ws/dashboard", server.addr), None).await;
@@ -180,6 +182,14 @@ async fn api_and_stream_json_is_unchanged() {
         "/api/v1/hosts/golden-1",
         &format!(
             "/api/v1/hosts/golden-1/samples?from={base}&to={}",
+            base + 10_000
+        ),
+        &format!(
+            "/api/v1/hosts/golden-1/details?from={base}&to={}",
+            base + 10_000
+        ),
+        &format!(
+            "/api/v1/hosts/golden-1/details?from={base}&to={}&step=2000",
             base + 10_000
         ),
         "/api/v1/hosts/nope",

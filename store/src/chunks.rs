@@ -2,16 +2,18 @@
 //! codec ([`crate::codec`]), and the reads that merge them with the head.
 //!
 //! A sample is first committed to the head (`samples`, one row each, the whole sample in
-//! `body`) before its ack, as always. Once a block has ended [`GRACE_MS`] ago, the writer
-//! moves its head rows into the block's chunk in one transaction (insert or rewrite the
-//! chunk, delete the rows), so a crash leaves either the rows or the chunk, never both or
+//! `body`) before its ack, as always. Once a block has ended [`GRACE_MS`] ago, the
+//! compaction thread ([`crate::writer::compaction`]) reads its head rows and encodes its
+//! chunk outside any write transaction ([`prepare`]), then moves them in one short
+//! transaction ([`swap`]: insert or rewrite the chunk, delete the rows, if none of it
+//! changed meanwhile), so a crash leaves either the rows or the chunk, never both or
 //! neither. A sample still waiting in remote write's commit log stays in the head until
 //! every receiver has taken it; a late sample (a replay after an outage) is merged into
 //! the block's existing chunk at the next pass. `chunk_runs` records which sequence
 //! numbers of which edge run each chunk holds, so a replayed sample is stored once.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::rc::Rc;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Deserialize;
@@ -19,6 +21,7 @@ use serde_json::{json, Value};
 use utizmon_protocol::{Cpu, Load, Memory, Sample};
 
 use crate::point::{NetRate, Point};
+use crate::writer::WriteGate;
 use crate::{codec, StoreError};
 
 /// Width of one chunk, ms: 600 samples at 1 Hz, enough for the codec to find the
@@ -27,9 +30,6 @@ pub const BLOCK_MS: u64 = 600_000;
 
 /// How long after a block ends its head rows wait for late samples before compaction.
 pub const GRACE_MS: u64 = 60_000;
-
-/// Longest one compaction pass holds the writer before letting ingest through again.
-const PASS_BUDGET: Duration = Duration::from_millis(100);
 
 /// Start of the block holding `ts_ms`.
 pub fn block_of(ts_ms: u64) -> u64 {
@@ -57,21 +57,40 @@ impl StoredSample {
     }
 }
 
-/// Compacts due blocks (ended at least [`GRACE_MS`] before `now_ms`) for at most
-/// [`PASS_BUDGET`]; returns how many blocks it wrote and whether more are due.
-pub fn compact(conn: &mut Connection, now_ms: u64) -> Result<(usize, bool), StoreError> {
-    let started = Instant::now();
+/// Blocks one scan finds at most; more wait for the next pass.
+const SCAN_LIMIT: usize = 256;
+
+/// Compacts due blocks (ended at least [`GRACE_MS`] before `now_ms`) while `allowed(done)`
+/// says so (`done`: blocks moved so far in this call); returns how many blocks it moved
+/// and whether more are due. Each block is read and encoded outside any write
+/// transaction ([`prepare`]) and then moved in a short one ([`swap`]) while `gate` is held,
+/// so commits wait for the swap at most, never for the encoding.
+pub fn compact(
+    conn: &mut Connection,
+    now_ms: u64,
+    gate: &WriteGate,
+    mut allowed: impl FnMut(usize) -> bool,
+) -> Result<(usize, bool), StoreError> {
     let before = block_of(now_ms.saturating_sub(GRACE_MS));
-    let due = due_blocks(conn, before, 256)?;
+    let due = due_blocks(conn, before, SCAN_LIMIT)?;
     let mut done = 0;
+    let mut changed = false;
     for &(host_id, block) in &due {
-        if started.elapsed() >= PASS_BUDGET {
+        if !allowed(done) {
             return Ok((done, true));
         }
-        compact_block(conn, host_id, block)?;
-        done += 1;
+        let Some(prepared) = prepare(conn, host_id, block)? else {
+            continue;
+        };
+        let _writing = gate.lock();
+        if swap(conn, &prepared)? {
+            done += 1;
+        } else {
+            // Changed under the encoding (a late sample, retention, a purge): next pass.
+            changed = true;
+        }
     }
-    Ok((done, due.len() == 256))
+    Ok((done, changed || due.len() == SCAN_LIMIT))
 }
 
 /// The newest sample time held in any chunk: a sample newer than this cannot be in one.
@@ -137,16 +156,35 @@ impl ChunkRow {
     }
 }
 
-/// Moves the head rows of one host's block into its chunk, in one transaction. Rows go
-/// from the head's JSON to the codec without a typed detour: compaction is the writer's
-/// largest job.
-fn compact_block(conn: &mut Connection, host_id: i64, block: u64) -> Result<(), StoreError> {
-    let what = |e| StoreError::sql("compacting history", e);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(what)?;
+/// One block ready to move: its chunk encoded from the head rows read and the chunk that
+/// was there, and what must still hold when it is swapped in.
+pub struct Prepared {
+    host_id: i64,
+    block: u64,
+    /// `(id, n)` of the block's chunk when it was read; `None`: there was none.
+    chunk_before: Option<(i64, i64)>,
+    /// `(run, seq)` of the head rows it holds, deleted by the swap.
+    taken: Vec<(i64, u64)>,
+    body: Vec<u8>,
+    end_ms: u64,
+    n: usize,
+    /// `(run, min seq, max seq)` of each edge run in the chunk.
+    runs: Vec<(i64, u64, u64)>,
+}
+
+/// Reads the head rows of one host's block (and its chunk, for a late sample) and encodes
+/// the merged chunk, without writing; `None` when no head row is left to move. Rows go
+/// from the head's JSON to the codec without a typed detour: this is compaction's cost.
+pub fn prepare(
+    conn: &Connection,
+    host_id: i64,
+    block: u64,
+) -> Result<Option<Prepared>, StoreError> {
+    let what = |e| StoreError::sql("reading a block to compact", e);
+    // One snapshot for the head rows and the chunk.
+    let snapshot = conn.unchecked_transaction().map_err(what)?;
     let head: Vec<ChunkRow> = {
-        let mut stmt = tx
+        let mut stmt = snapshot
             .prepare_cached(&format!(
                 "SELECT {HEAD_COLUMNS} FROM samples s
                  WHERE host_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND NOT EXISTS
@@ -164,40 +202,32 @@ fn compact_block(conn: &mut Connection, host_id: i64, block: u64) -> Result<(), 
             .map_err(what)?
     };
     if head.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let mut rows: Vec<ChunkRow> = match chunk_body(&tx, host_id, block)? {
-        Some(body) => codec::decode(&body)
-            .map_err(chunk_error)?
-            .into_iter()
-            .map(ChunkRow::of_value)
-            .collect(),
-        None => Vec::new(),
+    let chunk = snapshot
+        .query_row(
+            "SELECT id, n, body FROM chunks WHERE host_id = ?1 AND start_ms = ?2",
+            params![host_id, block as i64],
+            |r| Ok(((r.get(0)?, r.get(1)?), r.get::<_, Vec<u8>>(2)?)),
+        )
+        .optional()
+        .map_err(|e| StoreError::sql("reading a chunk", e))?;
+    drop(snapshot);
+    let (chunk_before, mut rows) = match chunk {
+        Some((identity, body)) => (
+            Some(identity),
+            codec::decode(&body)
+                .map_err(chunk_error)?
+                .into_iter()
+                .map(ChunkRow::of_value)
+                .collect(),
+        ),
+        None => (None, Vec::new()),
     };
-    let mut seen: HashSet<(i64, u64)> = rows.iter().map(|r| (r.run, r.seq)).collect();
+    let mut seen: HashSet<(i64, u64)> = rows.iter().map(|r: &ChunkRow| (r.run, r.seq)).collect();
     let taken: Vec<(i64, u64)> = head.iter().map(|r| (r.run, r.seq)).collect();
     rows.extend(head.into_iter().filter(|r| seen.insert((r.run, r.seq))));
     rows.sort_by_key(|r| (r.ts_ms, r.run, r.seq));
-    let values: Vec<Value> = rows.iter().map(|r| r.value.clone()).collect();
-    let body = codec::encode(&values).map_err(chunk_error)?;
-    let end_ms = rows.last().map_or(block, |r| r.ts_ms);
-    tx.execute(
-        "INSERT OR REPLACE INTO chunks (host_id, start_ms, end_ms, n, body)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            host_id,
-            block as i64,
-            end_ms as i64,
-            rows.len() as i64,
-            body
-        ],
-    )
-    .map_err(what)?;
-    tx.execute(
-        "DELETE FROM chunk_runs WHERE host_id = ?1 AND start_ms = ?2",
-        params![host_id, block as i64],
-    )
-    .map_err(what)?;
     let mut runs: Vec<(i64, u64, u64)> = Vec::new();
     for r in &rows {
         match runs.iter_mut().find(|(run, _, _)| *run == r.run) {
@@ -208,23 +238,81 @@ fn compact_block(conn: &mut Connection, host_id: i64, block: u64) -> Result<(), 
             None => runs.push((r.run, r.seq, r.seq)),
         }
     }
-    for (run, min, max) in runs {
-        tx.execute(
-            "INSERT INTO chunk_runs (run, min_seq, max_seq, host_id, start_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run, min as i64, max as i64, host_id, block as i64],
-        )
+    let end_ms = rows.last().map_or(block, |r| r.ts_ms);
+    let n = rows.len();
+    let values: Vec<Value> = rows.into_iter().map(|r| r.value).collect();
+    let body = codec::encode(&values).map_err(chunk_error)?;
+    Ok(Some(Prepared {
+        host_id,
+        block,
+        chunk_before,
+        taken,
+        body,
+        end_ms,
+        n,
+        runs,
+    }))
+}
+
+/// Moves a prepared block in one IMMEDIATE transaction: writes its chunk and `chunk_runs`
+/// and deletes the head rows it holds, if nothing it was built from changed meanwhile (the
+/// chunk is the one read, every head row taken is still there); otherwise changes nothing
+/// and returns `false`. A crash at any point leaves the rows or the chunk, never both.
+pub fn swap(conn: &mut Connection, p: &Prepared) -> Result<bool, StoreError> {
+    let what = |e| StoreError::sql("compacting history", e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(what)?;
+    let chunk_now: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT id, n FROM chunks WHERE host_id = ?1 AND start_ms = ?2",
+            params![p.host_id, p.block as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(what)?;
+    if chunk_now != p.chunk_before {
+        return Ok(false); // Dropping `tx` rolls back.
     }
+    let mut deleted = 0;
     {
         let mut delete = tx
             .prepare_cached("DELETE FROM samples WHERE run = ?1 AND seq = ?2")
             .map_err(what)?;
-        for (run, seq) in taken {
-            delete.execute(params![run, seq as i64]).map_err(what)?;
+        for &(run, seq) in &p.taken {
+            deleted += delete.execute(params![run, seq as i64]).map_err(what)?;
         }
     }
-    tx.commit().map_err(what)
+    if deleted != p.taken.len() {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO chunks (host_id, start_ms, end_ms, n, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            p.host_id,
+            p.block as i64,
+            p.end_ms as i64,
+            p.n as i64,
+            p.body
+        ],
+    )
+    .map_err(what)?;
+    tx.execute(
+        "DELETE FROM chunk_runs WHERE host_id = ?1 AND start_ms = ?2",
+        params![p.host_id, p.block as i64],
+    )
+    .map_err(what)?;
+    for &(run, min, max) in &p.runs {
+        tx.execute(
+            "INSERT INTO chunk_runs (run, min_seq, max_seq, host_id, start_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, min as i64, max as i64, p.host_id, p.block as i64],
+        )
+        .map_err(what)?;
+    }
+    tx.commit().map_err(what)?;
+    Ok(true)
 }
 
 fn chunk_error(e: impl std::fmt::Display) -> StoreError {
@@ -242,16 +330,6 @@ fn head_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
         None => serde_json::to_value(sample_of_columns(r)?).unwrap_or_default(),
     };
     Ok(json!({"run": run, "rates": rates, "sample": sample}))
-}
-
-fn chunk_body(conn: &Connection, host_id: i64, block: u64) -> Result<Option<Vec<u8>>, StoreError> {
-    conn.query_row(
-        "SELECT body FROM chunks WHERE host_id = ?1 AND start_ms = ?2",
-        params![host_id, block as i64],
-        |r| r.get(0),
-    )
-    .optional()
-    .map_err(|e| StoreError::sql("reading a chunk", e))
 }
 
 /// The rows of one chunk (`chunks.body`), oldest first; for tools and tests that read the
@@ -374,6 +452,16 @@ pub fn chunk_points(body: &[u8]) -> Result<Vec<Point>, StoreError> {
     Ok(points)
 }
 
+/// The head rows (columns in [`HEAD_COLUMNS`] order) of host `?1` from `?2` to `?3` ms,
+/// oldest first.
+fn head_rows(conn: &Connection) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {HEAD_COLUMNS} FROM samples s
+         WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
+    ))
+    .map_err(|e| StoreError::sql("reading stored samples", e))
+}
+
 /// Calls `each` with the stored samples of one host between two instants, oldest first:
 /// chunks and head merged by time.
 pub fn each_sample(
@@ -384,12 +472,7 @@ pub fn each_sample(
     mut each: impl FnMut(StoredSample),
 ) -> Result<(), StoreError> {
     let what = |e| StoreError::sql("reading stored samples", e);
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {HEAD_COLUMNS} FROM samples s
-             WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
-        ))
-        .map_err(what)?;
+    let mut stmt = head_rows(conn)?;
     let head = stmt
         .query_map(params![host_id, bound(from_ms), bound(to_ms)], head_sample)
         .map_err(what)?
@@ -403,6 +486,121 @@ pub fn each_sample(
         decode_rows,
         &mut each,
     )
+}
+
+/// Like [`each_sample`], for a reader that keeps a few samples of a long range (one or two
+/// per bucket): `want(ts_ms)` is asked for every stored sample, oldest first, and only the
+/// samples it wants are decoded, from the chunk columns whose path `keep_path` accepts
+/// (paths as `sample.meminfo.MemFree_bytes`; the wire's required fields must be kept) and
+/// from the head row's body. A head row whose body does not parse is skipped.
+pub fn each_wanted_sample(
+    conn: &Connection,
+    host_id: i64,
+    (from_ms, to_ms): (u64, u64),
+    keep_path: &dyn Fn(&str) -> bool,
+    mut want: impl FnMut(u64) -> bool,
+    mut each: impl FnMut(StoredSample),
+) -> Result<(), StoreError> {
+    let what = |e| StoreError::sql("reading stored samples", e);
+    let mut stmt = head_rows(conn)?;
+    let head = stmt
+        .query_map(params![host_id, bound(from_ms), bound(to_ms)], |r| {
+            let body: Option<Vec<u8>> = r.get(13)?;
+            Ok(match body {
+                Some(body) => Lazy::Head {
+                    ts: r.get::<_, i64>(2)? as u64,
+                    run: r.get(0)?,
+                    rates: r.get(12)?,
+                    body,
+                },
+                None => Lazy::Whole(Box::new(head_sample(r)?)),
+            })
+        })
+        .map_err(what)?
+        .map(|r| r.map_err(what));
+    let decode = |body: &[u8]| -> Result<Vec<Lazy>, StoreError> {
+        let (n_rows, columns) = codec::decode_columns(body).map_err(chunk_error)?;
+        let columns: Vec<codec::Column> = columns
+            .into_iter()
+            .filter(|(path, _)| path == "run" || path == "sample.ts_ms" || keep_path(path))
+            .collect();
+        let times: Vec<u64> = match columns.iter().find(|(path, _)| path == "sample.ts_ms") {
+            Some((_, cells)) => cells
+                .iter()
+                .map(|c| c.as_ref().and_then(Value::as_u64).unwrap_or(0))
+                .collect(),
+            None => vec![0; n_rows],
+        };
+        let columns = Rc::new(columns);
+        Ok(times
+            .into_iter()
+            .enumerate()
+            .map(|(index, ts)| Lazy::Chunk {
+                ts,
+                index,
+                columns: Rc::clone(&columns),
+            })
+            .collect())
+    };
+    merge(
+        conn,
+        host_id,
+        (from_ms, to_ms),
+        head,
+        Lazy::ts,
+        decode,
+        &mut |lazy: Lazy| {
+            if want(lazy.ts()) {
+                if let Some(sample) = lazy.into_sample() {
+                    each(sample);
+                }
+            }
+        },
+    )
+}
+
+/// A stored sample not decoded yet: its time, and what decoding it takes.
+enum Lazy {
+    /// A head row; its JSON body is parsed only when wanted.
+    Head {
+        ts: u64,
+        run: i64,
+        rates: String,
+        body: Vec<u8>,
+    },
+    /// A head row written before schema 4, rebuilt from its columns at once.
+    Whole(Box<StoredSample>),
+    /// Row `index` of a chunk's (kept) columns.
+    Chunk {
+        ts: u64,
+        index: usize,
+        columns: Rc<Vec<codec::Column>>,
+    },
+}
+
+impl Lazy {
+    fn ts(&self) -> u64 {
+        match self {
+            Lazy::Head { ts, .. } | Lazy::Chunk { ts, .. } => *ts,
+            Lazy::Whole(s) => s.sample.ts_ms,
+        }
+    }
+
+    fn into_sample(self) -> Option<StoredSample> {
+        match self {
+            Lazy::Head {
+                run, rates, body, ..
+            } => Some(StoredSample {
+                run,
+                rates: serde_json::from_str(&rates).unwrap_or_default(),
+                sample: serde_json::from_slice(&body).ok()?,
+            }),
+            Lazy::Whole(sample) => Some(*sample),
+            Lazy::Chunk { index, columns, .. } => {
+                StoredSample::deserialize(&codec::row(&columns, index)).ok()
+            }
+        }
+    }
 }
 
 /// Bounds past i64 (never stored: ingest refuses far-future times) clamp to the largest.
@@ -474,6 +672,10 @@ mod tests {
         .unwrap();
     }
 
+    fn compact_all(conn: &mut Connection, now_ms: u64) -> (usize, bool) {
+        compact(conn, now_ms, &WriteGate::default(), |_| true).unwrap()
+    }
+
     fn all(conn: &Connection) -> Vec<u64> {
         let mut seqs = Vec::new();
         each_sample(conn, 1, 0, u64::MAX, |s| seqs.push(s.sample.seq)).unwrap();
@@ -487,9 +689,9 @@ mod tests {
             insert(&conn, seq, T0 + seq as u64 * 1000);
         }
         // The first block (seq 1..=599) ended, but not GRACE_MS ago: nothing moves.
-        compact(&mut conn, T0 + BLOCK_MS + GRACE_MS - 1).unwrap();
+        compact_all(&mut conn, T0 + BLOCK_MS + GRACE_MS - 1);
         assert_eq!(count(&conn, "chunks"), 0);
-        let (done, more) = compact(&mut conn, T0 + BLOCK_MS + GRACE_MS).unwrap();
+        let (done, more) = compact_all(&mut conn, T0 + BLOCK_MS + GRACE_MS);
         assert_eq!((done, more), (1, false));
         assert_eq!(count(&conn, "samples"), 101);
         assert_eq!(all(&conn), (1..=700).collect::<Vec<_>>());
@@ -499,7 +701,7 @@ mod tests {
         // A late sample of the compacted block merges into its chunk; a duplicate does not.
         insert(&conn, 1000, T0 + 500);
         insert(&conn, 5, T0 + 5_000);
-        compact(&mut conn, T0 + BLOCK_MS + GRACE_MS).unwrap();
+        compact_all(&mut conn, T0 + BLOCK_MS + GRACE_MS);
         let seqs = all(&conn);
         assert_eq!(seqs.len(), 701);
         assert_eq!(seqs[0], 1000);
@@ -522,7 +724,7 @@ mod tests {
             insert(&conn, seq, T0 + seq as u64 * 1000);
         }
         crate::delivery::log(&conn, 1, 2, (T0 + 2000) as i64).unwrap();
-        compact(&mut conn, T0 + 10 * BLOCK_MS).unwrap();
+        compact_all(&mut conn, T0 + 10 * BLOCK_MS);
         let head: i64 = conn
             .query_row("SELECT seq FROM samples", [], |r| r.get(0))
             .unwrap();
@@ -541,7 +743,7 @@ mod tests {
             params![T0 as i64],
         )
         .unwrap();
-        compact(&mut conn, T0 + 10 * BLOCK_MS).unwrap();
+        compact_all(&mut conn, T0 + 10 * BLOCK_MS);
         let mut got = Vec::new();
         each_sample(&conn, 1, 0, u64::MAX, |s| got.push(s)).unwrap();
         let p = got[0].point();
@@ -551,5 +753,67 @@ mod tests {
             (10.0, 2.0, 0.75)
         );
         assert_eq!(p.networks[0].rx_bytes_per_second, 5.0);
+    }
+
+    #[test]
+    fn a_swap_is_refused_when_its_rows_changed_under_the_encoding() {
+        let mut conn = db();
+        for seq in 1..=3 {
+            insert(&conn, seq, T0 + seq as u64 * 1000);
+        }
+        // Retention (or a purge) deletes a row while the block is being encoded.
+        let prepared = prepare(&conn, 1, T0).unwrap().unwrap();
+        conn.execute("DELETE FROM samples WHERE seq = 2", [])
+            .unwrap();
+        assert!(!swap(&mut conn, &prepared).unwrap());
+        assert_eq!((count(&conn, "chunks"), count(&conn, "samples")), (0, 2));
+        // Another pass moves what is left.
+        let (done, _) = compact_all(&mut conn, T0 + 10 * BLOCK_MS);
+        assert_eq!(done, 1);
+        assert_eq!(all(&conn), [1, 3]);
+        // The chunk is rewritten under a late sample's encoding: that one is refused too.
+        insert(&conn, 4, T0 + 4_000);
+        let late = prepare(&conn, 1, T0).unwrap().unwrap();
+        insert(&conn, 5, T0 + 5_000);
+        let first = prepare(&conn, 1, T0).unwrap().unwrap();
+        assert!(swap(&mut conn, &first).unwrap());
+        assert!(!swap(&mut conn, &late).unwrap(), "its chunk is gone");
+        assert_eq!(all(&conn), [1, 3, 4, 5]);
+        assert_eq!(count(&conn, "samples"), 0);
+    }
+
+    #[test]
+    fn a_sample_committed_during_the_encoding_stays_in_the_head_for_the_next_pass() {
+        let mut conn = db();
+        insert(&conn, 1, T0 + 1_000);
+        let prepared = prepare(&conn, 1, T0).unwrap().unwrap();
+        insert(&conn, 2, T0 + 2_000);
+        assert!(swap(&mut conn, &prepared).unwrap());
+        assert_eq!(count(&conn, "samples"), 1);
+        assert_eq!(all(&conn), [1, 2], "read once each, from chunk and head");
+        compact_all(&mut conn, T0 + 10 * BLOCK_MS);
+        assert_eq!((count(&conn, "samples"), all(&conn)), (0, vec![1, 2]));
+    }
+
+    #[test]
+    fn a_pass_stops_when_its_budget_says_so_and_reports_more() {
+        let mut conn = db();
+        for block in 0..3 {
+            insert(&conn, block + 1, T0 + block as u64 * BLOCK_MS);
+        }
+        let gate = WriteGate::default();
+        let now = T0 + 10 * BLOCK_MS;
+        let mut asked = Vec::new();
+        let (done, more) = compact(&mut conn, now, &gate, |done| {
+            asked.push(done);
+            done < 2
+        })
+        .unwrap();
+        assert_eq!((done, more, asked), (2, true, vec![0, 1, 2]));
+        assert_eq!(
+            compact(&mut conn, now, &gate, |_| true).unwrap(),
+            (1, false)
+        );
+        assert_eq!(count(&conn, "chunks"), 3);
     }
 }

@@ -219,7 +219,7 @@ mod tests {
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn, 0).unwrap();
         conn
     }
 

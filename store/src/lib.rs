@@ -1,5 +1,6 @@
 //! History that survives restarts: an embedded SQLite database (WAL) of raw samples and
-//! per-minute rollups, written by one dedicated thread in batched transactions.
+//! per-minute and per-hour rollups, written by one dedicated thread in batched
+//! transactions.
 //!
 //! The server hands every accepted sample to [`Store::append`] and acknowledges it to its
 //! edge only when the returned [`Commit`] resolves, i.e. after the transaction holding it
@@ -23,12 +24,13 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
+use writer::compaction;
 
 pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
-pub use query::{min_step_ms, step_ms, MAX_POINTS, TARGET_POINTS};
+pub use query::{min_step_ms, source, step_ms, Source, MAX_POINTS, TARGET_POINTS};
 pub use schema::SCHEMA_VERSION;
 use utizmon_protocol::{HostInfo, Sample};
 
@@ -56,6 +58,9 @@ pub struct StoreConfig {
     pub raw_retention: Duration,
     /// Per-minute rollups older than this are deleted.
     pub rollup_retention: Duration,
+    /// Per-hour rollups older than this are deleted; longer than the minutes', so long
+    /// ranges stay cheap to chart.
+    pub hour_rollup_retention: Duration,
     /// How often rollups are brought up to date and retention is applied.
     pub maintenance_interval: Duration,
     /// Source of "now" for retention.
@@ -66,12 +71,14 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Defaults: 48 h raw, 30 days of rollups, maintenance every 10 s.
+    /// Defaults: 48 h raw, 30 days of minute and 400 days of hour rollups, maintenance
+    /// every 10 s.
     pub fn new(dir: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             dir: dir.into(),
             raw_retention: Duration::from_secs(48 * 3600),
             rollup_retention: Duration::from_secs(30 * 24 * 3600),
+            hour_rollup_retention: Duration::from_secs(400 * 24 * 3600),
             maintenance_interval: Duration::from_secs(10),
             clock: system_clock(),
             commit_log: false,
@@ -155,10 +162,12 @@ pub type Commit = oneshot::Receiver<Result<(), Arc<StoreError>>>;
 #[derive(Clone)]
 pub struct Store {
     queue: mpsc::Sender<writer::Command>,
+    compactor: std::sync::mpsc::Sender<compaction::Request>,
     reader: Arc<Mutex<Connection>>,
     errors: Arc<AtomicU64>,
     path: Arc<Path>,
-    writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// The writer's and the compaction thread's, joined by [`Store::close`].
+    threads: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -188,18 +197,27 @@ impl Store {
 
         let path: Arc<Path> = dir.join(DB_FILE).into();
         let mut conn = open_connection(&path, false)?;
-        schema::migrate(&mut conn)?;
+        schema::migrate(&mut conn, (config.clock)())?;
         let reader = open_connection(&path, true)?;
 
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
         let errors = Arc::new(AtomicU64::new(0));
-        let handle = writer::spawn(conn, rx, config, errors.clone())?;
+        let gate = writer::WriteGate::default();
+        let (compactor, compacting) = compaction::spawn(
+            &path,
+            config.clock.clone(),
+            config.maintenance_interval,
+            gate.clone(),
+            errors.clone(),
+        )?;
+        let writing = writer::spawn(conn, rx, config, errors.clone(), gate)?;
         Ok(Store {
             queue,
+            compactor,
             reader: Arc::new(Mutex::new(reader)),
             errors,
             path,
-            writer: Arc::new(Mutex::new(Some(handle))),
+            threads: Arc::new(Mutex::new(vec![compacting, writing])),
         })
     }
 
@@ -216,12 +234,19 @@ impl Store {
         commit
     }
 
-    /// Brings rollups up to date and applies retention now (tests, shutdown).
+    /// Runs one pass of every maintenance job now (tests, tools): rollups brought up to
+    /// date, one bounded retention pass, one paced compaction pass (at least one block,
+    /// when any is due).
     pub async fn maintain(&self) -> Result<(), Arc<StoreError>> {
         let (done, rx) = oneshot::channel();
         self.queue
             .send(writer::Command::Maintain(done))
             .await
+            .map_err(|_| Arc::new(StoreError::Closed))?;
+        rx.await.map_err(|_| Arc::new(StoreError::Closed))??;
+        let (done, rx) = oneshot::channel();
+        self.compactor
+            .send(compaction::Request::Pass(done))
             .map_err(|_| Arc::new(StoreError::Closed))?;
         rx.await.map_err(|_| Arc::new(StoreError::Closed))?
     }
@@ -245,7 +270,8 @@ impl Store {
     }
 
     /// History of `host` between `from_ms` and `to_ms`, bucketed by `step_ms`: raw samples
-    /// for steps under a minute while they are retained, rollups otherwise. At most
+    /// for steps under a minute while they are retained, minute rollups for wider steps,
+    /// hour rollups for steps of an hour or more ([`query::source`]). At most
     /// [`MAX_POINTS`] points: a smaller step is raised to [`min_step_ms`].
     pub fn query(
         &self,
@@ -269,18 +295,61 @@ impl Store {
         to_ms: u64,
         limit: usize,
     ) -> Result<Vec<StoredSample>, StoreError> {
-        let conn = self.reader.lock();
-        let snapshot = query::read_snapshot(&conn)?;
-        let Some(host_id) = query::host_id(&snapshot, host)? else {
-            return Ok(Vec::new());
-        };
         let mut out = Vec::new();
-        chunks::each_sample(&snapshot, host_id, from_ms, to_ms, |s| {
+        self.each_sample(host, from_ms, to_ms, |s| {
             if out.len() < limit {
                 out.push(s);
             }
         })?;
         Ok(out)
+    }
+
+    /// Hands every whole sample of `host` between `from_ms` and `to_ms` to `each`, oldest
+    /// first, one at a time (the values of [`Store::samples`]): a caller that keeps only a
+    /// few (one per bucket of a long range) reads any range in bounded memory. Holds the
+    /// read connection until it returns.
+    pub fn each_sample(
+        &self,
+        host: &str,
+        from_ms: u64,
+        to_ms: u64,
+        each: impl FnMut(StoredSample),
+    ) -> Result<(), StoreError> {
+        self.read_host(host, |conn, host_id| {
+            chunks::each_sample(conn, host_id, from_ms, to_ms, each)
+        })
+    }
+
+    /// Runs `read` on a read snapshot with the id of `host`; nothing when it is unknown.
+    fn read_host(
+        &self,
+        host: &str,
+        read: impl FnOnce(&Connection, i64) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.reader.lock();
+        let snapshot = query::read_snapshot(&conn)?;
+        match query::host_id(&snapshot, host)? {
+            Some(host_id) => read(&snapshot, host_id),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands `each` the whole samples of `host` between `from_ms` and `to_ms` that
+    /// `want(ts_ms)` asks for (asked for every stored sample, oldest first), decoding only
+    /// those, and from chunks only the paths `keep_path` accepts (as
+    /// `sample.meminfo.MemFree_bytes`; the wire's required fields must be kept): a long
+    /// range read for a few samples per bucket costs little more than decompressing it.
+    pub fn each_wanted_sample(
+        &self,
+        host: &str,
+        (from_ms, to_ms): (u64, u64),
+        keep_path: &dyn Fn(&str) -> bool,
+        want: impl FnMut(u64) -> bool,
+        each: impl FnMut(StoredSample),
+    ) -> Result<(), StoreError> {
+        self.read_host(host, |conn, host_id| {
+            chunks::each_wanted_sample(conn, host_id, (from_ms, to_ms), keep_path, want, each)
+        })
     }
 
     /// Every host the database knows, with its last info and sample.
@@ -332,14 +401,19 @@ impl Store {
     /// Commits what is queued, stops the writer and waits for it. Other clones of this
     /// handle see [`StoreError::Closed`] afterwards.
     pub async fn close(&self) {
+        // Compaction is told first: it stops after the block in hand.
+        let _ = self.compactor.send(compaction::Request::Stop);
         let (done, rx) = oneshot::channel();
         if self.queue.send(writer::Command::Stop(done)).await.is_ok() {
             let _ = rx.await;
         }
-        let handle = self.writer.lock().take();
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
+        let handles = std::mem::take(&mut *self.threads.lock());
+        let _ = tokio::task::spawn_blocking(move || {
+            for handle in handles {
+                let _ = handle.join();
+            }
+        })
+        .await;
     }
 }
 

@@ -4,8 +4,11 @@
 use serde::{Deserialize, Serialize};
 use utizmon_protocol::Sample;
 
-/// One minute in milliseconds: the width of a rollup bucket.
+/// One minute in milliseconds: the width of a per-minute rollup.
 pub(crate) const MINUTE_MS: u64 = 60_000;
+
+/// One hour in milliseconds: the width of a per-hour rollup.
+pub(crate) const HOUR_MS: u64 = 3_600_000;
 
 /// One moment (raw sample) or one bucket (average over `n` samples) of a host's history.
 ///

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -143,10 +143,54 @@ const MIGRATIONS: &[&str] = &[
     -- Compaction skips samples remote write has not delivered yet.
     CREATE INDEX commit_log_by_sample ON commit_log (run, seq);
     "#,
+    // 4 -> 5: per-hour rollups for long ranges, built from the minute rollups; every hour
+    // that has minutes is marked, and the closed ones are built in the same transaction
+    // (`backfill`).
+    r#"
+    CREATE TABLE hour_rollups (
+        host_id     INTEGER NOT NULL,
+        hour_ms     INTEGER NOT NULL,
+        n           INTEGER NOT NULL,
+        cpu         REAL NOT NULL,
+        cpu_min     REAL NOT NULL,
+        cpu_max     REAL NOT NULL,
+        cores       TEXT NOT NULL,
+        mem_used    REAL NOT NULL,
+        mem_total   REAL NOT NULL,
+        swap_used   REAL NOT NULL,
+        swap_total  REAL NOT NULL,
+        load1       REAL NOT NULL,
+        load5       REAL NOT NULL,
+        load15      REAL NOT NULL,
+        networks    TEXT NOT NULL,
+        PRIMARY KEY (host_id, hour_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX hour_rollups_by_time ON hour_rollups (hour_ms);
+    -- Hours whose minute rollups changed since their hour rollup was built.
+    CREATE TABLE hour_rollups_due (
+        host_id  INTEGER NOT NULL,
+        hour_ms  INTEGER NOT NULL,
+        PRIMARY KEY (host_id, hour_ms)
+    ) WITHOUT ROWID;
+    INSERT INTO hour_rollups_due (host_id, hour_ms)
+        SELECT DISTINCT host_id, minute_ms - minute_ms % 3600000 FROM rollups;
+    "#,
 ];
 
-/// Brings the database to [`SCHEMA_VERSION`], or explains why it cannot.
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// What a migration does beyond its SQL, in the same transaction: the version it takes
+/// the schema to, and the work.
+fn backfill(to: usize, tx: &Connection, now_ms: u64) -> Result<(), StoreError> {
+    if to == 5 {
+        // Every closed hour at once (open ones are built when they close); the minute
+        // rollups are all still there, so none is skipped as expiring.
+        crate::writer::hours::build(tx, now_ms, 0, usize::MAX)?;
+    }
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`], or explains why it cannot; `now_ms` tells
+/// which hours are closed for the hour rollups' backfill.
+pub fn migrate(conn: &mut Connection, now_ms: u64) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|e| StoreError::sql("reading the schema version", e))?;
@@ -163,6 +207,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(|e| StoreError::sql("starting a migration", e))?;
         tx.execute_batch(sql)
             .map_err(|e| StoreError::sql(format!("migrating the schema to version {to}"), e))?;
+        backfill(to, &tx, now_ms)?;
         tx.pragma_update(None, "user_version", to as i64)
             .map_err(|e| StoreError::sql("recording the schema version", e))?;
         tx.commit()
@@ -179,8 +224,8 @@ mod tests {
     #[test]
     fn migrates_an_empty_database_and_is_idempotent() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
+        migrate(&mut conn, 0).unwrap();
+        migrate(&mut conn, 0).unwrap();
         let v: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
@@ -192,7 +237,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(
-            migrate(&mut conn),
+            migrate(&mut conn, 0),
             Err(StoreError::TooNew { found: 99, .. })
         ));
     }

@@ -10,6 +10,7 @@ const times = (points) => points.map((p) => p.ts_ms);
 test('the samples URL encodes the host and leaves the step to the server', () => {
   assert.equal(samplesUrl('a/b c', 1000.7, 2000.2), '/api/v1/hosts/a%2Fb%20c/samples?from=1000&to=2000');
   assert.equal(samplesUrl('web-1', 0, 10, 6000), '/api/v1/hosts/web-1/samples?from=0&to=10&step=6000');
+  assert.equal(samplesUrl('web-1', 0, 10, 0, 'details'), '/api/v1/hosts/web-1/details?from=0&to=10');
 });
 
 test('a samples answer keeps only points with a time', () => {

@@ -3,8 +3,10 @@
 //! [`Collector`] reads `/proc` and `/sys` directly into one reused buffer and hands the text
 //! to a pure parser per family, one file each (`cpu`, `memory`, `load`, `filesystem`,
 //! `network`, `diskstats`, `pressure`, `temperature`, `processes`, `systemd`, `cgroups`,
-//! `stat`, `filefd`), so the per-sample cost is a handful of small reads and `statvfs`
-//! calls; the expensive families (processes, cgroups, systemd) refresh at a slower cadence
+//! `stat`, `filefd`, and the kernel statistics tables `meminfo`, `vmstat`, `netstat`,
+//! `sockstat`, filled in place by `table`), so the per-sample cost is a handful of small reads and `statvfs`
+//! calls; the expensive families (processes, cgroups, systemd, and the vmstat, netstat and
+//! sockstat tables every 5 s) refresh at a slower cadence
 //! and repeat their latest result in between. A family that fails leaves its part of the
 //! sample empty and the rest still goes out: a missing file (a kernel without PSI, a host
 //! without systemd) is logged once at `warn`, any other failure at most once a minute.
@@ -18,22 +20,27 @@ pub mod filefd;
 pub mod filesystem;
 pub mod host;
 pub mod load;
+pub mod meminfo;
 pub mod memory;
+pub mod netstat;
 pub mod network;
 pub mod pressure;
 pub mod processes;
 pub mod select;
+pub mod sockstat;
 pub mod stat;
 pub mod sys;
 pub mod systemd;
+pub mod table;
 pub mod temperature;
+pub mod vmstat;
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use utizmon_protocol::{Cpu, Filesystem, Load, Memory, Pressure, Sample};
+use utizmon_protocol::{Cpu, Filesystem, Load, Pressure, Sample, StatTable};
 
 use self::cgroups::CgroupScanner;
 use self::cpu::CpuState;
@@ -41,6 +48,7 @@ use self::filesystem::Mount;
 use self::processes::ProcessScanner;
 use self::select::{CollectorName, Enabled};
 use self::systemd::FailedUnits;
+use self::table::TableWriter;
 use self::temperature::Sensors;
 
 /// Something that fills samples: the real host ([`Collector`]) or a simulated one.
@@ -63,6 +71,13 @@ pub struct Collector {
     processes: ProcessScanner,
     failed_units: FailedUnits,
     cgroups: CgroupScanner,
+    /// Builds the names of the kernel statistics tables.
+    name: String,
+    /// The files of one statistics table, read before it is parsed (reused).
+    table_texts: [String; 3],
+    /// When the `vmstat`, `netstat` and `sockstat` tables were last read.
+    tables_read: Option<Instant>,
+    page_size: u64,
     warnings: [WarnLimiter; Family::COUNT],
     missing_logged: [bool; Family::COUNT],
 }
@@ -91,10 +106,14 @@ enum Family {
     Cgroups,
     Stat,
     Filefd,
+    Meminfo,
+    Vmstat,
+    Netstat,
+    Sockstat,
 }
 
 impl Family {
-    const COUNT: usize = 14;
+    const COUNT: usize = 18;
 
     fn name(self) -> &'static str {
         match self {
@@ -112,9 +131,16 @@ impl Family {
             Family::Cgroups => "cgroups",
             Family::Stat => "stat",
             Family::Filefd => "filefd",
+            Family::Meminfo => "meminfo",
+            Family::Vmstat => "vmstat",
+            Family::Netstat => "netstat",
+            Family::Sockstat => "sockstat",
         }
     }
 }
+
+/// How often the `vmstat`, `netstat` and `sockstat` tables are read.
+const TABLES_EVERY: Duration = Duration::from_secs(5);
 
 /// How often the list of temperature sensors is discovered again (hot-plugged chips).
 const SENSOR_DISCOVERY_EVERY: Duration = Duration::from_secs(60);
@@ -132,17 +158,7 @@ impl Source for Collector {
         let on = self.enabled;
         self.fill_cpu_and_stat(sample);
 
-        if on.has(CollectorName::Memory) {
-            let memory = read_into("/proc/meminfo", &mut self.text)
-                .map(|()| memory::parse_meminfo(&self.text));
-            sample.memory = match memory {
-                Ok(Some(memory)) => memory,
-                other => {
-                    self.warn(Family::Memory, "/proc/meminfo", other.err());
-                    Memory::default()
-                }
-            };
-        }
+        self.fill_memory_and_meminfo(sample);
 
         if on.has(CollectorName::Load) {
             let loadavg = read_into("/proc/loadavg", &mut self.text)
@@ -228,6 +244,50 @@ impl Source for Collector {
                 }
             };
         }
+
+        // The network and paging tables cost a handful of /proc reads the kernel computes
+        // by summing per-CPU counters: read every few seconds, repeated in between (the
+        // sample is reused, so they are simply left as they are).
+        let tables_due = self
+            .tables_read
+            .is_none_or(|at| now.saturating_duration_since(at) >= TABLES_EVERY);
+        if !tables_due {
+            return;
+        }
+        self.tables_read = Some(now);
+        if on.has(CollectorName::Vmstat) {
+            self.fill_table(
+                Family::Vmstat,
+                &["/proc/vmstat"],
+                &mut sample.vmstat,
+                |_, text, w| vmstat::parse_vmstat(text, w),
+            );
+        }
+        if on.has(CollectorName::Netstat) {
+            let files = ["/proc/net/netstat", "/proc/net/snmp", "/proc/net/snmp6"];
+            self.fill_table(
+                Family::Netstat,
+                &files,
+                &mut sample.netstat,
+                |i, text, w| {
+                    if i < 2 {
+                        netstat::parse_netstat(text, w)
+                    } else {
+                        netstat::parse_snmp6(text, w)
+                    }
+                },
+            );
+        }
+        if on.has(CollectorName::Sockstat) {
+            let page_size = self.page_size;
+            let files = ["/proc/net/sockstat", "/proc/net/sockstat6"];
+            self.fill_table(
+                Family::Sockstat,
+                &files,
+                &mut sample.sockstat,
+                |_, text, w| sockstat::parse_sockstat(text, page_size, w),
+            );
+        }
     }
 }
 
@@ -253,6 +313,10 @@ impl Collector {
             ),
             failed_units: FailedUnits::default(),
             cgroups: CgroupScanner::default(),
+            name: String::new(),
+            table_texts: Default::default(),
+            tables_read: None,
+            page_size: sys::page_size(),
             warnings: [WarnLimiter::default(); Family::COUNT],
             missing_logged: [false; Family::COUNT],
         }
@@ -263,16 +327,25 @@ impl Collector {
         self.cpu.boot_time()
     }
 
+    /// Reads `path`, which feeds collectors `a` and `b`, once into the shared buffer:
+    /// whether each is on, and how the read went; `None` (nothing read) when both are off.
+    fn read_shared(
+        &mut self,
+        path: &str,
+        a: CollectorName,
+        b: CollectorName,
+    ) -> Option<(bool, bool, io::Result<()>)> {
+        let (a_on, b_on) = (self.enabled.has(a), self.enabled.has(b));
+        (a_on || b_on).then(|| (a_on, b_on, read_into(path, &mut self.text)))
+    }
+
     /// `/proc/stat` feeds two collectors: CPU and kernel counters. It is read once.
     fn fill_cpu_and_stat(&mut self, sample: &mut Sample) {
-        let (cpu_on, stat_on) = (
-            self.enabled.has(CollectorName::Cpu),
-            self.enabled.has(CollectorName::Stat),
-        );
-        if !cpu_on && !stat_on {
+        let Some((cpu_on, stat_on, read)) =
+            self.read_shared("/proc/stat", CollectorName::Cpu, CollectorName::Stat)
+        else {
             return;
-        }
-        let read = read_into("/proc/stat", &mut self.text);
+        };
         if cpu_on {
             let ok = read
                 .as_ref()
@@ -292,6 +365,78 @@ impl Collector {
                 let err = read.err();
                 self.warn(Family::Stat, "/proc/stat", err);
             }
+        }
+    }
+
+    /// `/proc/meminfo` feeds two collectors: the memory summary and the whole table. It
+    /// is read once.
+    fn fill_memory_and_meminfo(&mut self, sample: &mut Sample) {
+        let Some((memory_on, table_on, read)) = self.read_shared(
+            "/proc/meminfo",
+            CollectorName::Memory,
+            CollectorName::Meminfo,
+        ) else {
+            return;
+        };
+        if memory_on {
+            let memory = read
+                .as_ref()
+                .ok()
+                .and_then(|()| memory::parse_meminfo(&self.text));
+            sample.memory = memory.unwrap_or_default();
+            if memory.is_none() {
+                let err = read
+                    .as_ref()
+                    .err()
+                    .map(|e| io::Error::new(e.kind(), e.to_string()));
+                self.warn(Family::Memory, "/proc/meminfo", err);
+            }
+        }
+        if table_on {
+            let text = &self.text;
+            let n = match &read {
+                Ok(()) => table::fill(&mut sample.meminfo, &mut self.name, |w| {
+                    meminfo::parse_meminfo_table(text, w)
+                }),
+                Err(_) => 0,
+            };
+            if n == 0 {
+                sample.meminfo.clear();
+                self.warn(Family::Meminfo, "/proc/meminfo", read.err());
+            }
+        }
+    }
+
+    /// Reads `files` in order into one statistics table with `parse(index, text, writer)`.
+    /// A file that cannot be read is left out (logged; `snmp6` is missing without IPv6);
+    /// the table is empty only when none could be read.
+    fn fill_table(
+        &mut self,
+        family: Family,
+        files: &[&str],
+        out: &mut StatTable,
+        parse: impl Fn(usize, &str, &mut TableWriter<'_>),
+    ) {
+        let texts = &mut self.table_texts;
+        let mut failed = None;
+        for (path, text) in files.iter().zip(texts.iter_mut()) {
+            if let Err(err) = read_into(path, text) {
+                text.clear();
+                failed = Some((*path, err));
+            }
+        }
+        let n = table::fill(out, &mut self.name, |w| {
+            for (i, text) in texts.iter().enumerate().take(files.len()) {
+                parse(i, text, w);
+            }
+        });
+        if n == 0 {
+            out.clear();
+        }
+        if let Some((path, err)) = failed {
+            self.warn(family, path, Some(err));
+        } else if n == 0 {
+            self.warn(family, files[0], None);
         }
     }
 

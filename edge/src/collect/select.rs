@@ -32,11 +32,19 @@ pub enum CollectorName {
     Stat,
     /// `/proc/sys/fs/file-nr`: open file handles.
     Filefd,
+    /// Every line of `/proc/meminfo` (for `node_memory_*`).
+    Meminfo,
+    /// `/proc/vmstat`: paging, swapping, page faults, OOM kills.
+    Vmstat,
+    /// `/proc/net/netstat`, `/proc/net/snmp`, `/proc/net/snmp6`: TCP, UDP, IP, ICMP counters.
+    Netstat,
+    /// `/proc/net/sockstat` and `sockstat6`: sockets in use per protocol.
+    Sockstat,
 }
 
 impl CollectorName {
     /// Every collector, in `--help` order.
-    pub const ALL: [CollectorName; 13] = [
+    pub const ALL: [CollectorName; 17] = [
         CollectorName::Cpu,
         CollectorName::Memory,
         CollectorName::Load,
@@ -50,6 +58,10 @@ impl CollectorName {
         CollectorName::Cgroups,
         CollectorName::Stat,
         CollectorName::Filefd,
+        CollectorName::Meminfo,
+        CollectorName::Vmstat,
+        CollectorName::Netstat,
+        CollectorName::Sockstat,
     ];
 
     /// The name on the command line and in logs.
@@ -68,6 +80,10 @@ impl CollectorName {
             CollectorName::Cgroups => "cgroups",
             CollectorName::Stat => "stat",
             CollectorName::Filefd => "filefd",
+            CollectorName::Meminfo => "meminfo",
+            CollectorName::Vmstat => "vmstat",
+            CollectorName::Netstat => "netstat",
+            CollectorName::Sockstat => "sockstat",
         }
     }
 }

@@ -9,14 +9,13 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-
+use tokio::sync::SemaphorePermit;
+use utizmon_protocol::now_ms;
 use utizmon_store::Point;
 
-use utizmon_protocol::now_ms;
-
 use crate::auth::Viewer;
-use crate::history;
-use crate::http::views::HostView;
+use crate::history::{self, HistoryQuery};
+use crate::http::views::{DetailPoint, HostView};
 use crate::http::{samples, shows_run_ids, ApiError, AppState};
 use crate::metrics::Format;
 
@@ -30,15 +29,16 @@ pub struct HostsResponse {
     pub hosts: Vec<HostView>,
 }
 
-/// `GET /api/v1/hosts/{host}/samples`.
+/// `GET /api/v1/hosts/{host}/samples` (points of the store's [`Point`]) and
+/// `GET /api/v1/hosts/{host}/details` (of [`DetailPoint`]).
 #[derive(Debug, Serialize)]
-pub struct SamplesResponse {
+pub struct SamplesResponse<P = Point> {
     pub host: String,
     pub from_ms: u64,
     pub to_ms: u64,
     /// Bucket width; the edge interval when raw samples are returned.
     pub step_ms: u64,
-    pub points: Vec<Point>,
+    pub points: Vec<P>,
 }
 
 /// Every known host, sorted by name.
@@ -126,31 +126,65 @@ pub async fn forget(
     }))
 }
 
-/// History points of one host.
-pub async fn samples(
-    State(state): State<AppState>,
-    Path(host): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<SamplesResponse>, ApiError> {
-    if state.fleet.host(&host).is_none() {
+/// A history request that may read the store: its resolved query, the host's interval,
+/// and its turn among `--max-history-queries` (held until the answer is built).
+struct HistoryTurn<'a> {
+    query: HistoryQuery,
+    interval_ms: u64,
+    _turn: SemaphorePermit<'a>,
+}
+
+impl HistoryTurn<'_> {
+    /// The step the answer reports: the bucket width, or the edge interval for raw points.
+    fn step_ms(&self) -> u64 {
+        if self.query.step_ms == 0 {
+            self.interval_ms
+        } else {
+            self.query.step_ms
+        }
+    }
+}
+
+/// Checks the host, parses the query and waits for a turn: 404, 400 or 503 otherwise.
+async fn history_turn<'a>(
+    state: &'a AppState,
+    host: &str,
+    raw: Option<&str>,
+) -> Result<HistoryTurn<'a>, ApiError> {
+    if state.fleet.host(host).is_none() {
         return Err(ApiError::NotFound("host not found"));
     }
     // Known hosts have an interval (from the hello or the store); a host stored before
     // intervals were recorded gets the edge's default.
-    let interval_ms = state.fleet.interval_ms(&host).unwrap_or(1000);
-    let query = samples::parse(raw.as_deref().unwrap_or(""), now_ms(), interval_ms)
+    let interval_ms = state.fleet.interval_ms(host).unwrap_or(1000);
+    let query = samples::parse(raw.unwrap_or(""), now_ms(), interval_ms)
         .map_err(|e| ApiError::BadRequest(e.0))?;
     // Each query holds a blocking thread and the store's read connection: a bounded
     // number run at once, the rest wait their turn for a while and then are told to retry.
-    let Ok(Ok(_turn)) =
+    let Ok(Ok(turn)) =
         tokio::time::timeout(HISTORY_QUEUE_WAIT, state.history_slots.acquire()).await
     else {
         return Err(ApiError::Busy(
             "too many history queries at once; retry shortly",
         ));
     };
+    Ok(HistoryTurn {
+        query,
+        interval_ms,
+        _turn: turn,
+    })
+}
+
+/// History points of one host.
+pub async fn samples(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SamplesResponse>, ApiError> {
+    let turn = history_turn(&state, &host, raw.as_deref()).await?;
+    let query = turn.query;
     let points = match &state.history_engine {
-        Some(engine) => match engine.query(&host, query, interval_ms).await {
+        Some(engine) => match engine.query(&host, query, turn.interval_ms).await {
             Ok(points) => points,
             Err(e) => {
                 // This master's own history is better than none while the engine is away.
@@ -161,14 +195,36 @@ pub async fn samples(
         None => history::query(&state.store, Arc::from(host.as_str()), query).await?,
     };
     Ok(Json(SamplesResponse {
+        step_ms: turn.step_ms(),
         host,
         from_ms: query.from_ms,
         to_ms: query.to_ms,
-        step_ms: if query.step_ms == 0 {
-            interval_ms
-        } else {
-            query.step_ms
-        },
+        points,
+    }))
+}
+
+/// Detail points of one host (disk I/O, pressure, temperatures, network errors, kernel
+/// activity, file handles, inodes): read from the whole samples in the local store, one
+/// per bucket, rates by the live view's arithmetic (see `downsample`).
+pub async fn details(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<SamplesResponse<DetailPoint>>, ApiError> {
+    let turn = history_turn(&state, &host, raw.as_deref()).await?;
+    let query = turn.query;
+    let points = history::downsampled(
+        &state.store,
+        Arc::from(host.as_str()),
+        query,
+        DetailPoint::of,
+    )
+    .await?;
+    Ok(Json(SamplesResponse {
+        step_ms: turn.step_ms(),
+        host,
+        from_ms: query.from_ms,
+        to_ms: query.to_ms,
         points,
     }))
 }

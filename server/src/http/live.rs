@@ -29,7 +29,7 @@ use utizmon_store::Point;
 
 use crate::auth::Viewer;
 use crate::http::clients::{ClientSlot, DashboardLimits};
-use crate::http::views::{AlertsView, HostSummary, HostView};
+use crate::http::views::{AlertsView, DetailPoint, HostSummary, HostView};
 use crate::http::{shows_run_ids, AppState};
 use crate::state::Fleet;
 
@@ -49,12 +49,14 @@ pub struct LiveParams {
 }
 
 /// A host of the detail stream: its full view plus the history point of its newest sample
-/// as the store keeps it, so the host page appends that point instead of deriving one.
+/// as the store keeps it, and its detail point as `GET .../details` builds it, so the host
+/// page appends those points instead of deriving them.
 #[derive(Debug, Serialize)]
 struct HostDetail<'a> {
     #[serde(flatten)]
     view: HostView,
     point: Option<&'a Point>,
+    detail: Option<DetailPoint>,
 }
 
 /// One message to a browser: `snapshot` first, then `update`s.
@@ -199,6 +201,10 @@ fn message(
                 .map(|host| HostDetail {
                     view: HostView::for_viewer(host, show_run_ids),
                     point: host.point.as_deref(),
+                    detail: host
+                        .latest
+                        .as_deref()
+                        .map(|s| DetailPoint::of(s.ts_ms, s, host.rates.as_deref())),
                 })
                 .collect();
             if since.is_some() && hosts.is_empty() && alerts.is_none() {

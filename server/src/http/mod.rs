@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{host}", get(api::host).delete(api::forget))
         .route("/api/v1/hosts/{host}/samples", get(api::samples))
+        .route("/api/v1/hosts/{host}/details", get(api::details))
         .route("/api/v1/alerts", get(alerts::alerts))
         .route("/api/v1/alerts/history", get(alerts::history))
         .route(

@@ -79,7 +79,7 @@ const ASSETS: &[Asset] = &[
     asset!("history.js", JS),
     asset!("host-tables.js", JS),
     asset!("host-view.js", JS),
-    asset!("live-points.js", JS),
+    asset!("host-sections.js", JS),
     asset!("live-socket.js", JS),
     asset!("sparkline.js", JS),
     asset!("theme-toggle.js", JS),

@@ -7,11 +7,13 @@
 //! The sample inside a host view has its own mirror in `views::sample`.
 
 mod alerts;
+mod detail;
 mod sample;
 
 use serde::Serialize;
 
 pub use self::alerts::{AlertsView, LiveAlert};
+pub use self::detail::DetailPoint;
 pub use self::sample::{HostInfoView, SampleView};
 use crate::rates::{CgroupRate, DiskRate, NetworkRate, Rates};
 use crate::state::{EdgeRun, HostSnapshot};
@@ -77,7 +79,7 @@ pub struct NetworkRateView {
 }
 
 /// Rates of one block device (`HostView.rates.disks`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiskRateView {
     pub device: String,
     pub read_bytes_per_second: f64,
@@ -409,6 +411,8 @@ mod tests {
                 disk("nvme0n1", 10.0),
             ],
             cgroups: Default::default(),
+            pressure: None,
+            kernel: None,
         }));
         let summary = HostSummary::from(&host);
         assert_eq!(summary.disk_read_bytes_per_second, Some(110.0));

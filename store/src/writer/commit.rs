@@ -10,20 +10,21 @@ use super::ids::Ids;
 use crate::{chunks, delivery, Record, StoreError};
 
 /// Writes `records` in one transaction; returns `(host id, index in records)` of the
-/// samples that were new (not duplicates), in order. Only a sample at or before
-/// `horizon` (the newest time in any chunk, [`chunks::horizon`]) can already be in a
-/// chunk, so only those are looked up there. On error nothing is committed and the caller
-/// must clear `ids` (they may name rows the rollback removed).
+/// samples that were new (not duplicates), in order. Only a sample at or before the
+/// horizon (the newest time in any chunk, [`chunks::horizon`], read inside the
+/// transaction because the compaction thread moves it) can already be in a chunk, so only
+/// those are looked up there. On error nothing is committed and the caller must clear
+/// `ids` (they may name rows the rollback removed).
 pub fn write_batch<'a>(
     conn: &mut Connection,
     ids: &mut Ids,
     records: impl IntoIterator<Item = &'a Record>,
     commit_log: bool,
-    horizon: u64,
 ) -> Result<Vec<(i64, usize)>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| StoreError::sql("starting a transaction", e))?;
+    let horizon = chunks::horizon(&tx)?;
     let mut inserted: Vec<(i64, usize)> = Vec::new();
     {
         let mut insert = tx
@@ -88,12 +89,12 @@ mod tests {
             record_of("b", "r", 1, 1_000),
             record_of("a", "r", 2, 2_000),
         ];
-        let new = write_batch(&mut conn, &mut ids, &batch, true, 0).unwrap();
+        let new = write_batch(&mut conn, &mut ids, &batch, true).unwrap();
         assert_eq!(new.iter().map(|&(_, i)| i).collect::<Vec<_>>(), [0, 1, 2]);
         assert_ne!(new[0].0, new[1].0, "two hosts");
         // A replay of seq 2 plus a new seq 3: only seq 3 is new.
         let replay = [record_of("a", "r", 2, 2_000), record_of("a", "r", 3, 3_000)];
-        let new = write_batch(&mut conn, &mut ids, &replay, true, 0).unwrap();
+        let new = write_batch(&mut conn, &mut ids, &replay, true).unwrap();
         assert_eq!(new.iter().map(|&(_, i)| i).collect::<Vec<_>>(), [1]);
         assert_eq!(count(&conn, "samples"), 4);
         assert_eq!(count(&conn, "commit_log"), 4);
@@ -103,7 +104,6 @@ mod tests {
             &mut ids,
             &[record_of("a", "r2", 1, 4_000)],
             false,
-            0,
         )
         .unwrap();
         assert_eq!(new.len(), 1);
@@ -115,17 +115,17 @@ mod tests {
         let mut conn = db();
         let mut ids = Ids::default();
         let old = [record_of("a", "r", 1, 1_000), record_of("a", "r", 2, 2_000)];
-        write_batch(&mut conn, &mut ids, &old, false, 0).unwrap();
+        write_batch(&mut conn, &mut ids, &old, false).unwrap();
         let body: Vec<u8> = conn
             .query_row("SELECT body FROM samples WHERE seq = 2", [], |r| r.get(0))
             .unwrap();
         let sample: utizmon_protocol::Sample = serde_json::from_slice(&body).unwrap();
         assert_eq!(sample.ts_ms, 2_000, "the whole sample is kept");
-        chunks::compact(&mut conn, 10 * chunks::BLOCK_MS).unwrap();
+        let gate = crate::writer::WriteGate::default();
+        chunks::compact(&mut conn, 10 * chunks::BLOCK_MS, &gate, |_| true).unwrap();
         assert_eq!(count(&conn, "samples"), 0);
-        let horizon = chunks::horizon(&conn).unwrap();
         let replay = [record_of("a", "r", 2, 2_000), record_of("a", "r", 3, 3_000)];
-        let new = write_batch(&mut conn, &mut ids, &replay, false, horizon).unwrap();
+        let new = write_batch(&mut conn, &mut ids, &replay, false).unwrap();
         assert_eq!(new.iter().map(|&(_, i)| i).collect::<Vec<_>>(), [1]);
         assert_eq!(count(&conn, "samples"), 1);
     }

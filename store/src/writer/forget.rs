@@ -49,6 +49,8 @@ pub fn forget(
         delete("DELETE FROM chunks WHERE host_id = ?1")?;
         delete("DELETE FROM chunk_runs WHERE host_id = ?1")?;
         forgotten.rollups = delete("DELETE FROM rollups WHERE host_id = ?1")?;
+        delete("DELETE FROM hour_rollups WHERE host_id = ?1")?;
+        delete("DELETE FROM hour_rollups_due WHERE host_id = ?1")?;
         delete("DELETE FROM runs WHERE host_id = ?1")?;
         delete("DELETE FROM hosts WHERE id = ?1")?;
     } else {
@@ -76,7 +78,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.db");
         let mut conn = crate::open_connection(&path, false).unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn, 0).unwrap();
         conn.execute("INSERT INTO hosts (id, name) VALUES (1, 'h')", [])
             .unwrap();
         let other = crate::open_connection(&path, false).unwrap();

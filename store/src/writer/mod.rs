@@ -1,16 +1,20 @@
-//! The writer thread: the only code that writes the database.
+//! The writer thread: the code that writes the database, but for compaction.
 //!
 //! It takes everything queued, writes it in one transaction ([`commit`]), then tells each
 //! sample's waiter whether it committed. Between batches it writes finished rollups
-//! ([`rollups`]), throttled host rows ([`host_rows`]) and deletes expired rows in small
-//! chunks ([`retention`]), and moves ended blocks of the head into compressed chunks
-//! ([`crate::chunks::compact`]), each in bounded passes, so maintenance never holds the
-//! write lock for long and ingest keeps flowing. This file is only the loop that decides
-//! when each job runs.
+//! ([`rollups`]) and the rollups of closed hours ([`hours`]), throttled host rows
+//! ([`host_rows`]) and deletes expired rows in small chunks ([`retention`]), each in
+//! bounded passes, so maintenance never holds the write lock for long and ingest keeps
+//! flowing. Moving ended blocks of the head into compressed chunks, the largest job, runs
+//! on a thread of its own ([`compaction`]) whose only write is a short swap taken under
+//! the [`WriteGate`] between two of this thread's transactions. This file is only the loop
+//! that decides when each job runs.
 
 mod commit;
+pub(crate) mod compaction;
 mod forget;
 mod host_rows;
+pub(crate) mod hours;
 mod ids;
 mod retention;
 mod rollups;
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{chunks, CursorChange, Forgotten, Record, StoreConfig, StoreError};
+use crate::{CursorChange, Forgotten, Record, StoreConfig, StoreError};
 use host_rows::HostRows;
 use ids::Ids;
 use retention::{Cutoffs, PRUNE_CHUNK};
@@ -56,14 +60,28 @@ pub enum Command {
     Stop(oneshot::Sender<()>),
 }
 
+/// Serialises this process's write transactions, the writer's and the compaction thread's
+/// swaps, so neither meets the other as `SQLITE_BUSY` (whose handler sleeps in steps of
+/// milliseconds): a commit waits at most for one short swap to finish.
+#[derive(Clone, Default)]
+pub struct WriteGate(Arc<parking_lot::Mutex<()>>);
+
+impl WriteGate {
+    /// Holds the gate until the guard is dropped.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.0.lock()
+    }
+}
+
 /// Starts the writer on its own OS thread (SQLite calls block).
 pub fn spawn(
     conn: Connection,
     rx: mpsc::Receiver<Command>,
     config: StoreConfig,
     errors: Arc<AtomicU64>,
+    gate: WriteGate,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
-    let writer = Writer::new(conn, config, errors)?;
+    let writer = Writer::new(conn, config, errors, gate)?;
     std::thread::Builder::new()
         .name("utizmon-store".into())
         .spawn(move || writer.run(rx))
@@ -80,8 +98,7 @@ struct Writer {
     ids: Ids,
     rollups: Rollups,
     host_rows: HostRows,
-    /// Newest sample time in any chunk ([`chunks::horizon`]).
-    horizon: u64,
+    gate: WriteGate,
     /// When maintenance is next due: at once after start-up (so a restarted server
     /// catches up on compaction and retention), then every `maintenance_interval`, or at
     /// once again while a bounded pass left work behind.
@@ -93,9 +110,10 @@ impl Writer {
         conn: Connection,
         config: StoreConfig,
         errors: Arc<AtomicU64>,
+        gate: WriteGate,
     ) -> Result<Writer, StoreError> {
-        let rollups = Rollups::new((config.clock)());
-        let horizon = chunks::horizon(&conn)?;
+        let mut rollups = Rollups::new((config.clock)());
+        rollups.recover(&conn)?;
         Ok(Writer {
             conn,
             config,
@@ -103,7 +121,7 @@ impl Writer {
             ids: Ids::default(),
             rollups,
             host_rows: HostRows::default(),
-            horizon,
+            gate,
             next_maintenance: Instant::now(),
         })
     }
@@ -141,6 +159,7 @@ impl Writer {
                     Command::Maintain(done) => maintain.push(done),
                     // Outside any batch: it only names samples already committed.
                     Command::Cursors(change, done) => {
+                        let _writing = self.gate.lock();
                         let result = change.apply(&self.conn).map_err(|e| {
                             self.failed("moving a remote-write cursor", &e);
                             Arc::new(e)
@@ -173,6 +192,9 @@ impl Writer {
                     }
                 }
             }
+            // Everything below writes; a compaction swap waits until it is done.
+            let gate = self.gate.clone();
+            let _writing = gate.lock();
             if !batch.is_empty() {
                 self.commit_batch(&mut batch);
             }
@@ -185,7 +207,7 @@ impl Writer {
             }
             if !maintain.is_empty() || Instant::now() >= self.next_maintenance {
                 let result = self.maintain();
-                // More left (a full retention chunk, blocks still due): come back soon,
+                // More left (a full retention chunk, hours still due): come back soon,
                 // not a whole interval later, but leave most of the time to ingest.
                 self.next_maintenance = match result {
                     Ok(true) => Instant::now() + MAINTENANCE_AGAIN,
@@ -224,7 +246,6 @@ impl Writer {
             &mut self.ids,
             records,
             self.config.commit_log,
-            self.horizon,
         ) {
             Ok(inserted) => inserted,
             Err(e) => {
@@ -272,25 +293,18 @@ impl Writer {
         Ok(forgotten)
     }
 
-    /// Writes finished rollups, rebuilds dirty ones, compacts ended blocks, then deletes
+    /// Writes finished rollups, rebuilds dirty ones, builds closed hours, then deletes
     /// expired rows; returns whether work is left for another pass.
     fn maintain(&mut self) -> Result<bool, StoreError> {
         let now = (self.config.clock)();
         self.rollups.flush(&mut self.conn, now, false)?;
         self.rollups.rebuild(&mut self.conn)?;
+        let cutoffs = Cutoffs::at(now, &self.config);
+        let more_hours = hours::pass(&mut self.conn, now, cutoffs.rollup_ms)?;
         self.host_rows
             .write(&mut self.conn, Instant::now(), false)?;
-        let cutoffs = Cutoffs {
-            raw_ms: now.saturating_sub(self.config.raw_retention.as_millis() as u64),
-            rollup_ms: now.saturating_sub(self.config.rollup_retention.as_millis() as u64),
-            commit_log: self.config.commit_log,
-        };
-        let (compacted, more_due) = chunks::compact(&mut self.conn, now)?;
-        if compacted > 0 {
-            self.horizon = chunks::horizon(&self.conn)?;
-        }
         let more = retention::prune(&self.conn, cutoffs, PRUNE_CHUNK)?;
-        Ok(more || more_due)
+        Ok(more || more_hours)
     }
 }
 
@@ -328,7 +342,7 @@ pub(crate) mod tests {
     /// An empty database at the current schema.
     pub fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
+        crate::schema::migrate(&mut conn, 0).unwrap();
         conn
     }
 

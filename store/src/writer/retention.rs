@@ -1,11 +1,11 @@
 //! Retention: deletes raw history (head rows, and chunks whose newest sample is) older
-//! than raw retention, rollups older than rollup
-//! retention, and commit-log rows nobody needs, a bounded chunk per pass so a large
-//! backlog never holds the write lock for long.
+//! than raw retention, minute and hour rollups older than their retention, and commit-log
+//! rows nobody needs, a bounded chunk per pass so a large backlog never holds the write
+//! lock for long.
 
 use rusqlite::{params, Connection};
 
-use crate::{delivery, StoreError};
+use crate::{delivery, StoreConfig, StoreError};
 
 /// Most rows one retention pass deletes per table before letting writes through again.
 pub const PRUNE_CHUNK: usize = 20_000;
@@ -14,9 +14,26 @@ pub const PRUNE_CHUNK: usize = 20_000;
 #[derive(Debug, Clone, Copy)]
 pub struct Cutoffs {
     pub raw_ms: u64,
+    /// Per-minute rollups (and marks of hours to rebuild from them).
     pub rollup_ms: u64,
+    pub hour_rollup_ms: u64,
     /// Whether remote write's commit log is on (off: the log is emptied).
     pub commit_log: bool,
+}
+
+impl Cutoffs {
+    /// The cut-offs of `config`'s retention at `now_ms`.
+    pub fn at(now_ms: u64, config: &StoreConfig) -> Cutoffs {
+        let before = |retention: std::time::Duration| {
+            now_ms.saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX))
+        };
+        Cutoffs {
+            raw_ms: before(config.raw_retention),
+            rollup_ms: before(config.rollup_retention),
+            hour_rollup_ms: before(config.hour_rollup_retention),
+            commit_log: config.commit_log,
+        }
+    }
 }
 
 /// Runs one retention pass of at most `chunk` rows per table; returns whether more is
@@ -50,11 +67,24 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
             params![cutoffs.rollup_ms as i64, chunk as i64],
         )
         .map_err(|e| StoreError::sql("deleting expired rollups", e))?;
+    let hours = conn
+        .execute(
+            "DELETE FROM hour_rollups WHERE (host_id, hour_ms) IN
+             (SELECT host_id, hour_ms FROM hour_rollups WHERE hour_ms < ?1 LIMIT ?2)",
+            params![cutoffs.hour_rollup_ms as i64, chunk as i64],
+        )
+        .map_err(|e| StoreError::sql("deleting expired hour rollups", e))?;
+    // A mark whose minutes are expiring is never built (`hours::build`).
+    conn.execute(
+        "DELETE FROM hour_rollups_due WHERE hour_ms < ?1",
+        params![cutoffs.rollup_ms as i64],
+    )
+    .map_err(|e| StoreError::sql("deleting expired hour marks", e))?;
     let log = delivery::prune(conn, cutoffs.commit_log, cutoffs.raw_ms as i64, chunk)?;
-    if raw + chunks + rollups + log > 0 {
-        tracing::debug!(raw, chunks, rollups, log, "pruned expired history");
+    if raw + chunks + rollups + hours + log > 0 {
+        tracing::debug!(raw, chunks, rollups, hours, log, "pruned expired history");
     }
-    Ok(raw == chunk || chunks == chunk || rollups == chunk || log >= chunk)
+    Ok(raw == chunk || chunks == chunk || rollups == chunk || hours == chunk || log >= chunk)
 }
 
 #[cfg(test)]
@@ -76,9 +106,18 @@ mod tests {
             [],
         )
         .unwrap();
+        conn.execute(
+            "INSERT INTO hour_rollups (host_id, hour_ms, n, cpu, cpu_min, cpu_max, cores,
+             mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks)
+             VALUES (1, 0, 1, 0, 0, 0, '[]', 0, 0, 0, 0, 0, 0, 0, '[]'),
+                    (1, 3600000, 1, 0, 0, 0, '[]', 0, 0, 0, 0, 0, 0, 0, '[]')",
+            [],
+        )
+        .unwrap();
         let cutoffs = Cutoffs {
             raw_ms: 4_000,
             rollup_ms: 60_000,
+            hour_rollup_ms: 3_600_000,
             commit_log: false,
         };
         // Three samples are older than 4 s; two per pass.
@@ -87,5 +126,10 @@ mod tests {
         assert!(!prune(&conn, cutoffs, 2).unwrap());
         assert_eq!(count(&conn, "samples"), 2);
         assert_eq!(count(&conn, "rollups"), 1);
+        assert_eq!(
+            count(&conn, "hour_rollups"),
+            1,
+            "kept longer than the minutes"
+        );
     }
 }

@@ -4,14 +4,18 @@
 //! the bucket is written once the minute is finished, so a rollup costs one row write per
 //! minute, not one per sample. Minutes that cannot be built from memory (a late sample
 //! after the minute was written, or a minute that began before the writer started and
-//! may hold older rows) are marked dirty and rebuilt from the raw history instead.
+//! may hold older rows) are marked dirty and rebuilt from the raw history instead. Every
+//! minute written marks its hour due for the hour rollups ([`super::hours`]) in the same
+//! transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::hours;
 use crate::point::{Bucket, Point, MINUTE_MS};
-use crate::{query, StoreError};
+use crate::query::{self, Rollup};
+use crate::StoreError;
 
 /// The rollups being built, and the minutes waiting to be rebuilt.
 pub struct Rollups {
@@ -48,6 +52,34 @@ impl Rollups {
             dirty: BTreeSet::new(),
             start_minute: minute_of(now_ms),
         }
+    }
+
+    /// Marks for rebuilding the minutes an earlier writer may have left unwritten: those
+    /// still open in its memory when it was killed. They end at most two minutes before
+    /// the newest rollup it wrote (see [`Rollups::flush`]); their head rows are found here
+    /// and rebuilt at the first maintenance pass.
+    pub fn recover(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let what = |e| StoreError::sql("finding minutes left open by a stop", e);
+        let newest: Option<i64> = conn
+            .query_row("SELECT max(minute_ms) FROM rollups", [], |r| r.get(0))
+            .map_err(what)?;
+        let from = newest.map_or(0, |m| (m as u64).saturating_sub(3 * MINUTE_MS));
+        let mut stmt = conn
+            .prepare(
+                "SELECT DISTINCT host_id, ts_ms - ts_ms % ?2 FROM samples
+                 WHERE ts_ms >= ?1 AND ts_ms < ?3",
+            )
+            .map_err(what)?;
+        let minutes = stmt
+            .query_map(
+                params![from as i64, MINUTE_MS as i64, self.start_minute as i64],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(what)?;
+        for minute in minutes {
+            self.dirty.insert(minute.map_err(what)?);
+        }
+        Ok(())
     }
 
     /// Adds a committed (new, not duplicate) point of `host_id` to its minute.
@@ -172,33 +204,11 @@ pub fn minute_of(ts_ms: u64) -> u64 {
     ts_ms - ts_ms % MINUTE_MS
 }
 
+/// Writes the minute rollup `r` of `host_id` and marks its hour for the hour rollups job
+/// ([`super::hours`]), in the caller's transaction.
 fn upsert(conn: &Connection, host_id: i64, r: &Point) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO rollups (host_id, minute_ms, n, cpu, cpu_min, cpu_max, cores,
-         mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            host_id,
-            r.ts_ms as i64,
-            r.n,
-            r.cpu_ratio,
-            r.cpu_ratio_min,
-            r.cpu_ratio_max,
-            serde_json::to_string(&r.cores).unwrap_or_else(|_| "[]".into()),
-            r.mem_used_bytes,
-            r.mem_total_bytes,
-            r.swap_used_bytes,
-            r.swap_total_bytes,
-            r.load1,
-            r.load5,
-            r.load15,
-            serde_json::to_string(&r.networks).unwrap_or_else(|_| "[]".into()),
-        ])
-    })
-    .map(|_| ())
-    .map_err(|e| StoreError::sql("writing a rollup", e))
+    Rollup::Minute.upsert(conn, host_id, r)?;
+    hours::mark(conn, host_id, r.ts_ms)
 }
 
 #[cfg(test)]
@@ -273,6 +283,25 @@ mod tests {
         r.rebuild(&mut conn).unwrap();
         let rows = rollups(&conn);
         assert_eq!((rows[0].1, rows[0].2), (2, 0.5));
+    }
+
+    #[test]
+    fn minutes_a_killed_writer_left_open_are_rebuilt_by_the_next() {
+        let mut conn = db();
+        let mut killed = Rollups::new(T0);
+        for (seq, m) in [(1, 0), (2, 1), (3, 2)] {
+            let p = point(T0 + m * MINUTE_MS + 1_000, 0.5);
+            insert_point(&conn, seq, &p);
+            killed.account(1, &p);
+        }
+        killed.flush(&mut conn, T0 + 2 * MINUTE_MS, false).unwrap();
+        killed.rebuild(&mut conn).unwrap();
+        assert_eq!(rollups(&conn).len(), 2, "minute 2 was open when it died");
+        let mut next = Rollups::new(T0 + 10 * MINUTE_MS);
+        next.recover(&conn).unwrap();
+        next.rebuild(&mut conn).unwrap();
+        let minutes: Vec<u64> = rollups(&conn).iter().map(|r| r.0).collect();
+        assert_eq!(minutes, [T0, T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]);
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub struct StallView {
 }
 
 /// One entry of `SampleView.temperatures`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TemperatureView {
     /// `hwmon` or `thermal_zone`.
     pub kind: String,
@@ -246,7 +246,7 @@ pub struct KernelView {
 }
 
 /// `SampleView.file_handles`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileHandlesView {
     pub allocated: u64,
     pub maximum: u64,

@@ -1,9 +1,9 @@
-// Unit tests of dashboards/static/live-points.js: the live points of the host page's
-// live-only charts, and which minor-1 sections a host reports.
+// Unit tests of dashboards/static/host-sections.js: which minor-1 sections a host reports,
+// and sensor names.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { livePointOf, sections, sensorName } from '../../dashboards/static/live-points.js';
+import { sections, sensorName } from '../../dashboards/static/host-sections.js';
 
 const view = {
   latest: {
@@ -17,6 +17,8 @@ const view = {
     ],
     top_processes: [{ pid: 1, name: 'init', user: 'root', cpu_ratio: 0, rss_bytes: 1 }],
     failed_units: [],
+    kernel: { context_switches: 1, interrupts: 1, forks: 1, procs_running: 1, procs_blocked: 0 },
+    filesystems: [{ mountpoint: '/', fstype: 'ext4', size_bytes: 1, avail_bytes: 1, files: 10, files_free: 5 }],
   },
   rates: {
     networks: [
@@ -27,29 +29,10 @@ const view = {
   },
 };
 
-test('a live point carries the server-computed values as they are', () => {
-  const p = livePointOf(view);
-  assert.equal(p.ts_ms, 5000);
-  assert.deepEqual(p.disks, view.rates.disks);
-  assert.deepEqual(p.pressure, { cpu: { some: 0.02, full: undefined }, io: { some: 0.1, full: 0.05 } });
-  assert.deepEqual(p.temperatures, [
-    { key: 'platform_coretemp_0/temp1', name: 'Package id 0', celsius: 45 },
-    { key: 'acpitz/0', name: 'acpitz 0', celsius: 40 },
-  ]);
-  assert.deepEqual(p.netErrors, [{ device: 'eth0', errors_per_second: 3, dropped_per_second: 3 }], 'only interfaces with packet rates');
-});
-
-test('no sample, no live point; missing sections are empty, not errors', () => {
-  assert.equal(livePointOf(null), null);
-  assert.equal(livePointOf({ latest: null }), null);
-  const p = livePointOf({ latest: { ts_ms: 1 }, rates: null });
-  assert.deepEqual(p, { ts_ms: 1, disks: [], pressure: {}, temperatures: [], netErrors: [] });
-});
-
 test('sections: shown only when the host reports them', () => {
-  assert.deepEqual(sections(view), { disk: true, pressure: true, temp: true, neterr: true, procs: true, cgroups: false, units: true });
+  assert.deepEqual(sections(view), { disk: true, pressure: true, temp: true, neterr: true, kernel: true, tasks: true, filefd: false, inodes: true, procs: true, cgroups: false, units: true });
   const minor0 = { latest: { ts_ms: 1, networks: [{ device: 'eth0', rx_bytes: 1, tx_bytes: 1 }] }, rates: { networks: [] } };
-  assert.deepEqual(Object.values(sections(minor0)), [false, false, false, false, false, false, false]);
+  assert.deepEqual(Object.values(sections(minor0)), [false, false, false, false, false, false, false, false, false, false, false]);
   assert.equal(sections(null).disk, false);
 });
 
