@@ -277,7 +277,7 @@ pub async fn wait_online(addr: SocketAddr, n: usize, deadline: Duration) -> anyh
 
 /// Follows one host's detail stream and records, for every new sample, how long after
 /// its timestamp it reached the browser's socket.
-async fn watch_delay(url: String, delays: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<()> {
+pub async fn watch_delay(url: String, delays: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<()> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
     let mut last_ts = 0;
     while let Some(msg) = ws.next().await {

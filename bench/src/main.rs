@@ -16,8 +16,10 @@ mod engines;
 mod fleet;
 mod history;
 mod http;
+mod plot;
 mod process;
 mod procfs;
+mod scaling;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -61,10 +63,37 @@ pub struct Config {
     /// node_exporter binary (Debian package prometheus-node-exporter).
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     pub node_exporter: PathBuf,
+    /// Fleet sizes of the scaling curve (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 5000, 10000, 20000])]
+    pub scaling_edges: Vec<usize>,
+    /// How long each size of the scaling curve is measured, after its warm-up.
+    #[arg(long, default_value = "30s", value_parser = humantime_secs)]
+    pub scaling_duration: Duration,
     /// Where to write the table; by default `docs/benchmarks.md` for a full run, nowhere
     /// for an `--only` run (a partial table must not replace the full one).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where the table goes: `--out`, else `docs/benchmarks.md` for a full run, else nowhere.
+    fn table_path(&self) -> Option<PathBuf> {
+        match (&self.out, self.only.is_empty()) {
+            (Some(out), _) => Some(out.clone()),
+            (None, true) => Some(PathBuf::from("docs/benchmarks.md")),
+            (None, false) => None,
+        }
+    }
+
+    /// Where the scaling plot goes: beside the table, or under `target/bench/` when a
+    /// partial run writes no table.
+    fn plot_path(&self) -> PathBuf {
+        let dir = self
+            .table_path()
+            .and_then(|t| t.parent().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("target/bench"));
+        dir.join("scaling.svg")
+    }
 }
 
 /// The scenarios, in the order the table shows them.
@@ -86,6 +115,8 @@ pub enum Scenario {
     Bytes,
     /// The same stream in utizmon, VictoriaMetrics and Prometheus.
     Engines,
+    /// The server at several fleet sizes, drawn as a plot.
+    Scaling,
 }
 
 /// Runs one scenario.
@@ -99,6 +130,7 @@ async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
         Scenario::Queries => history::history_queries(config).await,
         Scenario::Bytes => bytes::bytes_per_value(config).await,
         Scenario::Engines => engines::side_by_side(config).await,
+        Scenario::Scaling => scaling::scaling_curve(config, &config.plot_path()).await,
     }
 }
 
@@ -135,12 +167,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     let table = render(&config, &rows);
     print!("{table}");
-    let out = match (&config.out, config.only.is_empty()) {
-        (Some(out), _) => Some(out.clone()),
-        (None, true) => Some(PathBuf::from("docs/benchmarks.md")),
-        (None, false) => None,
-    };
-    if let Some(out) = out {
+    if let Some(out) = config.table_path() {
         std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
         eprintln!("bench: wrote {}", out.display());
     }
