@@ -268,8 +268,14 @@ flow() {
   log "second make run: changed=0 on every host"
   user_cmd "$FLOW-destroy-all" env "${env[@]}" make destroy-all
   if [ -f "$RUN/http.pid" ]; then kill "$(cat "$RUN/http.pid")" 2>/dev/null || true; rm -f "$RUN/http.pid"; sleep 0.5; fi
-  local left
-  left=$(leftovers)
+  # Ansible's SSH connection masters (ansible.cfg: ControlPersist=60s) outlive the playbook by
+  # up to a minute and then exit by themselves: wait for them (bounded) before judging
+  local left i
+  for i in $(seq 1 30); do
+    left=$(leftovers)
+    [ -n "$left" ] && [ "$i" -lt 30 ] || break
+    sleep 3
+  done
   [ -z "$left" ] || die "make destroy-all left: $left"
   log "make destroy-all: no VM, network, bridge or process left"
   timing "flow $FLOW total" $(($(now) - t0))
