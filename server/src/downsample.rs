@@ -4,11 +4,13 @@
 //!
 //! Counters become rates with [`Rates::between`], the live view's arithmetic, taken between
 //! the first sample of a bucket and the first sample of the next one: the average rate over
-//! the bucket, exact however long it is (a bucket followed by a gap ends at its own last
-//! sample instead, so a rate never spans a gap). Gauges (temperatures, tasks, file handles,
-//! inodes) are those of the bucket's first sample. At most two samples are held at a time,
-//! so any range costs the memory of its points. Pure: no store, no clock; what a point
-//! looks like is the caller's `build`.
+//! the bucket, exact however long it is. A bucket followed by an empty one (a gap, or the
+//! newest bucket) takes its rates over its first two samples instead, so a rate never
+//! spans a gap. Gauges (temperatures, tasks, file handles, inodes) are those of the
+//! bucket's first sample. So only the first two samples of a bucket matter
+//! ([`Downsample::wants`] tells the reader which, so it decodes no others), at most two
+//! are held at a time, and any range costs the memory of its points. Pure: no store, no
+//! clock; what a point looks like is the caller's `build`.
 
 use std::collections::VecDeque;
 
@@ -24,7 +26,7 @@ pub struct Downsample<T, F> {
     build: F,
     /// Raw: the previous sample. Bucketed: the first sample of the open bucket.
     first: Option<Sample>,
-    /// Bucketed: the newest sample of the open bucket, when it holds more than one.
+    /// Bucketed: the second sample of the open bucket, once seen.
     last: Option<Sample>,
     points: VecDeque<T>,
 }
@@ -49,6 +51,21 @@ where
         }
     }
 
+    /// Whether the sample at `ts_ms` (the next one, oldest first) counts: every raw
+    /// sample, and the first two of each bucket. Samples it does not want may be left
+    /// out of [`Downsample::push`].
+    pub fn wants(&self, ts_ms: u64) -> bool {
+        if self.step_ms == 0 {
+            return true;
+        }
+        match &self.first {
+            Some(first) => {
+                first.ts_ms / self.step_ms != ts_ms / self.step_ms || self.last.is_none()
+            }
+            None => true,
+        }
+    }
+
     /// Takes the next sample; samples must come oldest first.
     pub fn push(&mut self, sample: Sample) {
         if self.step_ms == 0 {
@@ -64,10 +81,14 @@ where
         let bucket = sample.ts_ms / self.step_ms;
         let open = self.first.as_ref().map(|s| s.ts_ms / self.step_ms);
         match open {
-            Some(open) if open == bucket => self.last = Some(sample),
+            Some(open) if open == bucket => {
+                if self.last.is_none() {
+                    self.last = Some(sample);
+                }
+            }
             Some(open) => {
                 // The next bucket's first sample ends this one's span; after a gap, this
-                // bucket's own last sample does.
+                // bucket's second sample does.
                 let last = self.last.take();
                 let end = if bucket == open + 1 {
                     Some(&sample)
@@ -81,7 +102,7 @@ where
         }
     }
 
-    /// The points, oldest first (the open bucket spans to its newest sample).
+    /// The points, oldest first (the newest bucket spans its first two samples).
     pub fn finish(mut self) -> Vec<T> {
         if self.step_ms > 0 {
             let last = self.last.take();
@@ -138,7 +159,9 @@ mod tests {
             )
         });
         for &(ts, switches) in samples {
-            d.push(at(ts, switches));
+            if d.wants(ts) {
+                d.push(at(ts, switches));
+            }
         }
         d.finish()
     }
@@ -165,13 +188,28 @@ mod tests {
             vec![
                 (0, 1, Some(100.0)),
                 (10_000, 10, Some(100.0)),
-                // Ends at its own last sample (25 s): the next sample is after a gap.
+                // Followed by a gap: its rates span its first two samples.
                 (20_000, 20, Some(100.0)),
                 (60_000, 60, Some(50.0)),
             ]
         );
         // A bucket with a single sample and nothing after it: gauges, no rates.
         assert_eq!(run(10_000, 10, &[(5000, 1)]), vec![(0, 5, None)]);
+    }
+
+    #[test]
+    fn only_the_first_two_samples_of_a_bucket_are_wanted() {
+        let mut d = Downsample::new(10_000, 10, |ts, _: &Sample, _: Option<&Rates>| ts);
+        let mut wanted = Vec::new();
+        for ts in (1000..=25_000).step_by(1000) {
+            if d.wants(ts) {
+                wanted.push(ts);
+                d.push(at(ts, ts));
+            }
+        }
+        assert_eq!(wanted, vec![1000, 2000, 10_000, 11_000, 20_000, 21_000]);
+        let raw = Downsample::new(0, 10, |ts, _: &Sample, _: Option<&Rates>| ts);
+        assert!(raw.wants(5));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! The store (`utizmon-store`) owns SQLite, batching, rollups and retention; `Fleet` owns
 //! the live view. This module only translates between them, so neither knows the other.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -93,6 +94,18 @@ pub async fn query(
     .context("history query task")?
 }
 
+/// Sections of a stored sample no detail point reads: left in the chunk, never rebuilt.
+const UNUSED_SECTIONS: [&str; 8] = [
+    "sample.meminfo.",
+    "sample.vmstat.",
+    "sample.netstat.",
+    "sample.sockstat.",
+    "sample.top_processes.",
+    "sample.cgroups.",
+    "sample.cpu.core_seconds.",
+    "sample.failed_units",
+];
+
 /// Reads the whole samples of a range from the store on a blocking thread and turns them
 /// into one point per bucket of `query.step_ms` (raw points for `0`), each made by
 /// `build(ts_ms, sample, rates)` (see [`Downsample`]): the history of the values the store
@@ -110,11 +123,17 @@ where
 {
     let store = store.clone();
     tokio::task::spawn_blocking(move || {
-        let mut points = Downsample::new(query.step_ms, MAX_POINTS as usize, build);
+        let points = RefCell::new(Downsample::new(query.step_ms, MAX_POINTS as usize, build));
         store
-            .each_sample(&host, query.from_ms, query.to_ms, |s| points.push(s.sample))
+            .each_wanted_sample(
+                &host,
+                (query.from_ms, query.to_ms),
+                &|path| !UNUSED_SECTIONS.iter().any(|s| path.starts_with(s)),
+                |ts_ms| points.borrow().wants(ts_ms),
+                |s| points.borrow_mut().push(s.sample),
+            )
             .with_context(|| format!("reading the stored samples of {host:?}"))?;
-        Ok(points.finish())
+        Ok(points.into_inner().finish())
     })
     .await
     .context("history query task")?

@@ -13,6 +13,7 @@
 //! numbers of which edge run each chunk holds, so a replayed sample is stored once.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Deserialize;
@@ -480,6 +481,126 @@ pub fn each_sample(
         decode_rows,
         &mut each,
     )
+}
+
+/// Like [`each_sample`], for a reader that keeps a few samples of a long range (one or two
+/// per bucket): `want(ts_ms)` is asked for every stored sample, oldest first, and only the
+/// samples it wants are decoded, from the chunk columns whose path `keep_path` accepts
+/// (paths as `sample.meminfo.MemFree_bytes`; the wire's required fields must be kept) and
+/// from the head row's body. A head row whose body does not parse is skipped.
+pub fn each_wanted_sample(
+    conn: &Connection,
+    host_id: i64,
+    (from_ms, to_ms): (u64, u64),
+    keep_path: &dyn Fn(&str) -> bool,
+    mut want: impl FnMut(u64) -> bool,
+    mut each: impl FnMut(StoredSample),
+) -> Result<(), StoreError> {
+    let what = |e| StoreError::sql("reading stored samples", e);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {HEAD_COLUMNS} FROM samples s
+             WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
+        ))
+        .map_err(what)?;
+    let head = stmt
+        .query_map(params![host_id, bound(from_ms), bound(to_ms)], |r| {
+            let body: Option<Vec<u8>> = r.get(13)?;
+            Ok(match body {
+                Some(body) => Lazy::Head {
+                    ts: r.get::<_, i64>(2)? as u64,
+                    run: r.get(0)?,
+                    rates: r.get(12)?,
+                    body,
+                },
+                None => Lazy::Whole(Box::new(head_sample(r)?)),
+            })
+        })
+        .map_err(what)?
+        .map(|r| r.map_err(what));
+    let decode = |body: &[u8]| -> Result<Vec<Lazy>, StoreError> {
+        let (n_rows, columns) = codec::decode_columns(body).map_err(chunk_error)?;
+        let columns: Vec<codec::Column> = columns
+            .into_iter()
+            .filter(|(path, _)| path == "run" || path == "sample.ts_ms" || keep_path(path))
+            .collect();
+        let times: Vec<u64> = match columns.iter().find(|(path, _)| path == "sample.ts_ms") {
+            Some((_, cells)) => cells
+                .iter()
+                .map(|c| c.as_ref().and_then(Value::as_u64).unwrap_or(0))
+                .collect(),
+            None => vec![0; n_rows],
+        };
+        let columns = Rc::new(columns);
+        Ok(times
+            .into_iter()
+            .enumerate()
+            .map(|(index, ts)| Lazy::Chunk {
+                ts,
+                index,
+                columns: Rc::clone(&columns),
+            })
+            .collect())
+    };
+    merge(
+        conn,
+        host_id,
+        (from_ms, to_ms),
+        head,
+        Lazy::ts,
+        decode,
+        &mut |lazy: Lazy| {
+            if want(lazy.ts()) {
+                if let Some(sample) = lazy.into_sample() {
+                    each(sample);
+                }
+            }
+        },
+    )
+}
+
+/// A stored sample not decoded yet: its time, and what decoding it takes.
+enum Lazy {
+    /// A head row; its JSON body is parsed only when wanted.
+    Head {
+        ts: u64,
+        run: i64,
+        rates: String,
+        body: Vec<u8>,
+    },
+    /// A head row written before schema 4, rebuilt from its columns at once.
+    Whole(Box<StoredSample>),
+    /// Row `index` of a chunk's (kept) columns.
+    Chunk {
+        ts: u64,
+        index: usize,
+        columns: Rc<Vec<codec::Column>>,
+    },
+}
+
+impl Lazy {
+    fn ts(&self) -> u64 {
+        match self {
+            Lazy::Head { ts, .. } | Lazy::Chunk { ts, .. } => *ts,
+            Lazy::Whole(s) => s.sample.ts_ms,
+        }
+    }
+
+    fn into_sample(self) -> Option<StoredSample> {
+        match self {
+            Lazy::Head {
+                run, rates, body, ..
+            } => Some(StoredSample {
+                run,
+                rates: serde_json::from_str(&rates).unwrap_or_default(),
+                sample: serde_json::from_slice(&body).ok()?,
+            }),
+            Lazy::Whole(sample) => Some(*sample),
+            Lazy::Chunk { index, columns, .. } => {
+                StoredSample::deserialize(&codec::row(&columns, index)).ok()
+            }
+        }
+    }
 }
 
 /// Bounds past i64 (never stored: ingest refuses far-future times) clamp to the largest.

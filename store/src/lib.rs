@@ -323,6 +323,27 @@ impl Store {
         chunks::each_sample(&snapshot, host_id, from_ms, to_ms, each)
     }
 
+    /// Hands `each` the whole samples of `host` between `from_ms` and `to_ms` that
+    /// `want(ts_ms)` asks for (asked for every stored sample, oldest first), decoding only
+    /// those, and from chunks only the paths `keep_path` accepts (as
+    /// `sample.meminfo.MemFree_bytes`; the wire's required fields must be kept): a long
+    /// range read for a few samples per bucket costs little more than decompressing it.
+    pub fn each_wanted_sample(
+        &self,
+        host: &str,
+        (from_ms, to_ms): (u64, u64),
+        keep_path: &dyn Fn(&str) -> bool,
+        want: impl FnMut(u64) -> bool,
+        each: impl FnMut(StoredSample),
+    ) -> Result<(), StoreError> {
+        let conn = self.reader.lock();
+        let snapshot = query::read_snapshot(&conn)?;
+        let Some(host_id) = query::host_id(&snapshot, host)? else {
+            return Ok(());
+        };
+        chunks::each_wanted_sample(&snapshot, host_id, (from_ms, to_ms), keep_path, want, each)
+    }
+
     /// Every host the database knows, with its last info and sample.
     pub fn hosts(&self) -> Result<Vec<StoredHost>, StoreError> {
         let conn = self.reader.lock();

@@ -5,7 +5,8 @@
 //! `network`, `diskstats`, `pressure`, `temperature`, `processes`, `systemd`, `cgroups`,
 //! `stat`, `filefd`, and the kernel statistics tables `meminfo`, `vmstat`, `netstat`,
 //! `sockstat`, filled in place by `table`), so the per-sample cost is a handful of small reads and `statvfs`
-//! calls; the expensive families (processes, cgroups, systemd) refresh at a slower cadence
+//! calls; the expensive families (processes, cgroups, systemd, and the vmstat, netstat and
+//! sockstat tables every 5 s) refresh at a slower cadence
 //! and repeat their latest result in between. A family that fails leaves its part of the
 //! sample empty and the rest still goes out: a missing file (a kernel without PSI, a host
 //! without systemd) is logged once at `warn`, any other failure at most once a minute.
@@ -74,6 +75,8 @@ pub struct Collector {
     name: String,
     /// The files of one statistics table, read before it is parsed (reused).
     table_texts: [String; 3],
+    /// When the `vmstat`, `netstat` and `sockstat` tables were last read.
+    tables_read: Option<Instant>,
     page_size: u64,
     warnings: [WarnLimiter; Family::COUNT],
     missing_logged: [bool; Family::COUNT],
@@ -135,6 +138,9 @@ impl Family {
         }
     }
 }
+
+/// How often the `vmstat`, `netstat` and `sockstat` tables are read.
+const TABLES_EVERY: Duration = Duration::from_secs(5);
 
 /// How often the list of temperature sensors is discovered again (hot-plugged chips).
 const SENSOR_DISCOVERY_EVERY: Duration = Duration::from_secs(60);
@@ -239,6 +245,16 @@ impl Source for Collector {
             };
         }
 
+        // The network and paging tables cost a handful of /proc reads the kernel computes
+        // by summing per-CPU counters: read every few seconds, repeated in between (the
+        // sample is reused, so they are simply left as they are).
+        let tables_due = self
+            .tables_read
+            .is_none_or(|at| now.saturating_duration_since(at) >= TABLES_EVERY);
+        if !tables_due {
+            return;
+        }
+        self.tables_read = Some(now);
         if on.has(CollectorName::Vmstat) {
             self.fill_table(
                 Family::Vmstat,
@@ -299,6 +315,7 @@ impl Collector {
             cgroups: CgroupScanner::default(),
             name: String::new(),
             table_texts: Default::default(),
+            tables_read: None,
             page_size: sys::page_size(),
             warnings: [WarnLimiter::default(); Family::COUNT],
             missing_logged: [false; Family::COUNT],
@@ -310,16 +327,25 @@ impl Collector {
         self.cpu.boot_time()
     }
 
+    /// Reads `path`, which feeds collectors `a` and `b`, once into the shared buffer:
+    /// whether each is on, and how the read went; `None` (nothing read) when both are off.
+    fn read_shared(
+        &mut self,
+        path: &str,
+        a: CollectorName,
+        b: CollectorName,
+    ) -> Option<(bool, bool, io::Result<()>)> {
+        let (a_on, b_on) = (self.enabled.has(a), self.enabled.has(b));
+        (a_on || b_on).then(|| (a_on, b_on, read_into(path, &mut self.text)))
+    }
+
     /// `/proc/stat` feeds two collectors: CPU and kernel counters. It is read once.
     fn fill_cpu_and_stat(&mut self, sample: &mut Sample) {
-        let (cpu_on, stat_on) = (
-            self.enabled.has(CollectorName::Cpu),
-            self.enabled.has(CollectorName::Stat),
-        );
-        if !cpu_on && !stat_on {
+        let Some((cpu_on, stat_on, read)) =
+            self.read_shared("/proc/stat", CollectorName::Cpu, CollectorName::Stat)
+        else {
             return;
-        }
-        let read = read_into("/proc/stat", &mut self.text);
+        };
         if cpu_on {
             let ok = read
                 .as_ref()
@@ -345,14 +371,13 @@ impl Collector {
     /// `/proc/meminfo` feeds two collectors: the memory summary and the whole table. It
     /// is read once.
     fn fill_memory_and_meminfo(&mut self, sample: &mut Sample) {
-        let (memory_on, table_on) = (
-            self.enabled.has(CollectorName::Memory),
-            self.enabled.has(CollectorName::Meminfo),
-        );
-        if !memory_on && !table_on {
+        let Some((memory_on, table_on, read)) = self.read_shared(
+            "/proc/meminfo",
+            CollectorName::Memory,
+            CollectorName::Meminfo,
+        ) else {
             return;
-        }
-        let read = read_into("/proc/meminfo", &mut self.text);
+        };
         if memory_on {
             let memory = read
                 .as_ref()

@@ -100,6 +100,19 @@ pub fn decode(block: &[u8]) -> Result<Vec<Value>, CodecError> {
 /// One decoded column: its path and a cell per row (`None` where the row has no leaf).
 pub type Column = (String, Vec<Option<Value>>);
 
+/// Row `index` of decoded `columns`, as [`decode`] gives it when `columns` are all of the
+/// block's: a reader that kept only some columns, or wants only some rows, rebuilds just
+/// those.
+pub fn row(columns: &[Column], index: usize) -> Value {
+    let mut row = Value::Object(Map::new());
+    for (path, cells) in columns {
+        if let Some(Some(value)) = cells.get(index) {
+            insert(&mut row, path, value.clone());
+        }
+    }
+    row
+}
+
 /// Decodes a block into its row count and columns, without rebuilding the rows: what a
 /// reader that needs a few paths (a history point) uses.
 pub fn decode_columns(block: &[u8]) -> Result<(usize, Vec<Column>), CodecError> {
