@@ -452,6 +452,16 @@ pub fn chunk_points(body: &[u8]) -> Result<Vec<Point>, StoreError> {
     Ok(points)
 }
 
+/// The head rows (columns in [`HEAD_COLUMNS`] order) of host `?1` from `?2` to `?3` ms,
+/// oldest first.
+fn head_rows(conn: &Connection) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {HEAD_COLUMNS} FROM samples s
+         WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
+    ))
+    .map_err(|e| StoreError::sql("reading stored samples", e))
+}
+
 /// Calls `each` with the stored samples of one host between two instants, oldest first:
 /// chunks and head merged by time.
 pub fn each_sample(
@@ -462,12 +472,7 @@ pub fn each_sample(
     mut each: impl FnMut(StoredSample),
 ) -> Result<(), StoreError> {
     let what = |e| StoreError::sql("reading stored samples", e);
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {HEAD_COLUMNS} FROM samples s
-             WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
-        ))
-        .map_err(what)?;
+    let mut stmt = head_rows(conn)?;
     let head = stmt
         .query_map(params![host_id, bound(from_ms), bound(to_ms)], head_sample)
         .map_err(what)?
@@ -497,12 +502,7 @@ pub fn each_wanted_sample(
     mut each: impl FnMut(StoredSample),
 ) -> Result<(), StoreError> {
     let what = |e| StoreError::sql("reading stored samples", e);
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {HEAD_COLUMNS} FROM samples s
-             WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
-        ))
-        .map_err(what)?;
+    let mut stmt = head_rows(conn)?;
     let head = stmt
         .query_map(params![host_id, bound(from_ms), bound(to_ms)], |r| {
             let body: Option<Vec<u8>> = r.get(13)?;

@@ -315,12 +315,23 @@ impl Store {
         to_ms: u64,
         each: impl FnMut(StoredSample),
     ) -> Result<(), StoreError> {
+        self.read_host(host, |conn, host_id| {
+            chunks::each_sample(conn, host_id, from_ms, to_ms, each)
+        })
+    }
+
+    /// Runs `read` on a read snapshot with the id of `host`; nothing when it is unknown.
+    fn read_host(
+        &self,
+        host: &str,
+        read: impl FnOnce(&Connection, i64) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let conn = self.reader.lock();
         let snapshot = query::read_snapshot(&conn)?;
-        let Some(host_id) = query::host_id(&snapshot, host)? else {
-            return Ok(());
-        };
-        chunks::each_sample(&snapshot, host_id, from_ms, to_ms, each)
+        match query::host_id(&snapshot, host)? {
+            Some(host_id) => read(&snapshot, host_id),
+            None => Ok(()),
+        }
     }
 
     /// Hands `each` the whole samples of `host` between `from_ms` and `to_ms` that
@@ -336,12 +347,9 @@ impl Store {
         want: impl FnMut(u64) -> bool,
         each: impl FnMut(StoredSample),
     ) -> Result<(), StoreError> {
-        let conn = self.reader.lock();
-        let snapshot = query::read_snapshot(&conn)?;
-        let Some(host_id) = query::host_id(&snapshot, host)? else {
-            return Ok(());
-        };
-        chunks::each_wanted_sample(&snapshot, host_id, (from_ms, to_ms), keep_path, want, each)
+        self.read_host(host, |conn, host_id| {
+            chunks::each_wanted_sample(conn, host_id, (from_ms, to_ms), keep_path, want, each)
+        })
     }
 
     /// Every host the database knows, with its last info and sample.
