@@ -151,7 +151,7 @@ test-dist: dist ## Root: lintian, then install and purge the .debs in a Debian 1
 	bash scripts/deps.sh deploy
 	$(SUDO) bash scripts/test-dist.sh
 
-test-vagrant: dist ## Root: the user's Vagrant commands on libvirt VMs in a namespace, both provisioners (~25 min)
+test-vagrant: dist ## Root: the user's Vagrant commands on libvirt VMs in a namespace, both provisioners (~40 min under TCG)
 	bash scripts/deps.sh vagrant
 	$(SUDO) deploy/vagrant-lab.sh test
 
