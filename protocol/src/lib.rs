@@ -8,6 +8,7 @@
 //! things both peers must do alike: read the clock for `ts_ms` ([`now_ms`]) and read a
 //! token file ([`read_token_file`]).
 
+mod edge_frame;
 mod token;
 
 use std::collections::BTreeMap;
@@ -83,9 +84,9 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A frame sent by an edge.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+/// A frame sent by an edge. Decoded by hand in one pass (`edge_frame.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 // One frame is decoded at a time and moved once into the fleet; boxing the sample would
 // change every match on it for no measurable gain.
 #[allow(clippy::large_enum_variant)]

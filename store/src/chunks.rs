@@ -325,7 +325,7 @@ fn head_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let networks: String = r.get(12)?;
     let rates: Value = serde_json::from_str(&networks).unwrap_or(Value::Array(Vec::new()));
     let body: Option<Vec<u8>> = r.get(13)?;
-    let sample = match body.and_then(|b| serde_json::from_slice::<Value>(&b).ok()) {
+    let sample = match body.and_then(|b| crate::body::decode::<Value>(&b)) {
         Some(sample) => sample,
         None => serde_json::to_value(sample_of_columns(r)?).unwrap_or_default(),
     };
@@ -346,7 +346,7 @@ pub fn decode_rows(body: &[u8]) -> Result<Vec<StoredSample>, StoreError> {
 fn head_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSample> {
     let networks: String = r.get(12)?;
     let body: Option<Vec<u8>> = r.get(13)?;
-    let sample = match body.and_then(|b| serde_json::from_slice(&b).ok()) {
+    let sample = match body.and_then(|b| crate::body::decode(&b)) {
         Some(sample) => sample,
         None => sample_of_columns(r)?,
     };
@@ -593,7 +593,7 @@ impl Lazy {
             } => Some(StoredSample {
                 run,
                 rates: serde_json::from_str(&rates).unwrap_or_default(),
-                sample: serde_json::from_slice(&body).ok()?,
+                sample: crate::body::decode(&body)?,
             }),
             Lazy::Whole(sample) => Some(*sample),
             Lazy::Chunk { index, columns, .. } => {

@@ -104,7 +104,7 @@ impl LogReader {
                     load15: r.get(11)?,
                     sample: r
                         .get::<_, Option<Vec<u8>>>(12)?
-                        .and_then(|body| serde_json::from_slice(&body).ok())
+                        .and_then(|body| crate::body::decode(&body))
                         .map(Arc::new),
                 })
             })

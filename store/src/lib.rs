@@ -8,6 +8,7 @@
 //! never wait behind writes. The store knows nothing of WebSockets, HTTP or the fleet.
 
 mod alerts;
+mod body;
 mod chunks;
 mod codec;
 mod delivery;
@@ -105,6 +106,8 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("a history chunk cannot be read: {0}")]
     Chunk(String),
+    #[error("compressing a sample for the history: {0}")]
+    Compress(std::io::Error),
 }
 
 impl StoreError {

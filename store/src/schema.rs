@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -175,6 +175,42 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO hour_rollups_due (host_id, hour_ms)
         SELECT DISTINCT host_id, minute_ms - minute_ms % 3600000 FROM rollups;
     "#,
+    // 5 -> 6: the head in arrival order. As a `WITHOUT ROWID` table keyed by (run, seq)
+    // every sample landed in its own host's b-tree leaf, beside four or five others of
+    // ~800 bytes: each commit wrote one 4 KiB page per sample, and split pages all the
+    // time. Appended by rowid, the rows fill pages in order, and only the small index
+    // entries land per host. Same columns and names, so no query changes.
+    r#"
+    CREATE TABLE samples_v6 (
+        id          INTEGER PRIMARY KEY,
+        run         INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        host_id     INTEGER NOT NULL,
+        ts_ms       INTEGER NOT NULL,
+        cpu         REAL NOT NULL,
+        cores       TEXT NOT NULL,
+        mem_used    REAL NOT NULL,
+        mem_total   REAL NOT NULL,
+        swap_used   REAL NOT NULL,
+        swap_total  REAL NOT NULL,
+        load1       REAL NOT NULL,
+        load5       REAL NOT NULL,
+        load15      REAL NOT NULL,
+        networks    TEXT NOT NULL,
+        body        BLOB
+    );
+    INSERT INTO samples_v6 (run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
+        swap_used, swap_total, load1, load5, load15, networks, body)
+    SELECT run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,
+        swap_used, swap_total, load1, load5, load15, networks, body
+    FROM samples ORDER BY ts_ms;
+    DROP TABLE samples;
+    ALTER TABLE samples_v6 RENAME TO samples;
+    -- One row per (edge run, sequence number): a replayed sample is stored once.
+    CREATE UNIQUE INDEX samples_by_run_seq ON samples (run, seq);
+    CREATE INDEX samples_by_host_time ON samples (host_id, ts_ms);
+    CREATE INDEX samples_by_time ON samples (ts_ms);
+    "#,
 ];
 
 /// What a migration does beyond its SQL, in the same transaction: the version it takes
@@ -191,6 +227,11 @@ fn backfill(to: usize, tx: &Connection, now_ms: u64) -> Result<(), StoreError> {
 /// Brings the database to [`SCHEMA_VERSION`], or explains why it cannot; `now_ms` tells
 /// which hours are closed for the hour rollups' backfill.
 pub fn migrate(conn: &mut Connection, now_ms: u64) -> Result<(), StoreError> {
+    migrate_to(conn, now_ms, SCHEMA_VERSION)
+}
+
+/// Brings the database to version `target` (tests build older databases with it).
+fn migrate_to(conn: &mut Connection, now_ms: u64, target: i64) -> Result<(), StoreError> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|e| StoreError::sql("reading the schema version", e))?;
@@ -200,7 +241,12 @@ pub fn migrate(conn: &mut Connection, now_ms: u64) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (from, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(version as usize)
+    {
         let to = from + 1;
         let tx = conn
             .transaction()
@@ -230,6 +276,33 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_5_head_moves_to_arrival_order_with_every_row_and_its_uniqueness() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 0, 5).unwrap();
+        let insert = "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores,
+            mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
+            VALUES (?1, ?2, 1, ?3, 0.5, '[]', 1, 2, 0, 0, 0, 0, 0, '[]', ?4)";
+        for (run, seq, ts) in [(1, 1, 3_000), (1, 2, 4_000), (2, 1, 1_000)] {
+            conn.execute(insert, rusqlite::params![run, seq, ts, b"{}".to_vec()])
+                .unwrap();
+        }
+        migrate(&mut conn, 0).unwrap();
+        let rows: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT run, seq, ts_ms FROM samples ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [(2, 1, 1_000), (1, 1, 3_000), (1, 2, 4_000)]);
+        // a replay is still ignored
+        let again = conn
+            .execute(insert, rusqlite::params![1, 2, 4_000, b"{}".to_vec()])
+            .unwrap();
+        assert_eq!(again, 0);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub fn write_batch<'a>(
                     p.load5,
                     p.load15,
                     serde_json::to_string(&p.networks)?,
-                    serde_json::to_vec(record.sample.as_ref())?,
+                    crate::body::encode(record.sample.as_ref()).map_err(StoreError::Compress)?,
                 ])
                 .map_err(|e| StoreError::sql("inserting a sample", e))?;
             // A duplicate (already stored) changes nothing and must not count twice.
@@ -119,7 +119,7 @@ mod tests {
         let body: Vec<u8> = conn
             .query_row("SELECT body FROM samples WHERE seq = 2", [], |r| r.get(0))
             .unwrap();
-        let sample: utizmon_protocol::Sample = serde_json::from_slice(&body).unwrap();
+        let sample: utizmon_protocol::Sample = crate::body::decode(&body).unwrap();
         assert_eq!(sample.ts_ms, 2_000, "the whole sample is kept");
         let gate = crate::writer::WriteGate::default();
         chunks::compact(&mut conn, 10 * chunks::BLOCK_MS, &gate, |_| true).unwrap();
