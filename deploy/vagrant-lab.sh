@@ -229,14 +229,24 @@ flow() {
       # from dist/ served inside the namespace, and verifies it against SHA256SUMS
       local tarball
       tarball=$(basename "$(ls "$ROOT"/dist/utizmon-*-x86_64-linux.tar.gz)")
-      nsx python3 -m http.server --bind "$MGMT_HOST_IP" --directory "$ROOT/dist" "$HTTP_PORT" >"$RUN/http.log" 2>&1 &
-      echo $! >"$RUN/http.pid"
       env+=(UTIZMON_RELEASE_URL="http://$MGMT_HOST_IP:$HTTP_PORT/$tarball")
       ;;
     *) die "unknown flow $FLOW (ansible|ansible_local)" ;;
   esac
   log "flow $FLOW: the user's commands, unchanged"
   user_cmd "$FLOW-create-all" env "${env[@]}" make create-all
+  if [ "$FLOW" = ansible_local ]; then
+    # started now: it binds the management network's host address, which `vagrant up`
+    # creates (and `make destroy-all` of an earlier flow removed)
+    nsx python3 -m http.server --bind "$MGMT_HOST_IP" --directory "$ROOT/dist" "$HTTP_PORT" >"$RUN/http.log" 2>&1 &
+    echo $! >"$RUN/http.pid"
+    local i
+    for i in $(seq 1 50); do
+      nsx curl -fsS -o /dev/null "http://$MGMT_HOST_IP:$HTTP_PORT/SHA256SUMS" 2>/dev/null && break
+      [ "$i" -lt 50 ] || die "the release server on $MGMT_HOST_IP:$HTTP_PORT did not start: $(tail -1 "$RUN/http.log")"
+      sleep 0.2
+    done
+  fi
   user_cmd "$FLOW-run" env "${env[@]}" make run
   assert_log "$FLOW-run" "utizmon is up: 2 edge\\(s\\) connected"
   [ "$FLOW" = ansible ] && assert_log "$FLOW-run" "pick-binaries: building"
@@ -268,8 +278,14 @@ flow() {
   log "second make run: changed=0 on every host"
   user_cmd "$FLOW-destroy-all" env "${env[@]}" make destroy-all
   if [ -f "$RUN/http.pid" ]; then kill "$(cat "$RUN/http.pid")" 2>/dev/null || true; rm -f "$RUN/http.pid"; sleep 0.5; fi
-  local left
-  left=$(leftovers)
+  # Ansible's SSH connection masters (ansible.cfg: ControlPersist=60s) outlive the playbook by
+  # up to a minute and then exit by themselves: wait for them (bounded) before judging
+  local left i
+  for i in $(seq 1 30); do
+    left=$(leftovers)
+    [ -n "$left" ] && [ "$i" -lt 30 ] || break
+    sleep 3
+  done
   [ -z "$left" ] || die "make destroy-all left: $left"
   log "make destroy-all: no VM, network, bridge or process left"
   timing "flow $FLOW total" $(($(now) - t0))

@@ -73,16 +73,8 @@ async fn kill_9_during_compaction_loses_nothing_and_stores_nothing_twice() {
     let data_dir = tempfile::tempdir().unwrap();
     let dir = data_dir.path();
     let now = now_ms();
-    let range: u64 = 2 * 3_600_000;
-    let n = range / 1000;
     let hosts = ["compact-1", "compact-2", "compact-3"];
-    fill(
-        dir,
-        hosts
-            .iter()
-            .flat_map(|h| (1..=n).map(move |i| record(h, i, now - range + i * 1000, 2))),
-    )
-    .await;
+    let n = fill_backlog(dir, &hosts, now).await;
     let chunks_before = count(dir, "chunks");
     assert!(count(dir, "samples") > 0, "work left for the server");
 
@@ -115,16 +107,8 @@ async fn kill_9_while_edges_stream_during_compaction_loses_nothing() {
     let data_dir = tempfile::tempdir().unwrap();
     let dir = data_dir.path();
     let now = now_ms();
-    let range: u64 = 2 * 3_600_000;
-    let n = range / 1000;
     let backlog = ["backlog-1", "backlog-2", "backlog-3", "backlog-4"];
-    fill(
-        dir,
-        backlog
-            .iter()
-            .flat_map(|h| (1..=n).map(move |i| record(h, i, now - range + i * 1000, 2))),
-    )
-    .await;
+    let n = fill_backlog(dir, &backlog, now).await;
     let chunks_before = count(dir, "chunks");
     let live_rows = || {
         count(
@@ -171,6 +155,21 @@ async fn kill_9_while_edges_stream_during_compaction_loses_nothing() {
     for name in names {
         assert!(last.get(name).is_some_and(|&n| n > 0), "{name}: {last:?}");
     }
+}
+
+/// Stores two hours of samples (1 s apart, ending at `now`) of each of `hosts`, most of
+/// them in blocks due for compaction; returns how many each has.
+async fn fill_backlog(dir: &std::path::Path, hosts: &[&str], now: u64) -> u64 {
+    let range: u64 = 2 * 3_600_000;
+    let n = range / 1000;
+    fill(
+        dir,
+        hosts
+            .iter()
+            .flat_map(|h| (1..=n).map(move |i| record(h, i, now - range + i * 1000, 2))),
+    )
+    .await;
+    n
 }
 
 /// Asserts every host in `hosts` has exactly its samples 1..=n stored (head and chunks),

@@ -39,19 +39,8 @@ impl Cutoffs {
 /// Runs one retention pass of at most `chunk` rows per table; returns whether more is
 /// left (a full chunk), so the caller comes back soon rather than a whole interval later.
 pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, StoreError> {
-    let raw = conn
-        .execute(
-            "DELETE FROM samples WHERE (run, seq) IN
-             (SELECT run, seq FROM samples WHERE ts_ms < ?1 LIMIT ?2)",
-            params![cutoffs.raw_ms as i64, chunk as i64],
-        )
-        .map_err(|e| StoreError::sql("deleting expired samples", e))?;
-    let chunks = conn
-        .execute(
-            "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE end_ms < ?1 LIMIT ?2)",
-            params![cutoffs.raw_ms as i64, chunk as i64],
-        )
-        .map_err(|e| StoreError::sql("deleting expired chunks", e))?;
+    let raw = delete_older(conn, "samples", "run, seq", "ts_ms", cutoffs.raw_ms, chunk)?;
+    let chunks = delete_older(conn, "chunks", "id", "end_ms", cutoffs.raw_ms, chunk)?;
     if chunks > 0 {
         conn.execute(
             "DELETE FROM chunk_runs WHERE NOT EXISTS (SELECT 1 FROM chunks c
@@ -60,20 +49,22 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
         )
         .map_err(|e| StoreError::sql("deleting expired chunk runs", e))?;
     }
-    let rollups = conn
-        .execute(
-            "DELETE FROM rollups WHERE (host_id, minute_ms) IN
-             (SELECT host_id, minute_ms FROM rollups WHERE minute_ms < ?1 LIMIT ?2)",
-            params![cutoffs.rollup_ms as i64, chunk as i64],
-        )
-        .map_err(|e| StoreError::sql("deleting expired rollups", e))?;
-    let hours = conn
-        .execute(
-            "DELETE FROM hour_rollups WHERE (host_id, hour_ms) IN
-             (SELECT host_id, hour_ms FROM hour_rollups WHERE hour_ms < ?1 LIMIT ?2)",
-            params![cutoffs.hour_rollup_ms as i64, chunk as i64],
-        )
-        .map_err(|e| StoreError::sql("deleting expired hour rollups", e))?;
+    let rollups = delete_older(
+        conn,
+        "rollups",
+        "host_id, minute_ms",
+        "minute_ms",
+        cutoffs.rollup_ms,
+        chunk,
+    )?;
+    let hours = delete_older(
+        conn,
+        "hour_rollups",
+        "host_id, hour_ms",
+        "hour_ms",
+        cutoffs.hour_rollup_ms,
+        chunk,
+    )?;
     // A mark whose minutes are expiring is never built (`hours::build`).
     conn.execute(
         "DELETE FROM hour_rollups_due WHERE hour_ms < ?1",
@@ -85,6 +76,24 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
         tracing::debug!(raw, chunks, rollups, hours, log, "pruned expired history");
     }
     Ok(raw == chunk || chunks == chunk || rollups == chunk || hours == chunk || log >= chunk)
+}
+
+/// Deletes at most `chunk` rows of `table` whose `time` is before `cutoff_ms`, by `key`
+/// (its primary key columns); returns how many it deleted.
+fn delete_older(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    time: &str,
+    cutoff_ms: u64,
+    chunk: usize,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE ({key}) IN
+         (SELECT {key} FROM {table} WHERE {time} < ?1 LIMIT ?2)"
+    ))
+    .and_then(|mut stmt| stmt.execute(params![cutoff_ms as i64, chunk as i64]))
+    .map_err(|e| StoreError::sql(format!("deleting expired {table}"), e))
 }
 
 #[cfg(test)]
