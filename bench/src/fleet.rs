@@ -260,11 +260,7 @@ pub async fn server_under_fleet(config: &Config) -> anyhow::Result<Vec<Row>> {
 pub async fn wait_online(addr: SocketAddr, n: usize, deadline: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let body = http::get(addr, "/api/v1/hosts").await?;
-        let hosts: Value = serde_json::from_str(&body)?;
-        let online = hosts["hosts"]
-            .as_array()
-            .map_or(0, |a| a.iter().filter(|h| h["status"] == "online").count());
+        let online = online_hosts(addr).await?;
         if online >= n {
             return Ok(());
         }
@@ -273,6 +269,14 @@ pub async fn wait_online(addr: SocketAddr, n: usize, deadline: Duration) -> anyh
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Hosts the server shows online.
+pub async fn online_hosts(addr: SocketAddr) -> anyhow::Result<usize> {
+    let hosts: Value = serde_json::from_str(&http::get(addr, "/api/v1/hosts").await?)?;
+    Ok(hosts["hosts"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|h| h["status"] == "online").count()))
 }
 
 /// Follows one host's detail stream and records, for every new sample, how long after

@@ -134,6 +134,19 @@ pub async fn start_fleet(
     interval: &str,
     prefix: &str,
 ) -> anyhow::Result<Proc> {
+    let fleet = spawn_fleet(bin_dir, addr, n, interval, prefix)?;
+    crate::fleet::wait_online(addr, n, Duration::from_secs(120)).await?;
+    Ok(fleet)
+}
+
+/// Starts one simulator process of `n` edges without waiting for them to come online.
+pub fn spawn_fleet(
+    bin_dir: &Path,
+    addr: SocketAddr,
+    n: usize,
+    interval: &str,
+    prefix: &str,
+) -> anyhow::Result<Proc> {
     let master = format!("ws://{addr}/ws/edge");
     let n_text = n.to_string();
     let fleet = Proc::spawn(
@@ -149,6 +162,5 @@ pub async fn start_fleet(
             prefix,
         ],
     )?;
-    crate::fleet::wait_online(addr, n, Duration::from_secs(120)).await?;
     Ok(fleet)
 }

@@ -2,15 +2,12 @@
 //! default, one simulator process each), measured the same way at every size, drawn as a
 //! plot so a reader sees how cost grows with the fleet and where this box saturates.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::fleet::{mib, quantile, row, scrape_value, watch_delay, WARM_UP};
-use crate::process::{scratch_dir, start_server, Proc};
+use crate::fleet::{mib, online_hosts, quantile, row, scrape_value, watch_delay, WARM_UP};
+use crate::process::{scratch_dir, spawn_fleet, start_server};
 use crate::{http, plot, procfs, Config, Row};
 
 /// What one fleet size cost.
@@ -126,25 +123,11 @@ async fn measure(config: &Config, edges: usize) -> anyhow::Result<Point> {
     let data = scratch_dir(&format!("scaling-{edges}"))?;
     let max_hosts = (edges * 2).to_string();
     let (server, addr) = start_server(&config.bin_dir, &data, &["--max-hosts", &max_hosts]).await?;
-    let master = format!("ws://{addr}/ws/edge");
-    let n = edges.to_string();
-    let simulator = Proc::spawn(
-        &config.bin_dir.join("utizmon-edge"),
-        &[
-            "--master",
-            &master,
-            "--interval",
-            "1s",
-            "--simulate",
-            &n,
-            "--simulate-prefix",
-            "scale",
-        ],
-    )?;
+    let simulator = spawn_fleet(&config.bin_dir, addr, edges, "1s", "scale")?;
     // Connecting is not what is measured: wait until every edge is online (or the size is
     // beyond what this box connects in time, which the row then shows).
     let started = Instant::now();
-    while online(addr).await? < edges && started.elapsed() < Duration::from_secs(180) {
+    while online_hosts(addr).await? < edges && started.elapsed() < Duration::from_secs(180) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     tokio::time::sleep(WARM_UP).await;
@@ -162,7 +145,7 @@ async fn measure(config: &Config, edges: usize) -> anyhow::Result<Point> {
     let simulator_cpu = (procfs::cpu_time(simulator.pid)? - sim0).as_secs_f64();
     let received = scrape_value(addr, taken).await? - received0;
     let (rss, _) = procfs::rss(server.pid)?;
-    let online_now = online(addr).await?;
+    let online_now = online_hosts(addr).await?;
 
     let delays = Arc::new(Mutex::new(Vec::<f64>::new()));
     let watchers: Vec<_> = (1..=edges)
@@ -198,14 +181,6 @@ async fn measure(config: &Config, edges: usize) -> anyhow::Result<Point> {
         delay_p99_ms: quantile(&delays, 0.99),
         metrics_ms: quantile(&scrapes, 0.5),
     })
-}
-
-/// Hosts the server shows online.
-async fn online(addr: SocketAddr) -> anyhow::Result<usize> {
-    let hosts: Value = serde_json::from_str(&http::get(addr, "/api/v1/hosts").await?)?;
-    Ok(hosts["hosts"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter(|h| h["status"] == "online").count()))
 }
 
 /// 20,000 edges need 20,000 sockets in the simulator and as many in the server: raise the
