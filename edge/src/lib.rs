@@ -326,6 +326,8 @@ mod tests {
             ..Sample::default()
         };
         let text = encode_sample(&mut sample);
+        // The server stores a sample from its frame's text when the tag comes first.
+        assert!(text.starts_with(r#"{"type":"sample","#), "{text}");
         assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample)));
         let text = encode_hello(
             &RunIdentity::with_id("abc"),

@@ -1,11 +1,15 @@
 //! How a head row keeps the whole sample (`samples.body`): its JSON, compressed with zstd.
 //!
-//! Why compressed: the head table is `WITHOUT ROWID`, whose rows spill into a 4 KiB
-//! overflow page once they pass about 1,000 bytes (SQLite keeps less of a row in place in
-//! an index-shaped b-tree). A sample's JSON is about 800 bytes and the other columns
-//! another 250, so every sample cost a whole overflow page: ~4.4 KiB on disk and one more
-//! page written to the WAL and checkpointed per sample. Compressed (~500 bytes) the row
-//! stays in its leaf. Rows written before this (plain JSON, first byte `{`) still read.
+//! Why compressed: a sample's JSON is 0.8-4 KiB (protocol minor 2 added the kernel's stat
+//! tables), and a row past a page's worth spills into 4 KiB overflow pages, each one more
+//! page written to the WAL and checkpointed per sample. Compressed (~500 bytes for the
+//! simulator's samples) the row stays in its leaf. Rows written before schema 5 (plain
+//! JSON, first byte `{`) still read.
+//!
+//! Why [`encode_sample_frame`]: the server already holds the sample's JSON, the text of the
+//! frame that carried it. Compressing that text on the connection's task, instead of
+//! encoding the decoded sample again on the writer thread, saves a JSON encode per sample
+//! and moves the compression off the one thread every commit goes through.
 
 use std::cell::RefCell;
 
@@ -26,16 +30,35 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
+/// How an edge starts a `sample` frame: the tag first, without spaces.
+const SAMPLE_FRAME_START: &str = r#"{"type":"sample","#;
+
 /// The stored form of `value`: its JSON, zstd-compressed.
 pub fn encode(value: &impl Serialize) -> Result<Vec<u8>, std::io::Error> {
-    let json = serde_json::to_vec(value)?;
+    compress(&serde_json::to_vec(value)?)
+}
+
+/// The stored form of the sample carried by `frame`, the text of a `sample` frame that
+/// decoded: the frame minus its leading `"type":"sample"` tag, compressed. `None` when the
+/// tag is not where an edge puts it (first, no spaces; an edge from another project may
+/// write it elsewhere): the caller then encodes the decoded sample with [`encode`].
+pub fn encode_sample_frame(frame: &str) -> Option<Result<Vec<u8>, std::io::Error>> {
+    let rest = frame.strip_prefix(SAMPLE_FRAME_START)?;
+    let mut json = Vec::with_capacity(rest.len() + 1);
+    json.push(b'{');
+    json.extend_from_slice(rest.as_bytes());
+    Some(compress(&json))
+}
+
+/// `json`, zstd-compressed with this thread's context.
+fn compress(json: &[u8]) -> Result<Vec<u8>, std::io::Error> {
     COMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
         let compressor = match cell.as_mut() {
             Some(c) => c,
             None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
         };
-        compressor.compress(&json)
+        compressor.compress(json)
     })
 }
 
@@ -62,6 +85,23 @@ mod tests {
         let stored = encode(&sample).unwrap();
         assert!(stored.len() < serde_json::to_vec(&sample).unwrap().len());
         assert_eq!(decode::<Value>(&stored), Some(sample));
+    }
+
+    #[test]
+    fn a_sample_frame_is_stored_as_the_sample_it_carries() {
+        let sample = utizmon_protocol::Sample {
+            seq: 9,
+            ts_ms: 1_700_000_000_000,
+            ..Default::default()
+        };
+        let frame = utizmon_protocol::encode(&utizmon_protocol::EdgeFrame::Sample(sample.clone()));
+        let stored = encode_sample_frame(&frame)
+            .expect("an edge's frame")
+            .unwrap();
+        assert_eq!(decode::<utizmon_protocol::Sample>(&stored), Some(sample));
+        // The tag elsewhere, or spaced: the caller encodes the decoded sample instead.
+        assert!(encode_sample_frame(r#"{"seq":9,"type":"sample"}"#).is_none());
+        assert!(encode_sample_frame(r#"{ "type": "sample", "seq": 9}"#).is_none());
     }
 
     #[test]

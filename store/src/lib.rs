@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use writer::compaction;
 
 pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
+pub use body::encode_sample_frame;
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
@@ -134,6 +135,10 @@ pub struct Record {
     pub sample: Arc<Sample>,
     /// The history point derived from it (with network rates).
     pub point: Point,
+    /// The sample's stored form when the caller made it already ([`encode_sample_frame`]:
+    /// ingest compresses the frame's own text on the connection's task); `None`: the
+    /// writer encodes `sample`.
+    pub body: Option<Vec<u8>>,
 }
 
 /// What the store remembers of a host, loaded at start-up so hosts known before a restart

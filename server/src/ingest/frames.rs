@@ -1,6 +1,6 @@
 //! Reading edge frames off the socket, and what each kind of socket error means.
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use utizmon_protocol::{decode_edge, DecodeError, EdgeFrame, RejectReason, MAX_FRAME_BYTES};
 
 use super::{Refusal, MAX_WIRE_BYTES};
@@ -10,7 +10,8 @@ use super::{Refusal, MAX_WIRE_BYTES};
 // and boxing it would allocate per sample.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Incoming {
-    Frame(EdgeFrame),
+    /// A frame that decoded, with its text (a sample is stored from it, not re-encoded).
+    Frame(EdgeFrame, Utf8Bytes),
     Closed,
     Refused(Refusal),
 }
@@ -26,7 +27,7 @@ pub(super) async fn read_frame(socket: &mut WebSocket) -> Incoming {
         };
         return match message {
             Message::Text(text) => match decode_edge(text.as_str()) {
-                Ok(frame) => Incoming::Frame(frame),
+                Ok(frame) => Incoming::Frame(frame, text),
                 Err(e) => Incoming::Refused(Refusal::from(e)),
             },
             Message::Binary(_) => Incoming::Refused(Refusal::from(DecodeError::Binary)),

@@ -22,7 +22,7 @@ use utizmon_protocol::{
     encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
 };
 
-use utizmon_store::{Commit, Store};
+use utizmon_store::{encode_sample_frame, Commit, Store};
 
 use crate::alerts::Alerts;
 use crate::auth::edge::Admission;
@@ -94,8 +94,8 @@ pub async fn serve_edge(
                 let refusal = Refusal::new(RejectReason::Protocol, "no hello within 10 s");
                 return refuse(&mut socket, fleet, refusal).await;
             }
-            Ok(Incoming::Frame(EdgeFrame::Hello(hello))) => hello,
-            Ok(Incoming::Frame(EdgeFrame::Sample(_))) => {
+            Ok(Incoming::Frame(EdgeFrame::Hello(hello), _)) => hello,
+            Ok(Incoming::Frame(EdgeFrame::Sample(_), _)) => {
                 let refusal = Refusal::new(RejectReason::Protocol, "first frame must be a hello");
                 return refuse(&mut socket, fleet, refusal).await;
             }
@@ -194,7 +194,11 @@ async fn stream(
     let mut pacer = AckPacer::new(ACK_GAP);
     let silent_timer = sleep(silence);
     let ack_timer = sleep(Duration::ZERO);
-    tokio::pin!(silent_timer, ack_timer);
+    // Made once, not per turn of the loop: creating and dropping a cancellation future
+    // takes its token's lock, twice per sample otherwise.
+    let shutdown = context.shutdown.cancelled();
+    let superseded = session.superseded.cancelled();
+    tokio::pin!(silent_timer, ack_timer, shutdown, superseded);
 
     loop {
         let ack_due = pacer.due();
@@ -205,7 +209,7 @@ async fn stream(
         }
         tokio::select! {
             biased;
-            _ = context.shutdown.cancelled() => {
+            _ = &mut shutdown => {
                 // Say what is committed before going away, so the edge replays nothing twice.
                 let deadline = Instant::now() + SHUTDOWN_COMMIT_WAIT;
                 while let Some((seq, commit)) = pending.pop_front() {
@@ -219,7 +223,7 @@ async fn stream(
                 }
                 return End::Shutdown;
             }
-            _ = session.superseded.cancelled() => {
+            _ = &mut superseded => {
                 return if session.forgotten() { End::Forgotten } else { End::Superseded };
             }
             committed = async { (&mut pending.front_mut().expect("guarded by the if").1).await },
@@ -273,16 +277,16 @@ async fn take(
     silence: Duration,
     incoming: Incoming,
 ) -> Result<bool, End> {
-    let sample = match incoming {
+    let (sample, text) = match incoming {
         Incoming::Closed => return Err(End::Closed),
         Incoming::Refused(refusal) => return Err(End::Refused(refusal)),
-        Incoming::Frame(EdgeFrame::Hello(_)) => {
+        Incoming::Frame(EdgeFrame::Hello(_), _) => {
             return Err(End::Refused(Refusal::new(
                 RejectReason::Protocol,
                 "hello sent twice",
             )));
         }
-        Incoming::Frame(EdgeFrame::Sample(sample)) => sample,
+        Incoming::Frame(EdgeFrame::Sample(sample), text) => (sample, text),
     };
     // A clock far ahead would outlive retention; one before 2000 is broken.
     if let Err(e) = sample.check_time(now_ms()) {
@@ -292,9 +296,12 @@ async fn take(
         return Err(End::Forgotten);
     }
     let seq = sample.seq;
-    let Ok((taken_as, record)) = context.fleet.take(session, sample) else {
+    let Ok((taken_as, mut record)) = context.fleet.take(session, sample) else {
         return Err(End::Superseded);
     };
+    // Compressed here, on this connection's task, from the text already in hand; if that
+    // fails (it cannot, short of memory) the writer encodes the sample itself.
+    record.body = encode_sample_frame(text.as_str()).and_then(Result::ok);
     let news = match taken_as {
         Taken::Applied { .. } => {
             context.alerts.observe(&record, silence);

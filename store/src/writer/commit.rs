@@ -42,6 +42,12 @@ pub fn write_batch<'a>(
             if p.ts_ms <= horizon && chunks::holds(&tx, run, seq)? {
                 continue;
             }
+            let body = match &record.body {
+                Some(body) => std::borrow::Cow::Borrowed(body.as_slice()),
+                None => std::borrow::Cow::Owned(
+                    crate::body::encode(record.sample.as_ref()).map_err(StoreError::Compress)?,
+                ),
+            };
             let added = insert
                 .execute(params![
                     run,
@@ -58,7 +64,7 @@ pub fn write_batch<'a>(
                     p.load5,
                     p.load15,
                     serde_json::to_string(&p.networks)?,
-                    crate::body::encode(record.sample.as_ref()).map_err(StoreError::Compress)?,
+                    body,
                 ])
                 .map_err(|e| StoreError::sql("inserting a sample", e))?;
             // A duplicate (already stored) changes nothing and must not count twice.

@@ -380,6 +380,7 @@ pub(crate) mod tests {
         Record {
             host: host.into(),
             run_id: run.into(),
+            body: None,
             info: None,
             interval_ms: 1000,
             sample: Arc::new(Sample {
