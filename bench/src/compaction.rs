@@ -208,7 +208,7 @@ fn record(host: &str, seq: u64, ts_ms: u64) -> Record {
     Record {
         host: host.into(),
         run_id: "bench".into(),
-        body: None,
+        frame: None,
         info: None,
         interval_ms: 1000,
         point: Point::of_sample(&sample, networks),

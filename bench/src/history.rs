@@ -140,7 +140,7 @@ fn record(seq: u64, ts_ms: u64) -> Record {
     Record {
         host: "bench-history".into(),
         run_id: "bench".into(),
-        body: None,
+        frame: None,
         info: Some(std::sync::Arc::new(HostInfo {
             host_name: "bench-history".into(),
             cores: 4,

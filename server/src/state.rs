@@ -340,7 +340,7 @@ impl Fleet {
                 interval_ms: state.interval_ms.unwrap_or_default(),
                 point: history::point(&sample, rates),
                 sample: sample.clone(),
-                body: None,
+                frame: None,
             };
             let Some(run) = state.run.as_mut().filter(|r| *r.run_id == *session.run_id) else {
                 return Err(TakeError::RunReplaced);

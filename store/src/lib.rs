@@ -28,7 +28,6 @@ use tokio::sync::{mpsc, oneshot};
 use writer::compaction;
 
 pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
-pub use body::encode_sample_frame;
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
@@ -135,10 +134,9 @@ pub struct Record {
     pub sample: Arc<Sample>,
     /// The history point derived from it (with network rates).
     pub point: Point,
-    /// The sample's stored form when the caller made it already ([`encode_sample_frame`]:
-    /// ingest compresses the frame's own text on the connection's task); `None`: the
-    /// writer encodes `sample`.
-    pub body: Option<Vec<u8>>,
+    /// The text of the `sample` frame that carried it, when it came off the wire: the
+    /// writer stores the body from it rather than encoding `sample` again (see `body.rs`).
+    pub frame: Option<bytes::Bytes>,
 }
 
 /// What the store remembers of a host, loaded at start-up so hosts known before a restart

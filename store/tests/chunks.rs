@@ -138,7 +138,7 @@ fn record(seq: u64, ts_ms: u64) -> Record {
     Record {
         host: "web-1".into(),
         run_id: "run-a".into(),
-        body: None,
+        frame: None,
         info: None,
         interval_ms: 1000,
         point: Point::of_sample(&sample, networks),

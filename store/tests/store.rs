@@ -21,7 +21,7 @@ fn record(host: &str, run: &str, seq: u64, ts_ms: u64, cpu: f64) -> Record {
     Record {
         host: host.into(),
         run_id: run.into(),
-        body: None,
+        frame: None,
         info: Some(Arc::new(HostInfo {
             host_name: host.into(),
             os_name: "Debian".into(),

@@ -225,7 +225,7 @@ pub(crate) mod tests {
         Record {
             host: host.into(),
             run_id: "r".into(),
-            body: None,
+            frame: None,
             info: None,
             interval_ms: 1000,
             sample: Arc::new(sample),

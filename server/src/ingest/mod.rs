@@ -22,7 +22,7 @@ use utizmon_protocol::{
     encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
 };
 
-use utizmon_store::{encode_sample_frame, Commit, Store};
+use utizmon_store::{Commit, Store};
 
 use crate::alerts::Alerts;
 use crate::auth::edge::Admission;
@@ -299,9 +299,10 @@ async fn take(
     let Ok((taken_as, mut record)) = context.fleet.take(session, sample) else {
         return Err(End::Superseded);
     };
-    // Compressed here, on this connection's task, from the text already in hand; if that
-    // fails (it cannot, short of memory) the writer encodes the sample itself.
-    record.body = encode_sample_frame(text.as_str()).and_then(Result::ok);
+    // The writer stores the sample from this text instead of encoding it again. A copy of
+    // its own size: the received message shares the socket layer's read buffer, which a
+    // record waiting in a full store queue would otherwise keep whole.
+    record.frame = Some(bytes::Bytes::copy_from_slice(text.as_bytes()));
     let news = match taken_as {
         Taken::Applied { .. } => {
             context.alerts.observe(&record, silence);

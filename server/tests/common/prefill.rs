@@ -33,7 +33,7 @@ pub fn record(host: &str, seq: u64, ts_ms: u64, n_lists: usize) -> Record {
     Record {
         host: host.into(),
         run_id: "stored-run".into(),
-        body: None,
+        frame: None,
         info: Some(Arc::new(info)),
         interval_ms: 1000,
         point: Point {

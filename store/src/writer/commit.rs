@@ -7,7 +7,7 @@
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::ids::Ids;
-use crate::{chunks, delivery, Record, StoreError};
+use crate::{body, chunks, delivery, Record, StoreError};
 
 /// Writes `records` in one transaction; returns `(host id, index in records)` of the
 /// samples that were new (not duplicates), in order. Only a sample at or before the
@@ -42,12 +42,11 @@ pub fn write_batch<'a>(
             if p.ts_ms <= horizon && chunks::holds(&tx, run, seq)? {
                 continue;
             }
-            let body = match &record.body {
-                Some(body) => std::borrow::Cow::Borrowed(body.as_slice()),
-                None => std::borrow::Cow::Owned(
-                    crate::body::encode(record.sample.as_ref()).map_err(StoreError::Compress)?,
-                ),
-            };
+            let body = match record.frame.as_deref().and_then(body::encode_sample_frame) {
+                Some(body) => body,
+                None => body::encode(record.sample.as_ref()),
+            }
+            .map_err(StoreError::Compress)?;
             let added = insert
                 .execute(params![
                     run,

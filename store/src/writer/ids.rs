@@ -19,6 +19,11 @@ pub struct Ids {
 }
 
 impl Ids {
+    /// Hosts written to since this writer started (or since [`Ids::clear`]).
+    pub fn hosts(&self) -> usize {
+        self.hosts.len()
+    }
+
     /// The id of host `name`, adding the host if the database does not know it.
     pub fn host(&mut self, conn: &Connection, name: &Arc<str>) -> Result<i64, StoreError> {
         if let Some(&id) = self.hosts.get(name) {

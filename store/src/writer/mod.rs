@@ -10,6 +10,7 @@
 //! the [`WriteGate`] between two of this thread's transactions. This file is only the loop
 //! that decides when each job runs.
 
+mod cache;
 mod commit;
 pub(crate) mod compaction;
 mod forget;
@@ -27,6 +28,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{CursorChange, Forgotten, Record, StoreConfig, StoreError};
+use cache::CacheSize;
 use host_rows::HostRows;
 use ids::Ids;
 use retention::{Cutoffs, PRUNE_CHUNK};
@@ -98,6 +100,7 @@ struct Writer {
     ids: Ids,
     rollups: Rollups,
     host_rows: HostRows,
+    cache: CacheSize,
     gate: WriteGate,
     /// When maintenance is next due: at once after start-up (so a restarted server
     /// catches up on compaction and retention), then every `maintenance_interval`, or at
@@ -121,6 +124,7 @@ impl Writer {
             ids: Ids::default(),
             rollups,
             host_rows: HostRows::default(),
+            cache: CacheSize::default(),
             gate,
             next_maintenance: Instant::now(),
         })
@@ -272,6 +276,9 @@ impl Writer {
         if let Err(e) = self.host_rows.write(&mut self.conn, Instant::now(), false) {
             self.failed("updating host rows", &e);
         }
+        if let Err(e) = self.cache.fit(&self.conn, self.ids.hosts()) {
+            self.failed("sizing the page cache", &e);
+        }
     }
 
     fn failed(&self, what: &str, e: &StoreError) {
@@ -380,7 +387,7 @@ pub(crate) mod tests {
         Record {
             host: host.into(),
             run_id: run.into(),
-            body: None,
+            frame: None,
             info: None,
             interval_ms: 1000,
             sample: Arc::new(Sample {
