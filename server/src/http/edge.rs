@@ -9,9 +9,11 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 
 use crate::http::AppState;
 use crate::ingest::{self, IngestContext, MAX_WIRE_BYTES};
+use crate::listen::probe::SocketProbe;
 
 /// Initial read buffer of an edge connection, in bytes; it grows for larger frames.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -20,6 +22,7 @@ const READ_BUFFER_BYTES: usize = 8 * 1024;
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    probe: Option<Extension<SocketProbe>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -32,13 +35,15 @@ pub async fn upgrade(
         shutdown: state.shutdown.clone(),
     };
     let tasks = state.tasks.clone();
+    // Set by the connection layer; absent only when the router is driven without a socket.
+    let probe = probe.map(|Extension(probe)| probe).unwrap_or_default();
     // A small read buffer: a thousand edges idle most of the time, and 128 KiB each
     // (the default) would cost more memory than everything else the server keeps.
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_WIRE_BYTES)
         .max_frame_size(MAX_WIRE_BYTES)
         .on_upgrade(move |socket| {
-            tasks.track_future(ingest::serve_edge(socket, peer, context, admission))
+            tasks.track_future(ingest::serve_edge(socket, peer, context, admission, probe))
         })
 }
 
