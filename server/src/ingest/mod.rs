@@ -257,7 +257,7 @@ async fn stream(
                         Err(end) => return end,
                     }
                 }
-                match verdict.overdue(probe.unread_bytes()) {
+                match verdict.overdue(probe.unread_bytes(), !pending.is_empty()) {
                     Some(recheck) => silent_timer.as_mut().reset(Instant::now() + recheck),
                     None => return End::Silent,
                 }
@@ -292,6 +292,13 @@ async fn stream(
 /// sample in between, so a peer that dribbles a byte now and then, or replays duplicates,
 /// cannot hold its connection (and host name) for longer than about `3 * silence`. A
 /// server that falls behind reads a new sample within the first deferral or two.
+///
+/// Nor is an edge silent while the server owes it acks (samples read whose commits have
+/// not resolved): then the server is the one behind, and an edge that has said all it had
+/// to say (its last samples before a shutdown, or a replay of samples the server already
+/// took) must get its acks, not a close that makes it replay them again. Those deferrals
+/// use no budget: only the store resolves them, and a failed commit closes the
+/// connection on its own (1011).
 #[derive(Debug)]
 struct Silence {
     recheck: Duration,
@@ -312,8 +319,12 @@ impl Silence {
     }
 
     /// The timer fired with nothing new read: `Some(wait)` to look again after `wait`
-    /// (bytes wait unread on the socket), `None` when the edge is silent.
-    fn overdue(&mut self, unread_bytes: Option<usize>) -> Option<Duration> {
+    /// (bytes wait unread on the socket, or `owes_acks`: commits of this connection's
+    /// samples are pending), `None` when the edge is silent.
+    fn overdue(&mut self, unread_bytes: Option<usize>, owes_acks: bool) -> Option<Duration> {
+        if owes_acks {
+            return Some(self.recheck);
+        }
         if unread_bytes.unwrap_or(0) == 0 || self.deferrals >= MAX_DEFERRALS {
             return None;
         }
@@ -474,21 +485,38 @@ mod tests {
     #[test]
     fn silence_waits_for_unread_bytes_a_bounded_number_of_times() {
         let mut verdict = Silence::new(Duration::from_secs(2));
-        assert_eq!(verdict.overdue(Some(0)), None, "nothing waiting: silent");
-        assert_eq!(verdict.overdue(None), None, "unknown: the timer decides");
+        let recheck = Some(Duration::from_millis(500));
+        assert_eq!(verdict.overdue(Some(0), false), None, "nothing waiting");
+        assert_eq!(
+            verdict.overdue(None, false),
+            None,
+            "unknown: the timer decides"
+        );
         for _ in 0..MAX_DEFERRALS {
-            assert_eq!(verdict.overdue(Some(1)), Some(Duration::from_millis(500)));
+            assert_eq!(verdict.overdue(Some(1), false), recheck);
         }
         assert_eq!(
-            verdict.overdue(Some(1)),
+            verdict.overdue(Some(1), false),
             None,
-            "a dribbler is closed at last"
+            "a dribbler is closed"
         );
         verdict.news();
+        assert_eq!(verdict.overdue(Some(4096), false), recheck);
+    }
+
+    #[test]
+    fn an_edge_owed_acks_is_not_silent_and_that_costs_no_budget() {
+        let mut verdict = Silence::new(Duration::from_secs(2));
+        let recheck = Some(Duration::from_millis(500));
+        for _ in 0..3 * MAX_DEFERRALS {
+            assert_eq!(verdict.overdue(Some(0), true), recheck);
+        }
         assert_eq!(
-            verdict.overdue(Some(4096)),
-            Some(Duration::from_millis(500))
+            verdict.overdue(Some(0), false),
+            None,
+            "acked and quiet: silent"
         );
+        assert_eq!(verdict.overdue(Some(1), false), recheck);
     }
 
     #[test]
