@@ -181,6 +181,10 @@ enum End {
 /// with no new sample read in between; see [`Silence`].
 const MAX_DEFERRALS: u32 = 8;
 
+/// Most rechecks (a quarter of the silence limit each) the verdict is put off because
+/// the server owes the edge acks, with no new sample in between; see [`Silence`].
+const MAX_OWED_DEFERRALS: u32 = 40;
+
 /// Longest a shutting-down connection waits for its pending commits before its last ack.
 const SHUTDOWN_COMMIT_WAIT: Duration = Duration::from_secs(2);
 
@@ -296,34 +300,52 @@ async fn stream(
 /// Nor is an edge silent while the server owes it acks (samples read whose commits have
 /// not resolved): then the server is the one behind, and an edge that has said all it had
 /// to say (its last samples before a shutdown, or a replay of samples the server already
-/// took) must get its acks, not a close that makes it replay them again. Those deferrals
-/// use no budget: only the store resolves them, and a failed commit closes the
-/// connection on its own (1011).
+/// took) must get its acks, not a close that makes it replay them again. Once the debt is
+/// paid the edge gets one full `silence` more, counted from then, since it may have been
+/// waiting on those acks. This is bounded as well, because replayed duplicates create
+/// commits too: at most [`MAX_OWED_DEFERRALS`] rechecks (`10 * silence`) and one such
+/// grace without a new sample in between.
 #[derive(Debug)]
 struct Silence {
+    silence: Duration,
     recheck: Duration,
+    /// Deferrals for unread bytes since the last new sample.
     deferrals: u32,
+    /// Deferrals for acks owed since the last new sample.
+    owed_deferrals: u32,
+    /// Whether the full period after a paid debt was granted since the last new sample.
+    graced: bool,
 }
 
 impl Silence {
     fn new(silence: Duration) -> Silence {
         Silence {
+            silence,
             recheck: (silence / 4).max(Duration::from_millis(10)),
             deferrals: 0,
+            owed_deferrals: 0,
+            graced: false,
         }
     }
 
-    /// A new sample arrived: the edge is alive, the deferral budget refills.
+    /// A new sample arrived: the edge is alive, every budget refills.
     fn news(&mut self) {
         self.deferrals = 0;
+        self.owed_deferrals = 0;
+        self.graced = false;
     }
 
     /// The timer fired with nothing new read: `Some(wait)` to look again after `wait`
     /// (bytes wait unread on the socket, or `owes_acks`: commits of this connection's
-    /// samples are pending), `None` when the edge is silent.
+    /// samples are pending, or were until lately), `None` when the edge is silent.
     fn overdue(&mut self, unread_bytes: Option<usize>, owes_acks: bool) -> Option<Duration> {
-        if owes_acks {
+        if owes_acks && self.owed_deferrals < MAX_OWED_DEFERRALS {
+            self.owed_deferrals += 1;
             return Some(self.recheck);
+        }
+        if self.owed_deferrals > 0 && !self.graced {
+            self.graced = true;
+            return Some(self.silence);
         }
         if unread_bytes.unwrap_or(0) == 0 || self.deferrals >= MAX_DEFERRALS {
             return None;
@@ -505,18 +527,32 @@ mod tests {
     }
 
     #[test]
-    fn an_edge_owed_acks_is_not_silent_and_that_costs_no_budget() {
+    fn an_edge_owed_acks_is_not_silent_then_gets_one_full_period() {
         let mut verdict = Silence::new(Duration::from_secs(2));
         let recheck = Some(Duration::from_millis(500));
-        for _ in 0..3 * MAX_DEFERRALS {
+        for _ in 0..5 {
             assert_eq!(verdict.overdue(Some(0), true), recheck);
         }
+        let full = Some(Duration::from_secs(2));
         assert_eq!(
             verdict.overdue(Some(0), false),
-            None,
-            "acked and quiet: silent"
+            full,
+            "acked: a fresh period"
         );
-        assert_eq!(verdict.overdue(Some(1), false), recheck);
+        assert_eq!(verdict.overdue(Some(0), false), None, "then quiet: silent");
+        verdict.news();
+        assert_eq!(verdict.overdue(Some(0), true), recheck, "news refills it");
+    }
+
+    #[test]
+    fn replayed_duplicates_cannot_hold_a_connection_by_their_commits() {
+        let mut verdict = Silence::new(Duration::from_secs(2));
+        let mut deferred = 0;
+        while verdict.overdue(Some(1), true).is_some() {
+            deferred += 1;
+            assert!(deferred <= 1000, "never closed");
+        }
+        assert_eq!(deferred, MAX_OWED_DEFERRALS + 1 + MAX_DEFERRALS);
     }
 
     #[test]
