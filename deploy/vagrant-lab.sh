@@ -217,6 +217,22 @@ leftovers() {
   echo "$out"
 }
 
+# Stops the test's HTTP server for dist/ (ansible_local flow), by its PID, and waits (bounded)
+# until it is gone.
+stop_release_server() {
+  local pid i
+  [ -f "$RUN/http.pid" ] || return 0
+  pid=$(cat "$RUN/http.pid")
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = python3 ]; then
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$RUN/http.pid"
+}
+
 flow() {
   need_root
   FLOW=$1
@@ -238,8 +254,10 @@ flow() {
   if [ "$FLOW" = ansible_local ]; then
     # started now: it binds the management network's host address, which `vagrant up`
     # creates (and `make destroy-all` of an earlier flow removed)
-    nsx python3 -m http.server --bind "$MGMT_HOST_IP" --directory "$ROOT/dist" "$HTTP_PORT" >"$RUN/http.log" 2>&1 &
-    echo $! >"$RUN/http.pid"
+    # the server's own PID goes to http.pid (bash writes $$, then execs python3 in place):
+    # $! would be the subshell that runs nsx, and killing it would leave python3 running
+    nsx bash -c 'echo $$ >"$1"; shift; exec "$@"' release-server "$RUN/http.pid" \
+      python3 -m http.server --bind "$MGMT_HOST_IP" --directory "$ROOT/dist" "$HTTP_PORT" >"$RUN/http.log" 2>&1 &
     local i
     for i in $(seq 1 50); do
       nsx curl -fsS -o /dev/null "http://$MGMT_HOST_IP:$HTTP_PORT/SHA256SUMS" 2>/dev/null && break
@@ -277,7 +295,7 @@ flow() {
   echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' && die "second 'make run' changed something: $recap"
   log "second make run: changed=0 on every host"
   user_cmd "$FLOW-destroy-all" env "${env[@]}" make destroy-all
-  if [ -f "$RUN/http.pid" ]; then kill "$(cat "$RUN/http.pid")" 2>/dev/null || true; rm -f "$RUN/http.pid"; sleep 0.5; fi
+  stop_release_server
   # Ansible's SSH connection masters (ansible.cfg: ControlPersist=60s) outlive the playbook by
   # up to a minute and then exit by themselves: wait for them (bounded) before judging
   local left i

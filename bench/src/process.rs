@@ -33,6 +33,21 @@ impl Proc {
         Ok(Proc { child, pid })
     }
 
+    /// Waits up to `limit` for the process to exit by itself: true if it did, false if it
+    /// had to be killed.
+    pub async fn wait_exit(mut self, limit: Duration) -> anyhow::Result<bool> {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(result) => {
+                result.context("waiting for the child")?;
+                Ok(true)
+            }
+            Err(_) => {
+                self.child.kill().await.ok();
+                Ok(false)
+            }
+        }
+    }
+
     /// Asks the process to stop with SIGTERM and waits up to `grace` for it.
     pub async fn terminate(mut self, grace: Duration) -> anyhow::Result<()> {
         // Only this PID, which we started and still own (it has not been reaped).

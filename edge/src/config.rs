@@ -126,6 +126,17 @@ pub struct Config {
         default_value = "sim"
     )]
     pub simulate_prefix: String,
+
+    /// With `--simulate`: each simulated edge takes this many samples, waits until every
+    /// one is acknowledged, and closes its connection; the process exits when all are done.
+    /// A load that ends, for benchmarks that check received = sent. [default: forever]
+    #[arg(
+        long,
+        value_name = "COUNT",
+        env = "UTIZMON_SIMULATE_SAMPLES",
+        requires = "simulate"
+    )]
+    pub simulate_samples: Option<u64>,
 }
 
 impl Config {

@@ -103,6 +103,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         outbox.clone(),
         shutdown.clone(),
         false,
+        None,
     ));
     transport::deliver(link, hello, outbox, shutdown.clone()).await;
     tasks.close();
@@ -170,8 +171,9 @@ async fn once(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Takes a sample every `interval` from `start` until `shutdown`, numbering them from 1,
-/// and queues each in `outbox`. Never waits on the network.
+/// Takes a sample every `interval` from `start` until `shutdown` (or, with `limit`, until
+/// that many are taken), numbering them from 1, and queues each in `outbox`. Never waits
+/// on the network.
 pub(crate) async fn sample_loop(
     mut source: impl Source,
     interval: Duration,
@@ -179,6 +181,7 @@ pub(crate) async fn sample_loop(
     outbox: Arc<Outbox>,
     shutdown: CancellationToken,
     quiet: bool,
+    limit: Option<u64>,
 ) {
     let mut tick = tokio::time::interval_at(start, interval);
     // After a stall (suspended VM, overloaded host) take one sample and carry on rather
@@ -187,7 +190,7 @@ pub(crate) async fn sample_loop(
     let mut sample = Sample::default();
     let mut drops = WarnLimiter::default();
     let mut seq = 0u64;
-    loop {
+    while limit.is_none_or(|limit| seq < limit) {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,

@@ -87,15 +87,28 @@ pub async fn run(
         let interval_ms = config.interval_ms();
         let info = sim.host_info(&name);
         let hello = move || encode_hello(&run, interval_ms, info.clone());
-        tasks.spawn(sample_loop(
-            sim,
-            config.interval,
-            start + offset,
-            outbox.clone(),
-            shutdown.clone(),
-            index > 1,
-        ));
-        let shutdown = shutdown.clone();
+        // Stops this edge's transport: at shutdown, or once its last sample is acknowledged.
+        let edge_done = shutdown.child_token();
+        let (interval, limit) = (config.interval, config.simulate_samples);
+        let (sampler_outbox, sampler_done) = (outbox.clone(), edge_done.clone());
+        tasks.spawn(async move {
+            let quiet = index > 1;
+            let outbox = sampler_outbox;
+            sample_loop(
+                sim,
+                interval,
+                start + offset,
+                outbox.clone(),
+                sampler_done.clone(),
+                quiet,
+                limit,
+            )
+            .await;
+            if limit.is_some() {
+                finish(&outbox, &sampler_done).await;
+            }
+        });
+        let shutdown = edge_done;
         tasks.spawn(async move {
             // Connect in the same staggered order as the samplers start.
             tokio::select! {
@@ -109,6 +122,19 @@ pub async fn run(
     tasks.wait().await;
     tracing::info!(n, "simulated edges stopped");
     Ok(())
+}
+
+/// Once every sample in `outbox` is acknowledged, stops the edge (`done`): it closes its
+/// connection like an edge shutting down, with nothing left to flush.
+async fn finish(outbox: &Outbox, done: &CancellationToken) {
+    // Polled: this runs once per edge, at the end, and a 100 ms lag is immaterial.
+    while !outbox.is_empty() {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    done.cancel();
 }
 
 /// When simulated edge `index` (1-based) of `n` takes its first sample, relative to the

@@ -121,6 +121,20 @@ impl Collector for FleetCollector {
             "Edge connections currently open.",
             counters.edges_connected,
         )?;
+        let mut m = encoder.encode_descriptor(
+            "server_edge_connections",
+            "Edge connections registered by a hello, reconnects included.",
+            None,
+            MetricType::Counter,
+        )?;
+        m.encode_counter::<NoLabelSet, _, u64>(&counters.edge_connections, None)?;
+        let mut m = encoder.encode_descriptor(
+            "server_edges_silent",
+            "Edge connections closed because no new sample came within the silence limit.",
+            None,
+            MetricType::Counter,
+        )?;
+        m.encode_counter::<NoLabelSet, _, u64>(&counters.edges_silent, None)?;
         gauge(
             &mut encoder,
             "server_dashboard_clients",

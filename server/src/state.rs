@@ -164,6 +164,10 @@ pub struct ServerCounters {
     /// Same order as [`RejectReason::ALL`].
     pub samples_rejected: [u64; RejectReason::ALL.len()],
     pub edges_connected: u64,
+    /// Edge connections opened (sessions registered by a hello), reconnects included.
+    pub edge_connections: u64,
+    /// Edge connections the server closed because no new sample came in time.
+    pub edges_silent: u64,
     pub dashboard_clients: u64,
 }
 
@@ -182,6 +186,8 @@ struct Inner {
     samples_received: AtomicU64,
     samples_rejected: [AtomicU64; RejectReason::ALL.len()],
     edges_connected: AtomicU64,
+    edge_connections: AtomicU64,
+    edges_silent: AtomicU64,
     dashboard_clients: AtomicU64,
 }
 
@@ -230,6 +236,8 @@ impl Fleet {
             samples_received: AtomicU64::new(0),
             samples_rejected: Default::default(),
             edges_connected: AtomicU64::new(0),
+            edge_connections: AtomicU64::new(0),
+            edges_silent: AtomicU64::new(0),
             dashboard_clients: AtomicU64::new(0),
         }))
     }
@@ -249,6 +257,7 @@ impl Fleet {
     ) -> Result<EdgeSession, ConnectError> {
         let slot = self.admit(&hello.host.host_name)?;
         let conn_id = self.0.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        self.0.edge_connections.fetch_add(1, Ordering::Relaxed);
         let superseded = CancellationToken::new();
         let run_id: Arc<str> = Arc::from(hello.run_id.as_str());
         let secret_hash = hello.run_secret.as_deref().map(sha256);
@@ -436,6 +445,11 @@ impl Fleet {
         self.0.changed.notify_waiters();
     }
 
+    /// Counts one edge connection closed as silent.
+    pub fn silenced(&self) {
+        self.0.edges_silent.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one refused frame or connection.
     pub fn reject(&self, reason: RejectReason) {
         let idx = RejectReason::ALL
@@ -499,6 +513,8 @@ impl Fleet {
                 self.0.samples_rejected[i].load(Ordering::Relaxed)
             }),
             edges_connected: self.0.edges_connected.load(Ordering::Relaxed),
+            edge_connections: self.0.edge_connections.load(Ordering::Relaxed),
+            edges_silent: self.0.edges_silent.load(Ordering::Relaxed),
             dashboard_clients: self.0.dashboard_clients.load(Ordering::Relaxed),
         }
     }

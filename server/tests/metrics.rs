@@ -60,6 +60,8 @@ async fn openmetrics_scrape_is_strictly_valid_and_complete() {
         "utizmon_server_samples_received_total",
         "utizmon_server_samples_rejected_total",
         "utizmon_server_edges_connected",
+        "utizmon_server_edge_connections_total",
+        "utizmon_server_edges_silent_total",
         "utizmon_server_dashboard_clients",
         "utizmon_server_store_errors_total",
         "utizmon_server_store_size_bytes",
@@ -67,7 +69,7 @@ async fn openmetrics_scrape_is_strictly_valid_and_complete() {
     ] {
         assert!(names.contains(name), "missing {name}");
     }
-    assert_eq!(names.len(), 25, "unexpected series: {names:?}");
+    assert_eq!(names.len(), 27, "unexpected series: {names:?}");
 
     // Hostile names come back exactly after unescaping.
     let hosts: BTreeSet<&str> = samples

@@ -9,17 +9,26 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 
 use crate::http::AppState;
 use crate::ingest::{self, IngestContext, MAX_WIRE_BYTES};
+use crate::listen::probe::SocketProbe;
 
 /// Initial read buffer of an edge connection, in bytes; it grows for larger frames.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+///
+/// Every connection holds one for its lifetime (tungstenite allocates and zero-fills it
+/// up front), so at 20,000 edges each KiB here is 20 MiB of server memory. A simulated
+/// sample is about 1 KiB and a real one a few: a frame larger than the buffer makes it
+/// grow to fit that frame once, and a server behind on reading pays one more `read` per
+/// couple of frames, which is nothing beside what a sample costs to store.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Upgrades an edge connection.
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    probe: Option<Extension<SocketProbe>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -32,13 +41,15 @@ pub async fn upgrade(
         shutdown: state.shutdown.clone(),
     };
     let tasks = state.tasks.clone();
-    // A small read buffer: a thousand edges idle most of the time, and 128 KiB each
+    // Set by the connection layer; absent only when the router is driven without a socket.
+    let probe = probe.map(|Extension(probe)| probe).unwrap_or_default();
+    // A small read buffer: thousands of edges idle most of the time, and 128 KiB each
     // (the default) would cost more memory than everything else the server keeps.
     ws.read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_WIRE_BYTES)
         .max_frame_size(MAX_WIRE_BYTES)
         .on_upgrade(move |socket| {
-            tasks.track_future(ingest::serve_edge(socket, peer, context, admission))
+            tasks.track_future(ingest::serve_edge(socket, peer, context, admission, probe))
         })
 }
 

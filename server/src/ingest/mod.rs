@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::FutureExt;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{
@@ -26,6 +27,7 @@ use utizmon_store::{Commit, Store};
 
 use crate::alerts::Alerts;
 use crate::auth::edge::Admission;
+use crate::listen::probe::SocketProbe;
 use crate::state::{offline_after, EdgeSession, Fleet, Taken};
 
 mod ack_pacer;
@@ -81,6 +83,7 @@ pub async fn serve_edge(
     peer: SocketAddr,
     context: IngestContext,
     admission: Admission,
+    probe: SocketProbe,
 ) {
     let fleet = &context.fleet;
     if let Admission::Unauthorized = admission {
@@ -120,11 +123,12 @@ pub async fn serve_edge(
         }
     };
     tracing::info!(%host, %run_id, "edge connected");
-    let end = stream(&mut socket, &context, &session, silence).await;
+    let end = stream(&mut socket, &context, &session, silence, &probe).await;
     fleet.disconnect(&session);
     match end {
         End::Closed => tracing::info!(%host, "edge disconnected"),
         End::Silent => {
+            fleet.silenced();
             tracing::warn!(%host, ?silence, "edge silent, closing its connection");
             close(
                 &mut socket,
@@ -173,8 +177,13 @@ enum End {
     StoreFailed(String),
 }
 
-/// How long an overdue silence timer waits for a frame that may already be on the socket.
-const LATE_READ_GRACE: Duration = Duration::from_millis(50);
+/// Most times in a row the silence verdict is put off because bytes wait on the socket
+/// with no new sample read in between; see [`Silence`].
+const MAX_DEFERRALS: u32 = 8;
+
+/// Most rechecks (a quarter of the silence limit each) the verdict is put off because
+/// the server owes the edge acks, with no new sample in between; see [`Silence`].
+const MAX_OWED_DEFERRALS: u32 = 40;
 
 /// Longest a shutting-down connection waits for its pending commits before its last ack.
 const SHUTDOWN_COMMIT_WAIT: Duration = Duration::from_secs(2);
@@ -189,7 +198,9 @@ async fn stream(
     context: &IngestContext,
     session: &EdgeSession,
     silence: Duration,
+    probe: &SocketProbe,
 ) -> End {
+    let mut verdict = Silence::new(silence);
     let mut pending: VecDeque<(u64, Commit)> = VecDeque::new();
     let mut pacer = AckPacer::new(ACK_GAP);
     let silent_timer = sleep(silence);
@@ -242,27 +253,109 @@ async fn stream(
                 pacer.sent(Instant::now());
             }
             _ = &mut silent_timer => {
-                // A stalled runtime polls this timer late, after the edge's sample has
-                // already arrived, and its reactor may not have seen the socket's readiness
-                // yet: read once more, briefly, before calling the edge silent. Only news
-                // counts, as below.
-                let Ok(incoming) = timeout(LATE_READ_GRACE, read_frame(socket)).await else {
-                    return End::Silent;
-                };
-                match take(context, session, &mut pending, silence, incoming).await {
-                    Ok(true) => silent_timer.as_mut().reset(Instant::now() + silence),
-                    Ok(false) => return End::Silent,
-                    Err(end) => return end,
+                // A frame the socket layer already holds is read before any verdict.
+                if let Some(incoming) = read_frame(socket).now_or_never() {
+                    match take(context, session, &mut pending, silence, incoming).await {
+                        Ok(true) => {
+                            verdict.news();
+                            silent_timer.as_mut().reset(Instant::now() + silence);
+                            continue;
+                        }
+                        Ok(false) => {}
+                        Err(end) => return end,
+                    }
+                }
+                match verdict.overdue(probe.unread_bytes(), !pending.is_empty()) {
+                    Some(recheck) => silent_timer.as_mut().reset(Instant::now() + recheck),
+                    None => return End::Silent,
                 }
             }
             incoming = read_frame(socket) => {
                 match take(context, session, &mut pending, silence, incoming).await {
-                    Ok(true) => silent_timer.as_mut().reset(Instant::now() + silence),
+                    Ok(true) => {
+                        verdict.news();
+                        silent_timer.as_mut().reset(Instant::now() + silence);
+                    }
                     Ok(false) => {}
                     Err(end) => return end,
                 }
             }
         }
+    }
+}
+
+/// The silence verdict of one connection, asked when its timer (`silence` after the last
+/// new sample) fires.
+///
+/// An edge is silent when it sent nothing new for `silence`, not when the server read
+/// nothing new: a server that falls behind (overload, a stalled runtime, a frozen process)
+/// leaves the edge's frames waiting in the kernel's receive queue, and closing such an edge
+/// would throw away samples it did send and start a reconnect storm exactly when the server
+/// is weakest. So an overdue timer first reads what the socket layer already holds, then
+/// asks the kernel ([`SocketProbe`]) whether bytes wait unread: if they do, the verdict is
+/// put off by a fraction of `silence`, and the reads that follow decide (a new sample
+/// restarts the full timer).
+///
+/// Unread bytes only put the verdict off [`MAX_DEFERRALS`] times in a row without a new
+/// sample in between, so a peer that dribbles a byte now and then, or replays duplicates,
+/// cannot hold its connection (and host name) for longer than about `3 * silence`. A
+/// server that falls behind reads a new sample within the first deferral or two.
+///
+/// Nor is an edge silent while the server owes it acks (samples read whose commits have
+/// not resolved): then the server is the one behind, and an edge that has said all it had
+/// to say (its last samples before a shutdown, or a replay of samples the server already
+/// took) must get its acks, not a close that makes it replay them again. Once the debt is
+/// paid the edge gets one full `silence` more, counted from then, since it may have been
+/// waiting on those acks. This is bounded as well, because replayed duplicates create
+/// commits too: at most [`MAX_OWED_DEFERRALS`] rechecks (`10 * silence`) and one such
+/// grace without a new sample in between.
+#[derive(Debug)]
+struct Silence {
+    silence: Duration,
+    recheck: Duration,
+    /// Deferrals for unread bytes since the last new sample.
+    deferrals: u32,
+    /// Deferrals for acks owed since the last new sample.
+    owed_deferrals: u32,
+    /// Whether the full period after a paid debt was granted since the last new sample.
+    graced: bool,
+}
+
+impl Silence {
+    fn new(silence: Duration) -> Silence {
+        Silence {
+            silence,
+            recheck: (silence / 4).max(Duration::from_millis(10)),
+            deferrals: 0,
+            owed_deferrals: 0,
+            graced: false,
+        }
+    }
+
+    /// A new sample arrived: the edge is alive, every budget refills.
+    fn news(&mut self) {
+        self.deferrals = 0;
+        self.owed_deferrals = 0;
+        self.graced = false;
+    }
+
+    /// The timer fired with nothing new read: `Some(wait)` to look again after `wait`
+    /// (bytes wait unread on the socket, or `owes_acks`: commits of this connection's
+    /// samples are pending, or were until lately), `None` when the edge is silent.
+    fn overdue(&mut self, unread_bytes: Option<usize>, owes_acks: bool) -> Option<Duration> {
+        if owes_acks && self.owed_deferrals < MAX_OWED_DEFERRALS {
+            self.owed_deferrals += 1;
+            return Some(self.recheck);
+        }
+        if self.owed_deferrals > 0 && !self.graced {
+            self.graced = true;
+            return Some(self.silence);
+        }
+        if unread_bytes.unwrap_or(0) == 0 || self.deferrals >= MAX_DEFERRALS {
+            return None;
+        }
+        self.deferrals += 1;
+        Some(self.recheck)
     }
 }
 
@@ -417,6 +510,57 @@ mod tests {
         let cut = truncate(&long, 123);
         assert_eq!(cut.len(), 122);
         assert!(long.starts_with(cut));
+    }
+
+    #[test]
+    fn silence_waits_for_unread_bytes_a_bounded_number_of_times() {
+        let mut verdict = Silence::new(Duration::from_secs(2));
+        let recheck = Some(Duration::from_millis(500));
+        assert_eq!(verdict.overdue(Some(0), false), None, "nothing waiting");
+        assert_eq!(
+            verdict.overdue(None, false),
+            None,
+            "unknown: the timer decides"
+        );
+        for _ in 0..MAX_DEFERRALS {
+            assert_eq!(verdict.overdue(Some(1), false), recheck);
+        }
+        assert_eq!(
+            verdict.overdue(Some(1), false),
+            None,
+            "a dribbler is closed"
+        );
+        verdict.news();
+        assert_eq!(verdict.overdue(Some(4096), false), recheck);
+    }
+
+    #[test]
+    fn an_edge_owed_acks_is_not_silent_then_gets_one_full_period() {
+        let mut verdict = Silence::new(Duration::from_secs(2));
+        let recheck = Some(Duration::from_millis(500));
+        for _ in 0..5 {
+            assert_eq!(verdict.overdue(Some(0), true), recheck);
+        }
+        let full = Some(Duration::from_secs(2));
+        assert_eq!(
+            verdict.overdue(Some(0), false),
+            full,
+            "acked: a fresh period"
+        );
+        assert_eq!(verdict.overdue(Some(0), false), None, "then quiet: silent");
+        verdict.news();
+        assert_eq!(verdict.overdue(Some(0), true), recheck, "news refills it");
+    }
+
+    #[test]
+    fn replayed_duplicates_cannot_hold_a_connection_by_their_commits() {
+        let mut verdict = Silence::new(Duration::from_secs(2));
+        let mut deferred = 0;
+        while verdict.overdue(Some(1), true).is_some() {
+            deferred += 1;
+            assert!(deferred <= 1000, "never closed");
+        }
+        assert_eq!(deferred, MAX_OWED_DEFERRALS + 1 + MAX_DEFERRALS);
     }
 
     #[test]

@@ -14,10 +14,12 @@
 //! What a request may do once it is complete is the router's business (`crate::http`).
 
 pub mod pending;
+pub mod probe;
 pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use self::pending::{PendingSet, PendingTicket};
+use self::probe::{ProbeGuard, SocketProbe};
 use self::tls::TlsAcceptor;
 
 /// Limits and TLS of the listener.
@@ -121,8 +124,16 @@ async fn serve_connection(
     shutdown: CancellationToken,
 ) {
     let deadline = Instant::now() + options.header_read_timeout;
+    // The descriptor is read before TLS wraps the stream; the guard goes into the I/O
+    // object (`Tracked`), which owns the stream from then on.
+    let probe = SocketProbe::new(tcp.as_raw_fd());
     let Some(tls) = &options.tls else {
-        return serve_http(tcp, peer, false, app, ticket, &options, deadline, shutdown).await;
+        let connection = Connection {
+            peer,
+            tls: false,
+            probe,
+        };
+        return serve_http(tcp, connection, app, ticket, &options, deadline, shutdown).await;
     };
     let handshake = tokio::select! {
         _ = shutdown.cancelled() => return,
@@ -131,8 +142,13 @@ async fn serve_connection(
     };
     match handshake {
         Ok(Ok(stream)) => {
+            let connection = Connection {
+                peer,
+                tls: true,
+                probe,
+            };
             serve_http(
-                stream, peer, true, app, ticket, &options, deadline, shutdown,
+                stream, connection, app, ticket, &options, deadline, shutdown,
             )
             .await
         }
@@ -143,11 +159,9 @@ async fn serve_connection(
 
 /// Serves HTTP on one connection until it closes, is evicted, times out or the server
 /// stops.
-#[allow(clippy::too_many_arguments)] // One call site; a struct would only rename them.
 async fn serve_http<I>(
     io: I,
-    peer: SocketAddr,
-    tls: bool,
+    connection: Connection,
     app: Router,
     ticket: PendingTicket,
     options: &ListenOptions,
@@ -156,8 +170,14 @@ async fn serve_http<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Connection {
+        peer,
+        tls,
+        probe: (probe, probe_guard),
+    } = connection;
     let activity = Arc::new(Activity::new());
     let io = Tracked {
+        _probe_guard: probe_guard,
         io,
         activity: activity.clone(),
     };
@@ -169,6 +189,7 @@ async fn serve_http<I>(
             let in_flight = InFlight::start(&activity);
             request.extensions_mut().insert(ConnectInfo(peer));
             request.extensions_mut().insert(Transport { tls });
+            request.extensions_mut().insert(probe.clone());
             let app = app.clone();
             async move {
                 let response = app.oneshot(request.map(axum::body::Body::new)).await;
@@ -277,8 +298,18 @@ impl Drop for InFlight {
     }
 }
 
+/// What [`serve_http`] knows of a connection besides its stream.
+struct Connection {
+    peer: SocketAddr,
+    tls: bool,
+    probe: (SocketProbe, ProbeGuard),
+}
+
 /// An I/O object that records when it last moved a byte.
 struct Tracked<I> {
+    /// Declared before `io`, so it is dropped (and the probe blinded) before the socket
+    /// closes: fields drop in declaration order.
+    _probe_guard: ProbeGuard,
     io: I,
     activity: Arc<Activity>,
 }
