@@ -34,6 +34,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib/netns.sh
 . "$ROOT/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/deployed.sh
+. "$ROOT/scripts/lib/deployed.sh"
 LAB_DIR=${UTIZMON_LAB_DIR:-$ROOT/.vm-lab}
 IMG=$LAB_DIR/image
 RUN=$LAB_DIR/run
@@ -298,13 +300,8 @@ bad_rules() {
   need_root
   local t0 rc=0
   t0=$(now)
-  playbook "$RUN/play-bad-rules.log" -e '{"utizmon_server_alert_rules": "rules: [{alert: Broken}]\n"}' || rc=$?
-  [ "$rc" -ne 0 ] || die "a broken alert rules file did not fail the deploy (log: $RUN/play-bad-rules.log)"
-  grep -q 'failed to validate' "$RUN/play-bad-rules.log" && grep -q 'missing field' "$RUN/play-bad-rules.log" ||
-    die "the failed deploy does not say why the rules are wrong (log: $RUN/play-bad-rules.log)"
-  vm_ssh utizmon-master sudo test ! -e /etc/utizmon/alert-rules.yml || die "the broken rules file was installed"
-  vm_ssh utizmon-master systemctl is-active --quiet utizmon-server || die "utizmon-server stopped after the refused rules"
-  log "a broken alert rules file fails the deploy with its reason; the server keeps running"
+  playbook "$RUN/play-bad-rules.log" -e "$BROKEN_RULES_VARS" || rc=$?
+  assert_rules_refused "$rc" "$RUN/play-bad-rules.log"
   timing "playbook with broken rules" $(($(now) - t0))
 }
 
@@ -314,71 +311,21 @@ rerun() {
   t0=$(now)
   playbook "$RUN/play2.log" || die "second playbook run failed (log: $RUN/play2.log)"
   timing "playbook rerun" $(($(now) - t0))
-  # every host line of the recap must say changed=0
-  local recap n
-  recap=$(sed -n '/^PLAY RECAP/,$p' "$RUN/play2.log" | grep -E 'ok=[0-9]+')
-  for n in "${NAMES[@]}"; do
-    echo "$recap" | grep -qE "^$n +: ok=[1-9]" || die "$n is missing from the recap: $recap"
-  done
-  if echo "$recap" | grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]'; then
-    die "second run is not idempotent: $recap"
-  fi
-  log "second run: changed=0 on every host"
+  assert_unchanged "$RUN/play2.log" "${NAMES[@]}"
 }
 
 # ---------------------------------------------------------------------------- checks
 # What site.yml generated on the controller: the deployment CA and the admin's password.
 SECRETS=$RUN/secrets
 CA=$SECRETS/ca.pem
-# A curl config that logs in as admin (HTTP Basic) and verifies the master against the CA;
-# the password goes through this 0600 file, not a command line.
-login_conf() {
-  local conf=$RUN/curl-login.conf
-  if [ ! -s "$conf" ]; then
-    (umask 077 && printf 'cacert = "%s"\nuser = "admin:%s"\n' "$CA" "$(cat "$SECRETS/admin-password")" >"$conf")
-  fi
-  echo "$conf"
-}
-curl_login() { curl -K "$(login_conf)" "$@"; }
-# GET https://master:5000$1 from inside the namespace, logged in.
-api() { nsx curl -K "$(login_conf)" -fsS --max-time 5 "https://$MASTER_IP:5000$1"; }
+# the operator's host reaches the dashboard through forward_up's loopback port
+host_curl() { curl "$@"; }
 
-# Prints "host seq connected run_id" for every host the server lists.
-host_seqs() {
-  api /api/v1/hosts | python3 -c '
-import json, sys
-for h in json.load(sys.stdin)["hosts"]:
-    latest = h.get("latest") or {}
-    run = (h.get("edge") or {}).get("run_id") or "-"
-    print(h["host"], latest.get("seq", -1), str(h.get("connected")).lower(), run)'
-}
-
-# The run id (changes when the agent restarts) the server shows for host $1.
-run_id_of() { host_seqs | awk -v h="$1" '$1==h {print $4}'; }
-
-# Waits (bounded) until every edge is connected and its latest seq is beyond the one given
-# in BEFORE (host_seqs lines; empty: any seq); prints the new host_seqs lines.
-wait_streaming() {
-  local before=$1 deadline=$(($(now) + ${2:-60})) e ok now_seqs
-  while :; do
-    now_seqs=$(host_seqs 2>/dev/null || true)
-    ok=1
-    for e in "${EDGES[@]}"; do
-      local old new conn
-      old=$(echo "$before" | awk -v h="$e" '$1==h {print $2}')
-      new=$(echo "$now_seqs" | awk -v h="$e" '$1==h {print $2}')
-      conn=$(echo "$now_seqs" | awk -v h="$e" '$1==h {print $3}')
-      if [ "$conn" != true ] || [ -z "$new" ] || [ "$new" -le "${old:--1}" ]; then ok=0; fi
-    done
-    [ "$ok" = 1 ] && { echo "$now_seqs"; return 0; }
-    [ "$(now)" -lt "$deadline" ] || { echo "$now_seqs" >&2; return 1; }
-    sleep 2
-  done
-}
-
+# Starts (or finds) the loopback forward to the master's :5000 and sets HOST_URL to it.
 forward_up() {
   if [ -f "$RUN/socat.pid" ] && kill -0 "$(cat "$RUN/socat.pid")" 2>/dev/null; then
     FWD_PORT=$(cat "$RUN/socat.port")
+    HOST_URL=https://127.0.0.1:$FWD_PORT
     return 0
   fi
   # 15000 unless taken, else any free loopback port
@@ -395,6 +342,7 @@ for port in (15000, 0):
     break')
   fi
   echo "$FWD_PORT" >"$RUN/socat.port"
+  HOST_URL=https://127.0.0.1:$FWD_PORT
   # root-namespace listener on loopback only; each connection enters the namespace
   socat "TCP-LISTEN:$FWD_PORT,bind=127.0.0.1,reuseaddr,fork" \
     "EXEC:ip netns exec $NS socat STDIO TCP\:$MASTER_IP\:5000" >"$RUN/socat.log" 2>&1 &
@@ -408,112 +356,16 @@ for port in (15000, 0):
   die "no answer through the forward on 127.0.0.1:$FWD_PORT"
 }
 
-# Secrets on the controller are the owner's only; each edge has its own token (0600), the
-# master only their hashes; the edges speak wss:// with the deployment CA pinned.
-check_secrets() {
-  local mode f e token
-  mode=$(stat -c %a "$SECRETS")
-  [ "$mode" = 700 ] || die "$SECRETS has mode $mode, not 700"
-  while IFS= read -r f; do
-    mode=$(stat -c %a "$f")
-    [ "$mode" = 600 ] || die "$f has mode $mode, not 600"
-  done < <(find "$SECRETS" -type f)
-  [ "$(cat "$SECRETS/edge-tokens/${EDGES[0]}")" != "$(cat "$SECRETS/edge-tokens/${EDGES[1]}")" ] ||
-    die "the edges share one token"
-  for e in "${EDGES[@]}"; do
-    token=$(cat "$SECRETS/edge-tokens/$e")
-    # ssh joins its arguments into one command line: quote what has spaces
-    [ "$(vm_ssh "$e" "sudo stat -c '%a %U' /etc/utizmon/edge.token")" = "600 utizmon" ] ||
-      die "$e: /etc/utizmon/edge.token is not 0600 utizmon"
-    [ "$(vm_ssh "$e" sudo cat /etc/utizmon/edge.token)" = "$token" ] || die "$e does not hold its own token"
-    vm_ssh "$e" sudo grep -qx "UTIZMON_MASTER=wss://$MASTER_IP:5000/ws/edge" /etc/utizmon/edge.env ||
-      die "$e does not connect with wss://"
-    vm_ssh "$e" sudo grep -qx "UTIZMON_CA_FILE=/etc/utizmon/ca.pem" /etc/utizmon/edge.env || die "$e does not pin the CA"
-    vm_ssh utizmon-master sudo grep -qx "'$(printf '%s' "$token" | sha256sum | cut -d' ' -f1) $e'" /etc/utizmon/edge-tokens ||
-      die "the master's tokens file has no hash for $e"
-    ! vm_ssh utizmon-master sudo grep -rqsF "$token" /etc/utizmon || die "the master holds $e's token in plain text"
-  done
-  log "secrets: 0700/0600 on the controller, one token per edge (0600 on the edge, hash only on the master), wss:// with the CA"
-}
-
-# systemd-analyze security's overall exposure of UNIT on VM: at most 2.0.
-check_exposure() {
-  local vm=$1 unit=$2 exposure
-  exposure=$(vm_ssh "$vm" sudo systemd-analyze security --no-pager "$unit" 2>/dev/null |
-    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-  [ -n "$exposure" ] || die "$vm: no exposure level from systemd-analyze security $unit"
-  awk -v x="$exposure" 'BEGIN { exit !(x <= 2.0) }' || die "$vm: $unit exposure $exposure is above 2.0"
-  log "$vm: systemd-analyze security $unit: exposure $exposure"
-  echo "$unit $exposure" >>"$RUN/exposure.txt"
-}
-
+# the operator's checks (scripts/lib/deployed.sh) from the host through the loopback forward
 check() {
   need_root
-  local first second e page metrics code
   forward_up
-  check_secrets
-  check_exposure utizmon-master utizmon-server.service
-  check_exposure "${EDGES[0]}" utizmon-edge.service
-  # from the host, through the loopback forward: https with the CA; nothing without a login
-  code=$(curl -sS --max-time 10 --cacert "$CA" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$FWD_PORT/api/v1/hosts") ||
-    die "https://127.0.0.1:$FWD_PORT/ not reachable with the deployment CA"
-  [ "$code" = 401 ] || die "/api/v1/hosts without a login answered $code, not 401"
-  code=$(curl -sS --max-time 10 --cacert "$CA" -u admin:wrong-password -o /dev/null -w '%{http_code}' "https://127.0.0.1:$FWD_PORT/metrics") || true
-  [ "$code" = 401 ] || die "/metrics with a wrong password answered $code, not 401"
-  # dashboard, API, metrics as admin
-  page=$(curl_login -fsS --max-time 10 "https://127.0.0.1:$FWD_PORT/") || die "dashboard / not reachable from the host as admin"
-  echo "$page" | grep -qiE '<title>[^<]*utizmon' || die "dashboard / did not return the utizmon page"
-  # the page's own assets are served too (embedded in the binary, no CDN)
-  local asset
-  asset=$(echo "$page" | grep -oE '/static/[^"?]+' | head -1)
-  [ -z "$asset" ] || curl_login -fsS --max-time 10 -o /dev/null "https://127.0.0.1:$FWD_PORT$asset" ||
-    die "dashboard asset $asset not reachable from the host"
-  metrics=$(curl_login -fsS --max-time 10 "https://127.0.0.1:$FWD_PORT/metrics") || die "/metrics not reachable from the host"
-  for e in "${EDGES[@]}"; do
-    echo "$metrics" | grep -qE "^utizmon_edge_connected\{[^}]*host=\"$e\"[^}]*\} 1(\.0)?$" ||
-      die "/metrics does not show $e connected"
-  done
-  log "host 127.0.0.1:$FWD_PORT -> master: https, 401 without a login, dashboard and /metrics as admin, both edges connected"
-  # both edges stream: their sequence numbers advance
-  first=$(host_seqs) || die "/api/v1/hosts failed"
-  second=$(wait_streaming "$first" 30) || die "edges are not streaming (before: $first)"
-  log "edges stream: $(echo "$second" | tr '\n' ' ')"
+  check_deployed
 }
 
 reboot_edge() {
   need_root
-  local e=${EDGES[0]} t0 boot_before boot_after run_before run_after
-  boot_before=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id)
-  run_before=$(run_id_of "$e")
-  # logged in, the API shows run ids: the check below compares real ones
-  [ -n "$run_before" ] && [ "$run_before" != - ] || die "the API shows no run id for $e to the admin"
-  t0=$(now)
-  vm_ssh "$e" sudo systemctl reboot || true
-  log "$e: reboot requested"
-  # wait until it is back with a new boot id (bounded)
-  while :; do
-    boot_after=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id 2>/dev/null || true)
-    [ -n "$boot_after" ] && [ "$boot_after" != "$boot_before" ] && break
-    [ $(($(now) - t0)) -lt "$BOOT_TIMEOUT" ] || die "$e did not come back within $BOOT_TIMEOUT s"
-    sleep 3
-  done
-  log "$e: booted again after $(($(now) - t0)) s"
-  # sshd is up before network-online.target; the agent starts a little later, by itself
-  while ! vm_ssh "$e" systemctl is-active --quiet utizmon-edge 2>/dev/null; do
-    [ $(($(now) - t0)) -lt "$BOOT_TIMEOUT" ] || die "utizmon-edge did not start on $e after the reboot"
-    sleep 2
-  done
-  log "$e: utizmon-edge active again after $(($(now) - t0)) s"
-  # it reconnects on its own; the new run starts again at a low seq, so wait for a new
-  # connected run whose seq advances rather than comparing to the old run
-  local s1
-  s1=$(wait_streaming "" 120) || die "$e did not reconnect after reboot"
-  run_after=$(run_id_of "$e")
-  if [ "$run_after" = - ] || [ "$run_after" = "$run_before" ]; then
-    die "$e still shows run $run_before: the rebooted agent did not reconnect"
-  fi
-  wait_streaming "$s1" 30 >/dev/null || die "edges do not stream after $e rebooted"
-  timing "edge reboot -> reconnected" $(($(now) - t0))
+  check_reboot "${EDGES[0]}"
 }
 
 # ---------------------------------------------------------------------------- teardown
