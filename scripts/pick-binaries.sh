@@ -41,8 +41,8 @@ if [ -n "${UTIZMON_RELEASE_URL:-}" ]; then
 fi
 
 if [ "$os" = Linux ] && [ "$arch" = x86_64 ] && command -v "$CARGO" >/dev/null 2>&1; then
-  say "building: $CARGO build --workspace --release --locked (this host is Linux x86_64 like the VMs)"
-  "$CARGO" build --workspace --release --locked >&2
+  say "building: $CARGO build --release --locked -p utizmon-server -p utizmon-edge (this host is Linux x86_64 like the VMs)"
+  "$CARGO" build --release --locked -p utizmon-server -p utizmon-edge >&2
   why=$(deployable_dir target/release) || { say "error: the build did not produce deployable binaries: $why"; exit 1; }
   choose binary_dir target/release
 fi

@@ -57,8 +57,8 @@ CASE="Linux x86_64 with cargo: builds, deploys target/release"
 new_repo build
 out=$(pick Linux x86_64 with-cargo) || fail "failed: $(err)"
 assert_eq "binary_dir target/release" "$out"
-assert_contains "$(cat "$REPO/cargo.calls")" "build --workspace --release --locked"
-assert_contains "$(err)" "building: cargo build --workspace --release --locked (this host is Linux x86_64"
+assert_contains "$(cat "$REPO/cargo.calls")" "build --release --locked -p utizmon-server -p utizmon-edge"
+assert_contains "$(err)" "building: cargo build --release --locked -p utizmon-server -p utizmon-edge (this host is Linux x86_64"
 ok
 
 CASE="Windows (Git Bash) with cargo and .exe files in target/release: no build, no .exe deployed"
