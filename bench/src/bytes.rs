@@ -87,7 +87,9 @@ pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let body: Vec<u8> = r.get(0)?;
-            let sample: Value = serde_json::from_slice(&body)?;
+            // stored compressed (store/src/body.rs): read it the way the store does
+            let sample: Value =
+                utizmon_store::decode_body(&body).context("a head row's body does not decode")?;
             samples += 1;
             values += numeric_leaves(&sample);
         }

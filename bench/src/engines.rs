@@ -99,8 +99,9 @@ impl Engine {
             tokio::time::sleep(Duration::from_secs(2)).await;
             return dir_size(&self.dir.join("data"));
         }
-        let reply: Value =
-            serde_json::from_str(&http::post(self.addr, "/api/v1/admin/tsdb/snapshot").await?)?;
+        let text = http::post(self.addr, "/api/v1/admin/tsdb/snapshot").await?;
+        let reply: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}'s snapshot reply is not JSON: {text:?}", self.name))?;
         let name = reply["data"]["name"]
             .as_str()
             .context("the snapshot reply has no name")?;
