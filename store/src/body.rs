@@ -17,9 +17,12 @@ use std::cell::RefCell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// zstd's level 1: the cheapest level; the higher ones save only a few bytes on ~800 bytes
-/// of JSON with high-entropy floats, and this runs once per sample on the commit path.
-const LEVEL: i32 = 1;
+/// One of zstd's fast levels (negative: no Huffman tables for the literals). This runs once
+/// per sample on the commit path, and a head row lives only until its block is compacted,
+/// so time matters more than bytes. Measured on 3,000 simulator samples (843 bytes of JSON
+/// each): level 1 took 7.4 µs for 512 bytes, level -3 2.9 µs for 756 bytes (snappy 1.2 µs
+/// for 755, but a second format to read); rows stay well inside one page either way.
+const LEVEL: i32 = -3;
 
 /// Largest body decompressed: the protocol's frame limit, so a corrupt row cannot ask for
 /// more memory than a valid sample could need.
