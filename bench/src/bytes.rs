@@ -29,8 +29,8 @@ pub(crate) struct Measured {
     pub chunk_bytes: u64,
 }
 
-/// Bytes per value of the simulator's stream (`config.bytes_edges` edges) and of this
-/// machine's own edge, each over `config.bytes_duration`.
+/// Bytes per value of the simulator's stream (`config.bytes_edges` edges, over
+/// `config.bytes_duration`) and of this machine's own edge (over `config.bytes_real_duration`).
 pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     let scenario = "history bytes per value";
@@ -43,11 +43,13 @@ pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
         } else {
             start_edge(&config.bin_dir, addr, "bench-real")?
         };
-        eprintln!(
-            "bench: {name}: taking samples for {:?}",
+        let window = if simulated {
             config.bytes_duration
-        );
-        tokio::time::sleep(config.bytes_duration).await;
+        } else {
+            config.bytes_real_duration
+        };
+        eprintln!("bench: {name}: taking samples for {window:?}");
+        tokio::time::sleep(window).await;
         edges.terminate(Duration::from_secs(20)).await.ok();
         server.terminate(Duration::from_secs(20)).await.ok();
         let m = measure(&data).await?;

@@ -49,9 +49,13 @@ pub struct Config {
     /// Simulated edges whose stream the history bytes-per-value scenario stores.
     #[arg(long, default_value_t = 1000)]
     pub bytes_edges: usize,
-    /// How long the bytes-per-value scenario takes samples, per stream.
+    /// How long the bytes-per-value scenario takes the simulator's samples.
     #[arg(long, default_value = "300s", value_parser = humantime_secs)]
     pub bytes_duration: Duration,
+    /// How long the bytes-per-value scenario takes this machine's own edge's samples: one
+    /// sample a second, so it needs longer than the fleet for whole blocks.
+    #[arg(long, default_value = "600s", value_parser = humantime_secs)]
+    pub bytes_real_duration: Duration,
     /// Simulated edges whose stream goes into utizmon, VictoriaMetrics and Prometheus at once.
     #[arg(long, default_value_t = 1000)]
     pub engines_edges: usize,
