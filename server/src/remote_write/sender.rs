@@ -16,7 +16,8 @@ use super::proto;
 use super::{RemoteConfig, RemoteStats};
 use crate::ingest::truncate;
 
-/// Stored samples per request: about 10 values each, so ~5,000 values per request.
+/// Stored samples per request: about 30 values each (the columns and the whole sample's
+/// filesystems and interfaces), so ~15,000 values per request.
 const BATCH_ROWS: usize = 500;
 /// How often an idle sender looks for new samples.
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -162,9 +163,8 @@ impl Sender {
     /// backing off on failures.
     async fn send_batch(&self, rows: &[LoggedSample], cursor: i64) {
         let name = &self.stats.name;
-        let request = proto::write_request(rows);
-        let values = proto::values(&request);
-        let body = match proto::encode(&request) {
+        let (request, values) = proto::write_request(rows);
+        let body = match proto::compress(&request) {
             Ok(body) => body,
             Err(err) => {
                 self.stats.dropped.fetch_add(values, Ordering::Relaxed);
