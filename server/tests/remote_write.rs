@@ -302,6 +302,32 @@ async fn victoria_metrics_outage_and_a_server_kill_lose_nothing() {
     vm.stop().await;
 }
 
+/// Senders at the same cursor share the batches they read; a receiver that is down falls
+/// behind on its own, reads its own batches, and still gets everything, as does the one
+/// that stayed up.
+#[tokio::test]
+async fn two_receivers_each_get_everything_while_one_is_down_for_a_while() {
+    let mut prometheus = Receiver::start(Kind::Prometheus).await;
+    let mut vm = Receiver::start(Kind::Victoria).await;
+    let data = tempfile::tempdir().unwrap();
+    let (prom_url, vm_url) = (prometheus.write_url(), vm.write_url());
+    let args = ["--remote-write", &prom_url, "--remote-write", &vm_url];
+    let (mut server, addr) = start_server("127.0.0.1:0", data.path(), &args).await;
+    let mut edge = edge_to(&format!("ws://{addr}/ws/edge"), "rw-two");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    vm.stop().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    vm.restart().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop(&mut edge).await;
+    wait_delivered(addr).await;
+    assert_receiver_has_everything(&prometheus, &[data.path()], "rw-two").await;
+    assert_receiver_has_everything(&vm, &[data.path()], "rw-two").await;
+    stop(&mut server).await;
+    vm.stop().await;
+    prometheus.stop().await;
+}
+
 #[tokio::test]
 async fn two_masters_one_receiver_failover_loses_nothing() {
     let mut vm = Receiver::start(Kind::Victoria).await;

@@ -4,10 +4,12 @@
 //!
 //! The store is the queue: the writer logs each committed sample, and one [`sender`] task
 //! per receiver reads the log after that receiver's cursor and moves the cursor once the
-//! receiver answered 2xx. Nothing is buffered in memory beyond the batch in flight.
+//! receiver answered 2xx. Nothing is buffered in memory beyond the batch in flight and
+//! the last few batches read, which senders at the same cursor share (`recent.rs`).
 //! `proto.rs` is the wire format, `stats.rs` the `/metrics` series.
 
 pub mod proto;
+mod recent;
 pub mod sender;
 pub mod stats;
 
@@ -111,9 +113,10 @@ pub async fn start(
         .await
         .context("forgetting cursors of removed remote-write receivers")?;
     let mut all = Vec::new();
+    let recent = Arc::new(recent::RecentBatches::default());
     for remote in remotes {
         let stats = Arc::new(RemoteStats::new(remote.label()));
-        let sender = sender::Sender::new(remote, store.clone(), stats.clone())?;
+        let sender = sender::Sender::new(remote, store.clone(), stats.clone(), recent.clone())?;
         tasks.spawn(sender.run(shutdown.clone()));
         all.push(stats);
     }

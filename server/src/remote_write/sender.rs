@@ -13,6 +13,7 @@ use utizmon_protocol::now_ms;
 use utizmon_store::{CursorChange, LogReader, LoggedSample, Store};
 
 use super::proto;
+use super::recent::RecentBatches;
 use super::{RemoteConfig, RemoteStats};
 use crate::ingest::truncate;
 
@@ -33,6 +34,8 @@ pub struct Sender {
     client: reqwest::Client,
     store: Store,
     reader: Arc<Mutex<LogReader>>,
+    /// Batches the other senders read lately.
+    recent: Arc<RecentBatches>,
     stats: Arc<RemoteStats>,
 }
 
@@ -72,11 +75,13 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<String> {
 }
 
 impl Sender {
-    /// A sender for `remote` with its own read connection to `store`.
+    /// A sender for `remote` with its own read connection to `store`, sharing the batches
+    /// it reads with the other senders through `recent`.
     pub fn new(
         remote: RemoteConfig,
         store: Store,
         stats: Arc<RemoteStats>,
+        recent: Arc<RecentBatches>,
     ) -> anyhow::Result<Sender> {
         let client = client(&remote)?;
         let reader = store
@@ -87,6 +92,7 @@ impl Sender {
             client,
             store,
             reader: Arc::new(Mutex::new(reader)),
+            recent,
             stats,
         })
     }
@@ -118,13 +124,20 @@ impl Sender {
         loop {
             let after = cursor;
             self.refresh_stats(after).await;
-            let rows = match self.blocking(move |r| r.after(after, BATCH_ROWS)).await {
-                Ok(rows) => rows,
-                Err(err) => {
-                    tracing::error!(remote = %name, error = %format!("{err:#}"), "cannot read the commit log; retrying");
-                    tokio::time::sleep(MAX_BACKOFF).await;
-                    continue;
-                }
+            let rows = match self.recent.get(after) {
+                Some(rows) => rows,
+                None => match self.blocking(move |r| r.after(after, BATCH_ROWS)).await {
+                    Ok(rows) => {
+                        let rows = Arc::new(rows);
+                        self.recent.put(after, rows.clone());
+                        rows
+                    }
+                    Err(err) => {
+                        tracing::error!(remote = %name, error = %format!("{err:#}"), "cannot read the commit log; retrying");
+                        tokio::time::sleep(MAX_BACKOFF).await;
+                        continue;
+                    }
+                },
             };
             let Some(last) = rows.last().map(|r| r.id) else {
                 tokio::time::sleep(IDLE_POLL).await;
