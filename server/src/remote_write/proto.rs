@@ -168,10 +168,20 @@ struct HostBuilder<'a> {
 
 impl<'a> HostBuilder<'a> {
     /// Adds the `nth` value of a row. Every row of a host usually has the same series in
-    /// the same order, so the `nth` series is checked first.
+    /// the same order, so the `nth` series is checked first; a new series at the end, while
+    /// every row so far came in that order, is simply added (the labels of one row's values
+    /// are all different: `each_value` sends a repeated filesystem or interface once).
     fn push(&mut self, nth: usize, name: &'static str, extra: Extra<'a>, value: (f64, i64)) {
         let at = match self.series.get(nth) {
             Some(s) if s.name == name && s.extra == extra => nth,
+            None if self.index.is_none() && nth == self.series.len() => {
+                self.series.push(HostSeries {
+                    name,
+                    extra,
+                    samples: Vec::new(),
+                });
+                nth
+            }
             _ => {
                 let series = &self.series;
                 let index = self.index.get_or_insert_with(|| {
@@ -198,8 +208,8 @@ impl<'a> HostBuilder<'a> {
 /// one time series per (name, labels), its samples in the rows' order, so each series
 /// stays in order. Hosts come in the order of their first row.
 pub fn write_request(rows: &[LoggedSample]) -> (Vec<u8>, u64) {
-    let mut hosts: Vec<(&str, Vec<&LoggedSample>)> = Vec::new();
-    let mut host_at: HashMap<&str, usize> = HashMap::new();
+    let mut hosts: Vec<(&str, Vec<&LoggedSample>)> = Vec::with_capacity(rows.len());
+    let mut host_at: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
     for row in rows {
         let at = *host_at.entry(row.host.as_str()).or_insert_with(|| {
             hosts.push((row.host.as_str(), Vec::new()));
