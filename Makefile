@@ -152,7 +152,8 @@ test-dist: dist ## Root: lintian, then install and purge the .debs in a Debian 1
 	$(SUDO) bash scripts/test-dist.sh
 
 # Which provisioner flows test-vagrant runs (space-separated; default: both), and which of
-# them run `make run` a second time to require changed=0 (default: all, as in CI).
+# them run `make run` a second time to require changed=0 (default: all; CI: `ansible`, for
+# its time budget).
 UTIZMON_VAGRANT_FLOWS ?= ansible ansible_local
 UTIZMON_VAGRANT_RERUN_FLOWS ?= $(UTIZMON_VAGRANT_FLOWS)
 test-vagrant: dist ## Root: the user's Vagrant commands on libvirt VMs in a namespace, both provisioners, with test-deploy's checks (~50 min under TCG)
