@@ -157,6 +157,16 @@ struct HostSeries<'a> {
     samples: Vec<(f64, i64)>,
 }
 
+impl<'a> HostSeries<'a> {
+    fn new(name: &'static str, extra: Extra<'a>) -> HostSeries<'a> {
+        HostSeries {
+            name,
+            extra,
+            samples: Vec::new(),
+        }
+    }
+}
+
 /// The series of one host's rows, in the order of their first value.
 #[derive(Default)]
 struct HostBuilder<'a> {
@@ -175,11 +185,7 @@ impl<'a> HostBuilder<'a> {
         let at = match self.series.get(nth) {
             Some(s) if s.name == name && s.extra == extra => nth,
             None if self.index.is_none() && nth == self.series.len() => {
-                self.series.push(HostSeries {
-                    name,
-                    extra,
-                    samples: Vec::new(),
-                });
+                self.series.push(HostSeries::new(name, extra));
                 nth
             }
             _ => {
@@ -191,11 +197,7 @@ impl<'a> HostBuilder<'a> {
                 let next = series.len();
                 let at = *index.entry((name, extra)).or_insert(next);
                 if at == next {
-                    self.series.push(HostSeries {
-                        name,
-                        extra,
-                        samples: Vec::new(),
-                    });
+                    self.series.push(HostSeries::new(name, extra));
                 }
                 at
             }
