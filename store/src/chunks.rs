@@ -95,11 +95,11 @@ pub fn compact(
 
 /// The newest sample time held in any chunk: a sample newer than this cannot be in one.
 pub fn horizon(conn: &Connection) -> Result<u64, StoreError> {
-    conn.query_row("SELECT max(end_ms) FROM chunks", [], |r| {
-        r.get::<_, Option<i64>>(0)
-    })
-    .map(|v| v.unwrap_or(0) as u64)
-    .map_err(|e| StoreError::sql("reading the chunk horizon", e))
+    // Cached: every commit asks, and parsing the statement cost more than running it.
+    conn.prepare_cached("SELECT max(end_ms) FROM chunks")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, Option<i64>>(0)))
+        .map(|v| v.unwrap_or(0) as u64)
+        .map_err(|e| StoreError::sql("reading the chunk horizon", e))
 }
 
 /// Whether sample `seq` of edge run `run` is already in a chunk.
@@ -120,7 +120,7 @@ fn due_blocks(
     let mut stmt = conn
         .prepare_cached(
             "SELECT DISTINCT host_id, ts_ms - ts_ms % ?2 FROM samples s WHERE ts_ms < ?1
-             AND NOT EXISTS (SELECT 1 FROM commit_log l WHERE l.run = s.run AND l.seq = s.seq)
+             AND NOT EXISTS (SELECT 1 FROM commit_log l WHERE l.sample = s.id)
              LIMIT ?3",
         )
         .map_err(|e| StoreError::sql("preparing the compaction scan", e))?;
@@ -163,8 +163,8 @@ pub struct Prepared {
     block: u64,
     /// `(id, n)` of the block's chunk when it was read; `None`: there was none.
     chunk_before: Option<(i64, i64)>,
-    /// `(run, seq)` of the head rows it holds, deleted by the swap.
-    taken: Vec<(i64, u64)>,
+    /// `(row id, run, seq)` of the head rows it holds, deleted by the swap.
+    taken: Vec<(i64, i64, u64)>,
     body: Vec<u8>,
     end_ms: u64,
     n: usize,
@@ -183,23 +183,21 @@ pub fn prepare(
     let what = |e| StoreError::sql("reading a block to compact", e);
     // One snapshot for the head rows and the chunk.
     let snapshot = conn.unchecked_transaction().map_err(what)?;
-    let head: Vec<ChunkRow> = {
+    let head: Vec<(i64, ChunkRow)> = {
         let mut stmt = snapshot
             .prepare_cached(&format!(
-                "SELECT {HEAD_COLUMNS} FROM samples s
+                "SELECT {HEAD_COLUMNS}, s.id FROM samples s
                  WHERE host_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND NOT EXISTS
-                 (SELECT 1 FROM commit_log l WHERE l.run = s.run AND l.seq = s.seq)"
+                 (SELECT 1 FROM commit_log l WHERE l.sample = s.id)"
             ))
             .map_err(what)?;
         let rows = stmt
             .query_map(
                 params![host_id, block as i64, (block + BLOCK_MS) as i64],
-                head_value,
+                |r| Ok((r.get(14)?, ChunkRow::of_value(head_value(r)?))),
             )
             .map_err(what)?;
-        rows.map(|r| r.map(ChunkRow::of_value))
-            .collect::<Result<_, _>>()
-            .map_err(what)?
+        rows.collect::<Result<_, _>>().map_err(what)?
     };
     if head.is_empty() {
         return Ok(None);
@@ -225,8 +223,12 @@ pub fn prepare(
         None => (None, Vec::new()),
     };
     let mut seen: HashSet<(i64, u64)> = rows.iter().map(|r: &ChunkRow| (r.run, r.seq)).collect();
-    let taken: Vec<(i64, u64)> = head.iter().map(|r| (r.run, r.seq)).collect();
-    rows.extend(head.into_iter().filter(|r| seen.insert((r.run, r.seq))));
+    let taken: Vec<(i64, i64, u64)> = head.iter().map(|(id, r)| (*id, r.run, r.seq)).collect();
+    rows.extend(
+        head.into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| seen.insert((r.run, r.seq))),
+    );
     rows.sort_by_key(|r| (r.ts_ms, r.run, r.seq));
     let mut runs: Vec<(i64, u64, u64)> = Vec::new();
     for r in &rows {
@@ -277,10 +279,10 @@ pub fn swap(conn: &mut Connection, p: &Prepared) -> Result<bool, StoreError> {
     let mut deleted = 0;
     {
         let mut delete = tx
-            .prepare_cached("DELETE FROM samples WHERE run = ?1 AND seq = ?2")
+            .prepare_cached("DELETE FROM samples WHERE id = ?1 AND run = ?2 AND seq = ?3")
             .map_err(what)?;
-        for &(run, seq) in &p.taken {
-            deleted += delete.execute(params![run, seq as i64]).map_err(what)?;
+        for &(id, run, seq) in &p.taken {
+            deleted += delete.execute(params![id, run, seq as i64]).map_err(what)?;
         }
     }
     if deleted != p.taken.len() {
@@ -723,7 +725,10 @@ mod tests {
         for seq in 1..=3 {
             insert(&conn, seq, T0 + seq as u64 * 1000);
         }
-        crate::delivery::log(&conn, 1, 2, (T0 + 2000) as i64).unwrap();
+        let id: i64 = conn
+            .query_row("SELECT id FROM samples WHERE seq = 2", [], |r| r.get(0))
+            .unwrap();
+        crate::delivery::log(&conn, id, 1, 2, (T0 + 2000) as i64).unwrap();
         compact_all(&mut conn, T0 + 10 * BLOCK_MS);
         let head: i64 = conn
             .query_row("SELECT seq FROM samples", [], |r| r.get(0))

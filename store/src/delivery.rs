@@ -81,7 +81,7 @@ impl LogReader {
                 "SELECT l.id, h.name, s.ts_ms, s.cpu, s.cores, s.mem_used, s.mem_total,
                         s.swap_used, s.swap_total, s.load1, s.load5, s.load15, s.body
                  FROM commit_log l
-                 JOIN samples s ON s.run = l.run AND s.seq = l.seq
+                 JOIN samples s ON s.id = l.sample AND s.run = l.run AND s.seq = l.seq
                  JOIN hosts h ON h.id = s.host_id
                  WHERE l.id > ?1 ORDER BY l.id LIMIT ?2",
             )
@@ -171,9 +171,15 @@ impl CursorChange {
 }
 
 /// Logs one newly inserted sample (same transaction as the insert).
-pub(crate) fn log(conn: &Connection, run: i64, seq: i64, ts_ms: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO commit_log (run, seq, ts_ms) VALUES (?1, ?2, ?3)")
-        .and_then(|mut stmt| stmt.execute(params![run, seq, ts_ms]))
+pub(crate) fn log(
+    conn: &Connection,
+    sample: i64,
+    run: i64,
+    seq: i64,
+    ts_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("INSERT INTO commit_log (sample, run, seq, ts_ms) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut stmt| stmt.execute(params![sample, run, seq, ts_ms]))
         .map(drop)
         .map_err(|e| StoreError::sql("logging a committed sample", e))
 }
@@ -235,7 +241,7 @@ mod tests {
     fn cursors_only_move_forward_and_pruning_keeps_what_a_receiver_still_needs() {
         let conn = db();
         for seq in 1..=5 {
-            log(&conn, 1, seq, 1000 * seq).unwrap();
+            log(&conn, seq, 1, seq, 1000 * seq).unwrap();
         }
         let set = |remote: &str, delivered| CursorChange::Set {
             remote: remote.into(),
@@ -263,7 +269,7 @@ mod tests {
         prune(&conn, true, 10_000, 100).unwrap();
         assert!(ids(&conn).is_empty());
         // Ids are never reused, so a cursor never skips a new row.
-        log(&conn, 1, 6, 6000).unwrap();
+        log(&conn, 6, 1, 6, 6000).unwrap();
         assert_eq!(ids(&conn), [6]);
         // Without remote write the log is emptied.
         prune(&conn, false, 0, 100).unwrap();

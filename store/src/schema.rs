@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -211,6 +211,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX samples_by_host_time ON samples (host_id, ts_ms);
     CREATE INDEX samples_by_time ON samples (ts_ms);
     "#,
+    // 6 -> 7: one per-host index on the head instead of two. Each new sample put an entry
+    // on its host's newest leaf of both `(run, seq)` and `(host_id, ts_ms)`: two scattered
+    // 4 KiB pages per sample written to the WAL at every commit, checkpointed again, and
+    // held hot in the page cache for every host. One unique `(host_id, ts_ms, run, seq)`
+    // serves the host's time range and still stores a replay (the same sample again) once.
+    // The commit log names its sample by row id, so delivery and compaction find it
+    // without the `(run, seq)` index.
+    r#"
+    ALTER TABLE commit_log ADD COLUMN sample INTEGER;
+    UPDATE commit_log SET sample =
+        (SELECT s.id FROM samples s WHERE s.run = commit_log.run AND s.seq = commit_log.seq);
+    DROP INDEX commit_log_by_sample;
+    CREATE INDEX commit_log_by_sample ON commit_log (sample);
+    DROP INDEX samples_by_run_seq;
+    DROP INDEX samples_by_host_time;
+    CREATE UNIQUE INDEX samples_by_host_time ON samples (host_id, ts_ms, run, seq);
+    "#,
 ];
 
 /// What a migration does beyond its SQL, in the same transaction: the version it takes
@@ -303,6 +320,54 @@ mod tests {
             .execute(insert, rusqlite::params![1, 2, 4_000, b"{}".to_vec()])
             .unwrap();
         assert_eq!(again, 0);
+    }
+
+    #[test]
+    fn a_version_6_commit_log_names_its_samples_by_row_id_and_replays_stay_single() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 0, 6).unwrap();
+        let insert = "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores,
+            mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
+            VALUES (?1, ?2, 1, ?3, 0.5, '[]', 1, 2, 0, 0, 0, 0, 0, '[]', ?4)";
+        for (run, seq, ts) in [(1, 1, 1_000), (1, 2, 2_000), (2, 1, 3_000)] {
+            conn.execute(insert, rusqlite::params![run, seq, ts, b"{}".to_vec()])
+                .unwrap();
+        }
+        // Logged: (1, 2), (2, 1), and (1, 9) whose row retention already deleted.
+        for (run, seq, ts) in [(1, 2, 2_000), (2, 1, 3_000), (1, 9, 500)] {
+            conn.execute(
+                "INSERT INTO commit_log (run, seq, ts_ms) VALUES (?1, ?2, ?3)",
+                rusqlite::params![run, seq, ts],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn, 0).unwrap();
+        let logged: Vec<(i64, Option<i64>)> = conn
+            .prepare(
+                "SELECT l.seq, s.ts_ms FROM commit_log l
+                 LEFT JOIN samples s ON s.id = l.sample ORDER BY l.id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(logged, [(2, Some(2_000)), (1, Some(3_000)), (9, None)]);
+        let again = conn
+            .execute(insert, rusqlite::params![1, 2, 2_000, b"{}".to_vec()])
+            .unwrap();
+        assert_eq!(again, 0, "a replay is still stored once");
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'samples'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !indexes.contains(&"samples_by_run_seq".to_owned()),
+            "{indexes:?}"
+        );
     }
 
     #[test]

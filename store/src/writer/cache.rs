@@ -1,10 +1,10 @@
 //! How much of the database the writer keeps in SQLite's page cache: enough for the pages
 //! every commit touches again, grown with the fleet.
 //!
-//! Each host's samples go into the head's two per-host indexes (`(host_id, ts_ms)` and
-//! `(run, seq)`), each insert landing on that host's newest leaf page: about two 4 KiB
-//! pages per host that a commit touches again a second later. SQLite's default cache is
-//! 2 MiB, the hot pages of ~250 hosts; past that every insert re-reads its leaf from the
+//! Each host's samples go into the head's per-host index (`(host_id, ts_ms, run, seq)`),
+//! each insert landing on that host's newest leaf page: a 4 KiB page per host that a
+//! commit touches again a second later. SQLite's default cache is 2 MiB, the hot pages of
+//! ~500 hosts; past that every insert re-reads its leaf from the
 //! file (a system call and a copy), and at 10,000 hosts the writer spent its time
 //! re-reading pages while a core sat idle. SQLite allocates cache pages only as they are
 //! used, so a large limit costs memory only once that many pages are hot.
@@ -13,8 +13,9 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-/// Cache allowed per host seen, in KiB: its two hot leaves.
-const KIB_PER_HOST: u64 = 8;
+/// Cache allowed per host seen, in KiB: its hot leaf. (Schema 6 had two per-host
+/// indexes, and 8 KiB here.)
+const KIB_PER_HOST: u64 = 4;
 
 /// Cache allowed whatever the fleet: SQLite's default of 2 MiB, plus room for the pages of
 /// maintenance passes (rollups, retention).
@@ -64,14 +65,14 @@ mod tests {
         cache.fit(&conn, 10).unwrap();
         assert_eq!(cache_kib(&conn), 8 * 1024, "small fleets get the floor");
         cache.fit(&conn, 10_000).unwrap();
-        assert_eq!(cache_kib(&conn), 80_000);
+        assert_eq!(cache_kib(&conn), 40_000);
         cache.fit(&conn, 12_000).unwrap();
         assert_eq!(
             cache_kib(&conn),
-            80_000,
+            40_000,
             "less than a quarter more: unchanged"
         );
         cache.fit(&conn, 12_600).unwrap();
-        assert_eq!(cache_kib(&conn), 100_800);
+        assert_eq!(cache_kib(&conn), 50_400);
     }
 }

@@ -50,7 +50,7 @@ pub fn write_batch<'a>(
             let added = insert
                 .execute(params![
                     run,
-                    record.sample.seq as i64,
+                    seq,
                     host_id,
                     p.ts_ms as i64,
                     p.cpu_ratio,
@@ -70,7 +70,8 @@ pub fn write_batch<'a>(
             if added == 1 {
                 inserted.push((host_id, i));
                 if commit_log {
-                    delivery::log(&tx, run, record.sample.seq as i64, p.ts_ms as i64)?;
+                    let sample = tx.last_insert_rowid();
+                    delivery::log(&tx, sample, run, seq, p.ts_ms as i64)?;
                 }
             }
         }
