@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 use utizmon_protocol::{
-    encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, RejectReason, ServerFrame,
+    encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, Hello, RejectReason, ServerFrame,
 };
 
 use utizmon_store::{Commit, Store};
@@ -77,6 +77,11 @@ struct Refusal {
 }
 
 /// Serves one edge connection until it closes, misbehaves, goes silent or the server stops.
+///
+/// The hello and the goodbye run in boxed futures of their own: this future lives as long
+/// as the edge stays connected, one per host, and an `async fn` reserves room for its
+/// largest await point for its whole life. Inline, the hello's read and the refusal paths
+/// made it 18 KiB; boxed, only the sample loop's state is kept between samples.
 #[tracing::instrument(skip_all, fields(%peer))]
 pub async fn serve_edge(
     mut socket: WebSocket,
@@ -86,52 +91,77 @@ pub async fn serve_edge(
     probe: SocketProbe,
 ) {
     let fleet = &context.fleet;
-    if let Admission::Unauthorized = admission {
-        let refusal = Refusal::new(RejectReason::Unauthorized, "missing or wrong bearer token");
-        return refuse(&mut socket, fleet, refusal).await;
-    }
-    let hello = tokio::select! {
-        _ = context.shutdown.cancelled() => return going_away(&mut socket).await,
-        first = timeout(HELLO_TIMEOUT, read_frame(&mut socket)) => match first {
-            Err(_) => {
-                let refusal = Refusal::new(RejectReason::Protocol, "no hello within 10 s");
-                return refuse(&mut socket, fleet, refusal).await;
-            }
-            Ok(Incoming::Frame(EdgeFrame::Hello(hello), _)) => hello,
-            Ok(Incoming::Frame(EdgeFrame::Sample(_), _)) => {
-                let refusal = Refusal::new(RejectReason::Protocol, "first frame must be a hello");
-                return refuse(&mut socket, fleet, refusal).await;
-            }
-            Ok(Incoming::Closed) => return,
-            Ok(Incoming::Refused(refusal)) => return refuse(&mut socket, fleet, refusal).await,
-        },
+    let greeting = Box::pin(greet(&mut socket, &context, &admission));
+    let Some(hello) = greeting.await else {
+        return;
     };
-    if !admission.allows_host(&hello.host.host_name) {
-        let refusal = Refusal::new(
-            RejectReason::Forbidden,
-            "the token does not belong to the host this hello names",
-        );
-        return refuse(&mut socket, fleet, refusal).await;
-    }
     let silence = offline_after(context.offline_after, hello.interval_ms);
     let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
     let session = match fleet.connect(hello, std::time::Instant::now(), silence) {
         Ok(session) => session,
         Err(conflict) => {
             let refusal = Refusal::new(conflict.reason(), conflict.to_string());
-            return refuse(&mut socket, fleet, refusal).await;
+            let refusing = Box::pin(refuse(&mut socket, fleet, refusal));
+            return refusing.await;
         }
     };
     tracing::info!(%host, %run_id, "edge connected");
-    let end = stream(&mut socket, &context, &session, silence, &probe).await;
+    let streaming = Box::pin(stream(&mut socket, &context, &session, silence, &probe));
+    let end = streaming.await;
     fleet.disconnect(&session);
+    let finishing = Box::pin(finish(&mut socket, fleet, &host, silence, end));
+    finishing.await;
+}
+
+/// Checks the token and waits for the hello; `None` when the connection ended or was
+/// refused (the edge was told why).
+async fn greet(
+    socket: &mut WebSocket,
+    context: &IngestContext,
+    admission: &Admission,
+) -> Option<Hello> {
+    let fleet = &context.fleet;
+    if let Admission::Unauthorized = admission {
+        let refusal = Refusal::new(RejectReason::Unauthorized, "missing or wrong bearer token");
+        refuse(socket, fleet, refusal).await;
+        return None;
+    }
+    let refusal = tokio::select! {
+        _ = context.shutdown.cancelled() => {
+            going_away(socket).await;
+            return None;
+        }
+        first = timeout(HELLO_TIMEOUT, read_frame(socket)) => match first {
+            Err(_) => Refusal::new(RejectReason::Protocol, "no hello within 10 s"),
+            Ok(Incoming::Frame(EdgeFrame::Hello(hello), _)) => {
+                if admission.allows_host(&hello.host.host_name) {
+                    return Some(hello);
+                }
+                Refusal::new(
+                    RejectReason::Forbidden,
+                    "the token does not belong to the host this hello names",
+                )
+            }
+            Ok(Incoming::Frame(EdgeFrame::Sample(_), _)) => {
+                Refusal::new(RejectReason::Protocol, "first frame must be a hello")
+            }
+            Ok(Incoming::Closed) => return None,
+            Ok(Incoming::Refused(refusal)) => refusal,
+        },
+    };
+    refuse(socket, fleet, refusal).await;
+    None
+}
+
+/// Logs why the sample loop ended and closes the connection accordingly.
+async fn finish(socket: &mut WebSocket, fleet: &Fleet, host: &str, silence: Duration, end: End) {
     match end {
         End::Closed => tracing::info!(%host, "edge disconnected"),
         End::Silent => {
             fleet.silenced();
             tracing::warn!(%host, ?silence, "edge silent, closing its connection");
             close(
-                &mut socket,
+                socket,
                 1008,
                 &format!(
                     "silent: no sample for {}",
@@ -140,25 +170,25 @@ pub async fn serve_edge(
             )
             .await;
         }
-        End::Shutdown => going_away(&mut socket).await,
+        End::Shutdown => going_away(socket).await,
         End::Forgotten => {
             tracing::warn!(%host, "host forgotten by an operator, closing its edge");
-            close(&mut socket, 1008, "forgotten: host removed by an operator").await;
+            close(socket, 1008, "forgotten: host removed by an operator").await;
         }
         End::Superseded => {
             let message = "superseded by a newer connection for this host name";
             refuse(
-                &mut socket,
+                socket,
                 fleet,
                 Refusal::new(RejectReason::HostConflict, message),
             )
             .await;
         }
-        End::Refused(refusal) => refuse(&mut socket, fleet, refusal).await,
+        End::Refused(refusal) => refuse(socket, fleet, refusal).await,
         End::SendFailed => tracing::warn!(%host, "edge connection lost while sending"),
         End::StoreFailed(why) => {
             tracing::error!(%host, error = %why, "closing edge: its samples could not be stored");
-            close(&mut socket, 1011, &format!("store_error: {why}")).await;
+            close(socket, 1011, &format!("store_error: {why}")).await;
         }
     }
 }
@@ -255,14 +285,16 @@ async fn stream(
             _ = &mut silent_timer => {
                 // A frame the socket layer already holds is read before any verdict.
                 if let Some(incoming) = read_frame(socket).now_or_never() {
-                    match take(context, session, &mut pending, silence, incoming).await {
-                        Ok(true) => {
-                            verdict.news();
-                            silent_timer.as_mut().reset(Instant::now() + silence);
-                            continue;
-                        }
-                        Ok(false) => {}
+                    let accepted = match accept(context, session, silence, incoming) {
+                        Ok(accepted) => accepted,
                         Err(end) => return end,
+                    };
+                    let news = accepted.news;
+                    pending.push_back((accepted.seq, context.store.append(accepted.record).await));
+                    if news {
+                        verdict.news();
+                        silent_timer.as_mut().reset(Instant::now() + silence);
+                        continue;
                     }
                 }
                 match verdict.overdue(probe.unread_bytes(), !pending.is_empty()) {
@@ -271,13 +303,15 @@ async fn stream(
                 }
             }
             incoming = read_frame(socket) => {
-                match take(context, session, &mut pending, silence, incoming).await {
-                    Ok(true) => {
-                        verdict.news();
-                        silent_timer.as_mut().reset(Instant::now() + silence);
-                    }
-                    Ok(false) => {}
+                let accepted = match accept(context, session, silence, incoming) {
+                    Ok(accepted) => accepted,
                     Err(end) => return end,
+                };
+                let news = accepted.news;
+                pending.push_back((accepted.seq, context.store.append(accepted.record).await));
+                if news {
+                    verdict.news();
+                    silent_timer.as_mut().reset(Instant::now() + silence);
                 }
             }
         }
@@ -359,17 +393,26 @@ impl Silence {
     }
 }
 
-/// Applies one incoming frame: a sample goes to the live model, the alerts and the store
-/// (its commit queued in `pending`). `Ok(true)` when it was news, the only thing that proves
-/// the edge alive: replaying old samples forever must not hold the connection (and the
-/// host name) open.
-async fn take(
+/// A sample accepted from the socket, on its way to the store.
+struct Accepted {
+    seq: u64,
+    record: utizmon_store::Record,
+    /// Whether it was news, the only thing that proves the edge alive: replaying old
+    /// samples forever must not hold the connection (and the host name) open.
+    news: bool,
+}
+
+/// Applies one incoming frame: a sample goes to the live model and the alerts, and comes
+/// back as the record to store.
+///
+/// Not async, so that the connection's future (alive as long as the edge is connected,
+/// one per host) does not reserve room for a whole decoded frame at an await point.
+fn accept(
     context: &IngestContext,
     session: &EdgeSession,
-    pending: &mut VecDeque<(u64, Commit)>,
     silence: Duration,
     incoming: Incoming,
-) -> Result<bool, End> {
+) -> Result<Accepted, End> {
     let (sample, text) = match incoming {
         Incoming::Closed => return Err(End::Closed),
         Incoming::Refused(refusal) => return Err(End::Refused(refusal)),
@@ -406,9 +449,7 @@ async fn take(
             false
         }
     };
-    let commit = context.store.append(record).await;
-    pending.push_back((seq, commit));
-    Ok(news)
+    Ok(Accepted { seq, record, news })
 }
 
 /// Counts and logs the refusal, sends the error frame and the close frame.
