@@ -10,6 +10,15 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use utizmon_server::Config;
 
+/// jemalloc instead of glibc's malloc: ingest allocates and frees a decoded sample's strings
+/// and vectors for every frame from thousands of connections, and glibc spent much of that
+/// time in its slow path (`_int_malloc`). Measured with simulated edges on 2 cores: server
+/// CPU per sample 126-132 -> 112-114 µs at 1,000 edges and 80-85 -> 67-75 at 5,000, RSS
+/// 4-7 % higher.
+/// mimalloc was as fast but took 30 % more memory.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
