@@ -81,7 +81,7 @@ struct Refusal {
 /// The hello and the goodbye run in boxed futures of their own: this future lives as long
 /// as the edge stays connected, one per host, and an `async fn` reserves room for its
 /// largest await point for its whole life. Inline, the hello's read and the refusal paths
-/// made it 18 KiB; boxed, only the sample loop's state is kept between samples.
+/// made it 18 KiB (Rust 1.95); boxed, it is about 4.5 KiB plus the sample loop's 3 KiB.
 #[tracing::instrument(skip_all, fields(%peer))]
 pub async fn serve_edge(
     mut socket: WebSocket,
@@ -285,12 +285,10 @@ async fn stream(
             _ = &mut silent_timer => {
                 // A frame the socket layer already holds is read before any verdict.
                 if let Some(incoming) = read_frame(socket).now_or_never() {
-                    let accepted = match accept(context, session, silence, incoming) {
-                        Ok(accepted) => accepted,
+                    let news = match accept(context, session, silence, incoming) {
+                        Ok(accepted) => queue(context, &mut pending, accepted).await,
                         Err(end) => return end,
                     };
-                    let news = accepted.news;
-                    pending.push_back((accepted.seq, context.store.append(accepted.record).await));
                     if news {
                         verdict.news();
                         silent_timer.as_mut().reset(Instant::now() + silence);
@@ -303,12 +301,10 @@ async fn stream(
                 }
             }
             incoming = read_frame(socket) => {
-                let accepted = match accept(context, session, silence, incoming) {
-                    Ok(accepted) => accepted,
+                let news = match accept(context, session, silence, incoming) {
+                    Ok(accepted) => queue(context, &mut pending, accepted).await,
                     Err(end) => return end,
                 };
-                let news = accepted.news;
-                pending.push_back((accepted.seq, context.store.append(accepted.record).await));
                 if news {
                     verdict.news();
                     silent_timer.as_mut().reset(Instant::now() + silence);
@@ -450,6 +446,18 @@ fn accept(
         }
     };
     Ok(Accepted { seq, record, news })
+}
+
+/// Hands an accepted sample to the store and queues its commit; whether it was news. Waits
+/// only when the store's queue is full (back-pressure).
+async fn queue(
+    context: &IngestContext,
+    pending: &mut VecDeque<(u64, Commit)>,
+    accepted: Accepted,
+) -> bool {
+    let Accepted { seq, record, news } = accepted;
+    pending.push_back((seq, context.store.append(record).await));
+    news
 }
 
 /// Counts and logs the refusal, sends the error frame and the close frame.
