@@ -295,17 +295,31 @@ mod tests {
         assert_eq!(v, SCHEMA_VERSION);
     }
 
+    /// Inserts a head row `(run, seq, ts_ms)` of host 1 into a version 5 to 7 database;
+    /// how many rows it added (0 for a replay).
+    fn insert_head_row(conn: &Connection, (run, seq, ts): (i64, i64, i64)) -> usize {
+        conn.execute(
+            "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used,
+             mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
+             VALUES (?1, ?2, 1, ?3, 0.5, '[]', 1, 2, 0, 0, 0, 0, 0, '[]', ?4)",
+            rusqlite::params![run, seq, ts, b"{}".to_vec()],
+        )
+        .unwrap()
+    }
+
+    /// A database at schema `version` with these head rows.
+    fn head_at(version: i64, rows: &[(i64, i64, i64)]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 0, version).unwrap();
+        for &row in rows {
+            insert_head_row(&conn, row);
+        }
+        conn
+    }
+
     #[test]
     fn a_version_5_head_moves_to_arrival_order_with_every_row_and_its_uniqueness() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate_to(&mut conn, 0, 5).unwrap();
-        let insert = "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores,
-            mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
-            VALUES (?1, ?2, 1, ?3, 0.5, '[]', 1, 2, 0, 0, 0, 0, 0, '[]', ?4)";
-        for (run, seq, ts) in [(1, 1, 3_000), (1, 2, 4_000), (2, 1, 1_000)] {
-            conn.execute(insert, rusqlite::params![run, seq, ts, b"{}".to_vec()])
-                .unwrap();
-        }
+        let mut conn = head_at(5, &[(1, 1, 3_000), (1, 2, 4_000), (2, 1, 1_000)]);
         migrate(&mut conn, 0).unwrap();
         let rows: Vec<(i64, i64, i64)> = conn
             .prepare("SELECT run, seq, ts_ms FROM samples ORDER BY id")
@@ -315,24 +329,16 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(rows, [(2, 1, 1_000), (1, 1, 3_000), (1, 2, 4_000)]);
-        // a replay is still ignored
-        let again = conn
-            .execute(insert, rusqlite::params![1, 2, 4_000, b"{}".to_vec()])
-            .unwrap();
-        assert_eq!(again, 0);
+        assert_eq!(
+            insert_head_row(&conn, (1, 2, 4_000)),
+            0,
+            "a replay is ignored"
+        );
     }
 
     #[test]
     fn a_version_6_commit_log_names_its_samples_by_row_id_and_replays_stay_single() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate_to(&mut conn, 0, 6).unwrap();
-        let insert = "INSERT OR IGNORE INTO samples (run, seq, host_id, ts_ms, cpu, cores,
-            mem_used, mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
-            VALUES (?1, ?2, 1, ?3, 0.5, '[]', 1, 2, 0, 0, 0, 0, 0, '[]', ?4)";
-        for (run, seq, ts) in [(1, 1, 1_000), (1, 2, 2_000), (2, 1, 3_000)] {
-            conn.execute(insert, rusqlite::params![run, seq, ts, b"{}".to_vec()])
-                .unwrap();
-        }
+        let mut conn = head_at(6, &[(1, 1, 1_000), (1, 2, 2_000), (2, 1, 3_000)]);
         // Logged: (1, 2), (2, 1), and (1, 9) whose row retention already deleted.
         for (run, seq, ts) in [(1, 2, 2_000), (2, 1, 3_000), (1, 9, 500)] {
             conn.execute(
@@ -353,10 +359,11 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(logged, [(2, Some(2_000)), (1, Some(3_000)), (9, None)]);
-        let again = conn
-            .execute(insert, rusqlite::params![1, 2, 2_000, b"{}".to_vec()])
-            .unwrap();
-        assert_eq!(again, 0, "a replay is still stored once");
+        assert_eq!(
+            insert_head_row(&conn, (1, 2, 2_000)),
+            0,
+            "a replay is still stored once"
+        );
         let indexes: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'samples'")
             .unwrap()
