@@ -80,13 +80,10 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
         return serde_json::from_slice(body).ok();
     }
     // The compressor writes the JSON's size in the frame header. A frame that does not say
-    // is read the slow way; one that says more than a sample can be is not read.
+    // gets room for the largest sample; one that says more than that is not read.
     let size = match zstd::zstd_safe::get_frame_content_size(body) {
         Ok(Some(size)) if size <= MAX_BODY as u64 => size as usize,
-        Ok(None) => {
-            let json = zstd::bulk::decompress(body, MAX_BODY).ok()?;
-            return serde_json::from_slice(&json).ok();
-        }
+        Ok(None) => MAX_BODY,
         _ => return None,
     };
     DECOMPRESSOR.with(|cell| {
@@ -99,7 +96,8 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
         json.reserve(size);
         decompressor.decompress_to_buffer(body, json).ok()?;
         let value = serde_json::from_slice(json).ok();
-        // Keep the buffer for the next body, unless an odd large one grew it.
+        // Keep the buffer for the next body, unless an odd large one (or one of unknown
+        // size) grew it.
         if json.capacity() > 4 * SMALL_BODY {
             *json = Vec::new();
         }
