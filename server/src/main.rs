@@ -14,8 +14,7 @@ use utizmon_server::Config;
 /// and vectors for every frame from thousands of connections, and glibc spent much of that
 /// time in its slow path (`_int_malloc`). Measured with simulated edges on 2 cores: server
 /// CPU per sample 126-132 -> 112-114 µs at 1,000 edges and 80-85 -> 67-75 at 5,000, RSS
-/// 4-7 % higher.
-/// mimalloc was as fast but took 30 % more memory.
+/// 4-7 % higher. mimalloc was as fast but took 30 % more memory.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
