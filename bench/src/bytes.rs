@@ -150,7 +150,7 @@ pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
 }
 
 /// How many numbers a sample carries (every numeric leaf, `seq` and `ts_ms` included).
-fn numeric_leaves(value: &Value) -> u64 {
+pub(crate) fn numeric_leaves(value: &Value) -> u64 {
     match value {
         Value::Number(_) => 1,
         Value::Array(items) => items.iter().map(numeric_leaves).sum(),

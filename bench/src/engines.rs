@@ -8,7 +8,9 @@
 //! (`utizmon_remote_write_samples_total{outcome="sent"}`). Disk is each one's compressed
 //! long-term form: utizmon's compacted chunks (as `bytes.rs` measures them), VictoriaMetrics'
 //! data directory after a forced flush, and the block a Prometheus snapshot writes of its
-//! head (its WAL is a write-ahead log, not what it keeps).
+//! head (its WAL is a write-ahead log, not what it keeps). CPU: an engine's is what
+//! receiving and storing costs it; utizmon's is given with the remote writes it runs for
+//! the engines and, like for like, without them (a run of the same fleet on its own).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -244,6 +246,32 @@ pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
         bytes: ours.bytes,
     };
     let mut rows = rows(config, &our_figures, &figures, received, caught_up);
+    // Like for like: each engine's CPU is what receiving and storing costs it, so utizmon's
+    // own ingest and store, without the remote writes it runs for them, sits beside it.
+    let alone_per_value = alone_us / values_per_sample.max(1.0);
+    let ratios: Vec<String> = figures
+        .iter()
+        .map(|f| {
+            let theirs = f.cpu / f.window_values.max(1.0) * 1e6;
+            format!(
+                "{:.2}x {}'s",
+                alone_per_value / theirs.max(f64::MIN_POSITIVE),
+                f.name
+            )
+        })
+        .collect();
+    rows.insert(
+        2,
+        row(
+            &rows[0].scenario.clone(),
+            "utizmon: server CPU per value, ingest and store only (no remote write)",
+            format!(
+                "{alone_per_value:.2} µs/value, {alone_us:.1} µs/sample ({})",
+                ratios.join(", ")
+            ),
+            "below VictoriaMetrics'",
+        ),
+    );
     let with_us = server_cpu / received.max(1.0) * 1e6;
     rows.push(row(
         &rows[0].scenario.clone(),
@@ -290,7 +318,7 @@ fn rows(
                 cpu_per_value(ours),
                 ours.cpu / received.max(1.0) * 1e6
             ),
-            "below VictoriaMetrics'",
+            "",
         ),
     ];
     for f in engines {

@@ -21,6 +21,7 @@ mod plot;
 mod process;
 mod procfs;
 mod scaling;
+mod steady;
 mod throttle;
 
 use std::fmt::Write as _;
@@ -129,7 +130,9 @@ pub enum Scenario {
     Compaction,
     /// History query times.
     Queries,
-    /// History bytes per value.
+    /// History bytes per value in the steady state: whole blocks, fed in-process.
+    BytesSteady,
+    /// History bytes per value of live 5- and 10-minute windows.
     Bytes,
     /// The same stream in utizmon, VictoriaMetrics and Prometheus.
     Engines,
@@ -148,6 +151,7 @@ async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
         Scenario::Ingest => history::ingest_capacity(config).await,
         Scenario::Compaction => compaction::commit_latency_during_compaction().await,
         Scenario::Queries => history::history_queries(config).await,
+        Scenario::BytesSteady => steady::steady_state(config).await,
         Scenario::Bytes => bytes::bytes_per_value(config).await,
         Scenario::Engines => engines::side_by_side(config).await,
         Scenario::Scaling => scaling::scaling_curve(config, &config.plot_path()).await,

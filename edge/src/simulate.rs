@@ -212,7 +212,17 @@ impl Source for SimHost {
             .last
             .map_or(1.0, |last| now.duration_since(last).as_secs_f64());
         self.last = Some(now);
-        let t = now_ms() as f64 / 1000.0;
+        self.fill_at(sample, now_ms(), dt);
+    }
+}
+
+impl SimHost {
+    /// The values of this host at `t_ms` (Unix ms), `dt` seconds after its previous sample:
+    /// the same stream the live simulator sends, with time passed in rather than read from
+    /// the clock, so a benchmark can feed a store hours of a fleet's samples in minutes.
+    /// Leaves `seq` and `ts_ms` to the caller, like [`Source::fill`].
+    pub fn fill_at(&mut self, sample: &mut Sample, t_ms: u64, dt: f64) {
+        let t = t_ms as f64 / 1000.0;
 
         sample.cpu.cores.clear();
         for core in 0..self.cores {
