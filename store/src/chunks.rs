@@ -22,7 +22,7 @@ use utizmon_protocol::{Cpu, Load, Memory, Sample};
 
 use crate::point::{NetRate, Point};
 use crate::writer::WriteGate;
-use crate::{codec, StoreError};
+use crate::{codec, derived, StoreError};
 
 /// Width of one chunk, ms: 600 samples at 1 Hz, enough for the codec to find the
 /// regularities (steady counters, constant totals) that make values cost under a byte.
@@ -214,8 +214,7 @@ pub fn prepare(
     let (chunk_before, mut rows) = match chunk {
         Some((identity, body)) => (
             Some(identity),
-            codec::decode(&body)
-                .map_err(chunk_error)?
+            chunk_values(&body)?
                 .into_iter()
                 .map(ChunkRow::of_value)
                 .collect(),
@@ -242,7 +241,8 @@ pub fn prepare(
     }
     let end_ms = rows.last().map_or(block, |r| r.ts_ms);
     let n = rows.len();
-    let values: Vec<Value> = rows.into_iter().map(|r| r.value).collect();
+    let mut values: Vec<Value> = rows.into_iter().map(|r| r.value).collect();
+    derived::strip(&mut values);
     let body = codec::encode(&values).map_err(chunk_error)?;
     Ok(Some(Prepared {
         host_id,
@@ -321,6 +321,20 @@ fn chunk_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Chunk(e.to_string())
 }
 
+/// A chunk's columns, with the leaves compaction left out ([`derived`]) put back: every
+/// read of a chunk goes through here.
+fn chunk_columns(body: &[u8]) -> Result<(usize, Vec<codec::Column>), StoreError> {
+    let (n_rows, mut columns) = codec::decode_columns(body).map_err(chunk_error)?;
+    derived::fill(n_rows, &mut columns);
+    Ok((n_rows, columns))
+}
+
+/// A chunk's rows (`{"run", "rates", "sample"}`), oldest first, whole.
+fn chunk_values(body: &[u8]) -> Result<Vec<Value>, StoreError> {
+    let (n_rows, columns) = chunk_columns(body)?;
+    Ok(codec::rows(n_rows, columns))
+}
+
 /// A head row (columns in [`HEAD_COLUMNS`] order) as the JSON row of a chunk.
 fn head_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let run: i64 = r.get(0)?;
@@ -337,7 +351,7 @@ fn head_value(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
 /// The rows of one chunk (`chunks.body`), oldest first; for tools and tests that read the
 /// database file directly.
 pub fn decode_rows(body: &[u8]) -> Result<Vec<StoredSample>, StoreError> {
-    let values = codec::decode(body).map_err(chunk_error)?;
+    let values = chunk_values(body)?;
     values
         .iter()
         .map(|v| StoredSample::deserialize(v).map_err(chunk_error))
@@ -390,7 +404,7 @@ fn sample_of_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sample> {
 /// The history points of one chunk, oldest first, read from the few columns a point
 /// needs rather than by rebuilding every sample.
 pub fn chunk_points(body: &[u8]) -> Result<Vec<Point>, StoreError> {
-    let (n_rows, columns) = codec::decode_columns(body).map_err(chunk_error)?;
+    let (n_rows, columns) = chunk_columns(body)?;
     let mut points = vec![
         Point {
             n: 1,
@@ -521,7 +535,7 @@ pub fn each_wanted_sample(
         .map_err(what)?
         .map(|r| r.map_err(what));
     let decode = |body: &[u8]| -> Result<Vec<Lazy>, StoreError> {
-        let (n_rows, columns) = codec::decode_columns(body).map_err(chunk_error)?;
+        let (n_rows, columns) = chunk_columns(body)?;
         let columns: Vec<codec::Column> = columns
             .into_iter()
             .filter(|(path, _)| path == "run" || path == "sample.ts_ms" || keep_path(path))

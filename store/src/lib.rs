@@ -12,6 +12,7 @@ mod body;
 mod chunks;
 mod codec;
 mod delivery;
+mod derived;
 mod point;
 mod query;
 mod schema;
