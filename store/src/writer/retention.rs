@@ -39,7 +39,7 @@ impl Cutoffs {
 /// Runs one retention pass of at most `chunk` rows per table; returns whether more is
 /// left (a full chunk), so the caller comes back soon rather than a whole interval later.
 pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, StoreError> {
-    let raw = delete_older(conn, "samples", "run, seq", "ts_ms", cutoffs.raw_ms, chunk)?;
+    let raw = delete_older(conn, "samples", "id", "ts_ms", cutoffs.raw_ms, chunk)?;
     let chunks = delete_older(conn, "chunks", "id", "end_ms", cutoffs.raw_ms, chunk)?;
     if chunks > 0 {
         conn.execute(
@@ -79,7 +79,8 @@ pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, 
 }
 
 /// Deletes at most `chunk` rows of `table` whose `time` is before `cutoff_ms`, by `key`
-/// (its primary key columns); returns how many it deleted.
+/// (its primary key columns: anything else would find the rows by scanning the table,
+/// every pass); returns how many it deleted.
 fn delete_older(
     conn: &Connection,
     table: &str,
@@ -88,12 +89,16 @@ fn delete_older(
     cutoff_ms: u64,
     chunk: usize,
 ) -> Result<usize, StoreError> {
-    conn.prepare_cached(&format!(
+    conn.prepare_cached(&delete_older_sql(table, key, time))
+        .and_then(|mut stmt| stmt.execute(params![cutoff_ms as i64, chunk as i64]))
+        .map_err(|e| StoreError::sql(format!("deleting expired {table}"), e))
+}
+
+fn delete_older_sql(table: &str, key: &str, time: &str) -> String {
+    format!(
         "DELETE FROM {table} WHERE ({key}) IN
          (SELECT {key} FROM {table} WHERE {time} < ?1 LIMIT ?2)"
-    ))
-    .and_then(|mut stmt| stmt.execute(params![cutoff_ms as i64, chunk as i64]))
-    .map_err(|e| StoreError::sql(format!("deleting expired {table}"), e))
+    )
 }
 
 #[cfg(test)]
@@ -140,5 +145,33 @@ mod tests {
             1,
             "kept longer than the minutes"
         );
+    }
+
+    /// Until this was caught, the head's retention delete still named its rows by the
+    /// head's old key `(run, seq)`, which no index covers since schema 6: every pass (every
+    /// 10 s) read the whole head, most of the writer's CPU on a fleet's steady state.
+    #[test]
+    fn no_retention_delete_scans_its_table() {
+        let conn = db();
+        for (table, key, time) in [
+            ("samples", "id", "ts_ms"),
+            ("chunks", "id", "end_ms"),
+            ("rollups", "host_id, minute_ms", "minute_ms"),
+            ("hour_rollups", "host_id, hour_ms", "hour_ms"),
+        ] {
+            let sql = format!("EXPLAIN QUERY PLAN {}", delete_older_sql(table, key, time));
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(params![0, 1], |r| r.get(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                !plan
+                    .iter()
+                    .any(|step| step.starts_with(&format!("SCAN {table}"))),
+                "{table}: {plan:?}"
+            );
+        }
     }
 }
