@@ -128,7 +128,14 @@ mod tests {
         let sample: utizmon_protocol::Sample = crate::body::decode(&body).unwrap();
         assert_eq!(sample.ts_ms, 2_000, "the whole sample is kept");
         let gate = crate::writer::WriteGate::default();
-        chunks::compact(&mut conn, 10 * chunks::BLOCK_MS, &gate, |_| true).unwrap();
+        chunks::compact(
+            &mut conn,
+            10 * chunks::BLOCK_MS,
+            &gate,
+            &mut chunks::DueBlocks::default(),
+            |_| true,
+        )
+        .unwrap();
         assert_eq!(count(&conn, "samples"), 0);
         let replay = [record_of("a", "r", 2, 2_000), record_of("a", "r", 3, 3_000)];
         let new = write_batch(&mut conn, &mut ids, &replay, false).unwrap();

@@ -82,6 +82,7 @@ pub fn spawn(
     let (requests, rx) = std::sync::mpsc::channel();
     let compactor = Compactor {
         conn,
+        due: chunks::DueBlocks::default(),
         clock,
         gate,
         errors,
@@ -99,6 +100,8 @@ pub fn spawn(
 
 struct Compactor {
     conn: Connection,
+    /// Blocks found due and not moved yet, carried from pass to pass.
+    due: chunks::DueBlocks,
     clock: Clock,
     gate: WriteGate,
     errors: Arc<AtomicU64>,
@@ -134,7 +137,7 @@ impl Compactor {
         let pacing = self.pacing;
         let now = (self.clock)();
         let allowed = |done| pacing.allows(started, Instant::now(), done);
-        let (_, more) = chunks::compact(&mut self.conn, now, &self.gate, allowed)?;
+        let (_, more) = chunks::compact(&mut self.conn, now, &self.gate, &mut self.due, allowed)?;
         Ok(more)
     }
 
