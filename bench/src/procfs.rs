@@ -9,8 +9,32 @@ use anyhow::Context;
 
 /// CPU time a process has used, user + system.
 pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time the threads of this process named `name` have used, user + system: what one
+/// job of an in-process store costs.
+pub fn thread_cpu_time(name: &str) -> anyhow::Result<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task").context("listing /proc/self/task")? {
+        let stat = task?.path().join("stat");
+        let Ok(text) = std::fs::read_to_string(&stat) else {
+            continue; // the thread ended meanwhile
+        };
+        let comm = text
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map(|(comm, _)| comm);
+        if comm == Some(name) {
+            total += stat_cpu_time(&stat.to_string_lossy())?;
+        }
+    }
+    Ok(total)
+}
+
+/// User + system time from a `stat` file of `/proc`.
+fn stat_cpu_time(path: &str) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) may contain spaces; fields after its closing parenthesis
     // are space-separated, utime and stime are fields 14 and 15 of the whole line.
     let rest = stat

@@ -26,7 +26,7 @@ use utizmon_store::{Commit, Record, Store, StoreConfig, BLOCK_MS, DB_FILE, GRACE
 use crate::bytes::numeric_leaves;
 use crate::fleet::row;
 use crate::process::scratch_dir;
-use crate::{Config, Row};
+use crate::{procfs, Config, Row};
 
 /// How the directory grew over one whole block.
 pub struct Steady {
@@ -38,8 +38,26 @@ pub struct Steady {
     pub dir_bytes: i64,
     /// Size of the block's chunks, compressed.
     pub chunk_bytes: u64,
+    /// Samples fed between the two measurements.
+    pub samples: u64,
+    /// CPU time of the store's writer thread (commits, rollups, retention) meanwhile.
+    pub writer_cpu: Duration,
+    /// CPU time of the store's compaction thread meanwhile.
+    pub compaction_cpu: Duration,
     /// Real time the whole feed took.
     pub took: Duration,
+}
+
+/// Names of the store's threads (`store/src/writer`).
+const WRITER_THREAD: &str = "utizmon-store";
+const COMPACTION_THREAD: &str = "utizmon-compact";
+
+/// CPU time of the writer and the compaction thread so far.
+fn store_cpu() -> anyhow::Result<(Duration, Duration)> {
+    Ok((
+        procfs::thread_cpu_time(WRITER_THREAD)?,
+        procfs::thread_cpu_time(COMPACTION_THREAD)?,
+    ))
 }
 
 /// The scenario's row: `config.bytes_edges` simulated hosts through two whole blocks.
@@ -51,23 +69,38 @@ pub async fn steady_state(config: &Config) -> anyhow::Result<Vec<Row>> {
     );
     let steady = one_block(config.bytes_edges).await?;
     let per_value = |bytes: i64| bytes as f64 / steady.values.max(1) as f64;
-    Ok(vec![row(
-        scenario,
-        &format!(
-            "{} simulated edges, steady state: one whole block ({} s of samples)",
-            config.bytes_edges,
-            BLOCK_MS / 1000
+    let per_sample = |cpu: Duration| cpu.as_secs_f64() * 1e6 / steady.samples.max(1) as f64;
+    let edges = config.bytes_edges;
+    let bytes = format!(
+        "{:.2} B/value in use ({} values; data directory grew {:.2} B/value; \
+         chunk payload {:.2} B/value; fed in {:.0} s)",
+        per_value(steady.used_bytes),
+        steady.values,
+        per_value(steady.dir_bytes),
+        per_value(steady.chunk_bytes as i64),
+        steady.took.as_secs_f64(),
+    );
+    let cpu = format!(
+        "writer (commits, rollups) {:.1} µs, compaction {:.1} µs ({} samples)",
+        per_sample(steady.writer_cpu),
+        per_sample(steady.compaction_cpu),
+        steady.samples,
+    );
+    let block_s = BLOCK_MS / 1000;
+    Ok(vec![
+        row(
+            scenario,
+            &format!("{edges} simulated edges, steady state: one whole block ({block_s} s)"),
+            bytes,
+            "≤ 1 B/value",
         ),
-        format!(
-            "{:.2} B/value in use ({} values; data directory grew {:.2} B/value; chunk payload {:.2} B/value; fed in {:.0} s)",
-            per_value(steady.used_bytes),
-            steady.values,
-            per_value(steady.dir_bytes),
-            per_value(steady.chunk_bytes as i64),
-            steady.took.as_secs_f64(),
+        row(
+            scenario,
+            &format!("{edges} simulated edges, steady state: store CPU per sample (in-process)"),
+            cpu,
+            "",
         ),
-        "≤ 1 B/value",
-    )])
+    ])
 }
 
 /// One simulated host on its way into the store.
@@ -145,7 +178,8 @@ pub async fn one_block(hosts: usize) -> anyhow::Result<Steady> {
             let due = t0 + (second * 1000 - GRACE_MS) / BLOCK_MS * BLOCK_MS;
             compact_before(&store, &conn, due).await?;
             let now = footprint(&conn, &dir)?;
-            if let Some((used, files)) = before {
+            let cpu = store_cpu()?;
+            if let Some(((used, files), (writer0, compaction0))) = before {
                 let values: u64 = fleet.iter().map(|h| h.values).sum::<u64>() * BLOCK_MS / 1000;
                 let chunk_bytes: i64 = conn.query_row(
                     "SELECT coalesce(sum(length(body)), 0) FROM chunks WHERE start_ms = ?1",
@@ -158,10 +192,13 @@ pub async fn one_block(hosts: usize) -> anyhow::Result<Steady> {
                     used_bytes: now.0 - used,
                     dir_bytes: now.1 - files,
                     chunk_bytes: chunk_bytes as u64,
+                    samples: (block1_due - block0_due) * hosts as u64,
+                    writer_cpu: cpu.0.saturating_sub(writer0),
+                    compaction_cpu: cpu.1.saturating_sub(compaction0),
                     took: started.elapsed(),
                 });
             }
-            before = Some(now);
+            before = Some((now, cpu));
         }
     }
     bail!("the feed ended before block 1 was compacted")
