@@ -73,16 +73,20 @@ pub fn compact(
     let before = block_of(now_ms.saturating_sub(GRACE_MS));
     let mut done = 0;
     let mut changed = false;
+    // Whether the blocks of the last refill have all turned out empty so far: then a new
+    // refill would only find them again (rows that vanished meanwhile are not found).
+    let mut fruitless = false;
     loop {
         if due.0.is_empty() {
             // A block that changed under its encoding is found again, at the next pass.
-            if changed {
-                return Ok((done, true));
+            if changed || fruitless {
+                return Ok((done, changed));
             }
             due.refill(conn, before)?;
             if due.0.is_empty() {
                 return Ok((done, false));
             }
+            fruitless = true;
         }
         if !allowed(done) {
             return Ok((done, true));
@@ -93,6 +97,7 @@ pub fn compact(
         let Some(prepared) = prepare(conn, host_id, block)? else {
             continue;
         };
+        fruitless = false;
         let _writing = gate.lock();
         if swap(conn, &prepared)? {
             done += 1;
