@@ -11,7 +11,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::chunks::{self, bound};
-use crate::point::{bucketize, Bucketizer, Point, HOUR_MS, MINUTE_MS};
+use crate::point::{bucketize, Bucketizer, NetRate, Point, HOUR_MS, MINUTE_MS};
 use crate::{StoreError, StoredHost};
 
 /// Minutes at the end of a rollup query that are read from raw samples instead.
@@ -79,12 +79,27 @@ impl Rollup {
     }
 
     /// Writes (or replaces) the rollup `r` of `host_id`; `r.ts_ms` is its start.
+    ///
+    /// A minute rollup keeps its averages of per-core usage and network rates to the
+    /// chunks' precision (1e-4 and 1e-2 bytes/s) and of byte counts to whole bytes: they
+    /// are stored as JSON text and doubles, and seventeen digits of an average of sixty
+    /// samples were a fifth of the history's bytes per value in the steady state. Hour
+    /// rollups, sixty times fewer, are folded from the minutes and kept as folded, so an
+    /// hour answers exactly as its minutes do.
     pub(crate) fn upsert(
         self,
         conn: &Connection,
         host_id: i64,
         r: &Point,
     ) -> Result<(), StoreError> {
+        let rounded;
+        let r = match self {
+            Rollup::Minute => {
+                rounded = rounded_minute(r);
+                &rounded
+            }
+            Rollup::Hour => r,
+        };
         conn.prepare_cached(self.upsert_sql())
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -133,6 +148,28 @@ impl Rollup {
             Rollup::Minute => "rollups",
             Rollup::Hour => "hour rollups",
         }
+    }
+}
+
+/// A minute rollup as stored (see [`Rollup::upsert`]).
+fn rounded_minute(r: &Point) -> Point {
+    let at = |v: f64, scale: f64| (v * scale).round() / scale;
+    Point {
+        cores: r.cores.iter().map(|&c| at(c, 1e4)).collect(),
+        mem_used_bytes: r.mem_used_bytes.round(),
+        mem_total_bytes: r.mem_total_bytes.round(),
+        swap_used_bytes: r.swap_used_bytes.round(),
+        swap_total_bytes: r.swap_total_bytes.round(),
+        networks: r
+            .networks
+            .iter()
+            .map(|n| NetRate {
+                device: n.device.clone(),
+                rx_bytes_per_second: at(n.rx_bytes_per_second, 1e2),
+                tx_bytes_per_second: at(n.tx_bytes_per_second, 1e2),
+            })
+            .collect(),
+        ..r.clone()
     }
 }
 
@@ -441,6 +478,33 @@ mod tests {
 
     const DAY: u64 = 86_400_000;
     const T0: u64 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS;
+
+    #[test]
+    fn minute_rollups_are_kept_to_the_chunks_precision_and_hours_as_folded() {
+        let conn = db();
+        let mut p = point(T0, 0.123_456_789);
+        p.cores = vec![0.123_456_789, 0.5];
+        p.mem_used_bytes = 1_000.6;
+        p.networks = vec![NetRate {
+            device: "eth0".into(),
+            rx_bytes_per_second: 1.234_567,
+            tx_bytes_per_second: 2.0,
+        }];
+        for rollup in [Rollup::Minute, Rollup::Hour] {
+            rollup.upsert(&conn, 1, &p).unwrap();
+            let mut read = Vec::new();
+            rollup
+                .each_point(&conn, 1, T0, T0, |p| read.push(p))
+                .unwrap();
+            let r = &read[0];
+            let rounded = rollup == Rollup::Minute;
+            assert_eq!(r.cpu_ratio, 0.123_456_789, "{rollup:?}: doubles stay whole");
+            assert_eq!(r.cores[0], if rounded { 0.1235 } else { 0.123_456_789 });
+            assert_eq!(r.mem_used_bytes, if rounded { 1_001.0 } else { 1_000.6 });
+            let rx = r.networks[0].rx_bytes_per_second;
+            assert_eq!(rx, if rounded { 1.23 } else { 1.234_567 });
+        }
+    }
 
     #[test]
     fn the_default_step_aims_at_the_target_in_whole_rollups_and_a_small_step_is_raised() {
