@@ -112,10 +112,12 @@ pub fn compact(
 ///
 /// Found one block at a time: the oldest head row older than the due boundary names the
 /// block (the time index), then one probe per host with head rows (two seeks in the
-/// per-host index) says whether that host has a row in it. A fleet's blocks all end together, so a pass takes a few
-/// of them and the next pass goes on from here: finding them costs one probe per host
-/// per block, where a scan of the head (what this replaced) cost every head row at every
-/// pass (a third of compaction's CPU at 200 hosts, and growing with the head).
+/// per-host index) says whether that host has a row in it. A fleet's blocks all end
+/// together, so a pass takes a few of them and the next pass goes on from here: finding
+/// them costs one probe per host per block, where a scan of the head (what this
+/// replaced) cost every head row at every pass (a third of compaction's CPU at 200
+/// hosts, and growing with the head). While remote write holds whole blocks back (a
+/// receiver down for longer than a block), each refill probes those blocks again.
 #[derive(Debug, Default)]
 pub struct DueBlocks(VecDeque<(i64, u64)>);
 
