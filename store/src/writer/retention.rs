@@ -40,15 +40,7 @@ impl Cutoffs {
 /// left (a full chunk), so the caller comes back soon rather than a whole interval later.
 pub fn prune(conn: &Connection, cutoffs: Cutoffs, chunk: usize) -> Result<bool, StoreError> {
     let raw = delete_older(conn, "samples", "id", "ts_ms", cutoffs.raw_ms, chunk)?;
-    let chunks = delete_older(conn, "chunks", "id", "end_ms", cutoffs.raw_ms, chunk)?;
-    if chunks > 0 {
-        conn.execute(
-            "DELETE FROM chunk_runs WHERE NOT EXISTS (SELECT 1 FROM chunks c
-             WHERE c.host_id = chunk_runs.host_id AND c.start_ms = chunk_runs.start_ms)",
-            [],
-        )
-        .map_err(|e| StoreError::sql("deleting expired chunk runs", e))?;
-    }
+    let chunks = delete_expired_chunks(conn, cutoffs.raw_ms, chunk)?;
     let rollups = delete_older(
         conn,
         "rollups",
@@ -93,6 +85,45 @@ fn delete_older(
         .and_then(|mut stmt| stmt.execute(params![cutoff_ms as i64, chunk as i64]))
         .map_err(|e| StoreError::sql(format!("deleting expired {table}"), e))
 }
+
+/// Deletes at most `chunk` chunks whose newest sample is before `cutoff_ms`, with their
+/// `chunk_runs` rows, in one transaction; returns how many chunks it deleted. The runs
+/// are found by the chunks deleted: a sweep of `chunk_runs` for rows without a chunk
+/// (what this replaced) read all of it, every pass that expired a chunk, which in the
+/// steady state past raw retention is every pass.
+fn delete_expired_chunks(
+    conn: &Connection,
+    cutoff_ms: u64,
+    chunk: usize,
+) -> Result<usize, StoreError> {
+    let what = |e| StoreError::sql("deleting expired chunks", e);
+    let tx = conn.unchecked_transaction().map_err(what)?;
+    let expired: Vec<(i64, i64, i64)> = tx
+        .prepare_cached(EXPIRED_CHUNKS_SQL)
+        .and_then(|mut stmt| {
+            stmt.query_map(params![cutoff_ms as i64, chunk as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect()
+        })
+        .map_err(what)?;
+    {
+        let mut runs = tx.prepare_cached(CHUNK_RUNS_OF_SQL).map_err(what)?;
+        let mut chunks = tx
+            .prepare_cached("DELETE FROM chunks WHERE id = ?1")
+            .map_err(what)?;
+        for &(id, host_id, start_ms) in &expired {
+            runs.execute(params![host_id, start_ms]).map_err(what)?;
+            chunks.execute([id]).map_err(what)?;
+        }
+    }
+    tx.commit().map_err(what)?;
+    Ok(expired.len())
+}
+
+const EXPIRED_CHUNKS_SQL: &str =
+    "SELECT id, host_id, start_ms FROM chunks WHERE end_ms < ?1 LIMIT ?2";
+const CHUNK_RUNS_OF_SQL: &str = "DELETE FROM chunk_runs WHERE host_id = ?1 AND start_ms = ?2";
 
 fn delete_older_sql(table: &str, key: &str, time: &str) -> String {
     format!(
@@ -147,20 +178,57 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_expired_chunk_goes_with_its_runs_and_a_live_one_keeps_them() {
+        let conn = db();
+        for (id, end_ms) in [(1, 1_000), (2, 9_000)] {
+            conn.execute(
+                "INSERT INTO chunks (id, host_id, start_ms, end_ms, n, body)
+                 VALUES (?1, 1, ?1, ?2, 1, x'00')",
+                params![id, end_ms],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO chunk_runs (run, min_seq, max_seq, host_id, start_ms)
+                 VALUES (1, ?1, ?1, 1, ?1)",
+                [id],
+            )
+            .unwrap();
+        }
+        assert_eq!(delete_expired_chunks(&conn, 5_000, 10).unwrap(), 1);
+        let left = |table: &str| -> Vec<i64> {
+            let mut stmt = conn
+                .prepare(&format!("SELECT start_ms FROM {table} ORDER BY start_ms"))
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!((left("chunks"), left("chunk_runs")), (vec![2], vec![2]));
+    }
+
     /// Until this was caught, the head's retention delete still named its rows by the
     /// head's old key `(run, seq)`, which no index covers since schema 6: every pass (every
     /// 10 s) read the whole head, most of the writer's CPU on a fleet's steady state.
     #[test]
     fn no_retention_delete_scans_its_table() {
         let conn = db();
-        for (table, key, time) in [
-            ("samples", "id", "ts_ms"),
-            ("chunks", "id", "end_ms"),
-            ("rollups", "host_id, minute_ms", "minute_ms"),
-            ("hour_rollups", "host_id, hour_ms", "hour_ms"),
-        ] {
-            let sql = format!("EXPLAIN QUERY PLAN {}", delete_older_sql(table, key, time));
-            let mut stmt = conn.prepare(&sql).unwrap();
+        let statements = [
+            ("samples", delete_older_sql("samples", "id", "ts_ms")),
+            (
+                "rollups",
+                delete_older_sql("rollups", "host_id, minute_ms", "minute_ms"),
+            ),
+            (
+                "hour_rollups",
+                delete_older_sql("hour_rollups", "host_id, hour_ms", "hour_ms"),
+            ),
+            ("chunks", EXPIRED_CHUNKS_SQL.to_owned()),
+            ("chunk_runs", CHUNK_RUNS_OF_SQL.to_owned()),
+        ];
+        for (table, sql) in statements {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = stmt
                 .query_map(params![0, 1], |r| r.get(3))
                 .unwrap()
