@@ -128,19 +128,6 @@ impl DueBlocks {
     /// been sent). Blocks whose every host waits are passed over.
     fn refill(&mut self, conn: &Connection, before_ms: u64) -> Result<(), StoreError> {
         let what = |e| StoreError::sql("finding blocks to compact", e);
-        // The hosts with head rows, one seek each in the per-host index.
-        let mut next_host = conn
-            .prepare_cached("SELECT min(host_id) FROM samples WHERE host_id > ?1")
-            .map_err(what)?;
-        let mut hosts = Vec::new();
-        let mut after = i64::MIN;
-        while let Some(host_id) = next_host
-            .query_row([after], |r| r.get::<_, Option<i64>>(0))
-            .map_err(what)?
-        {
-            hosts.push(host_id);
-            after = host_id;
-        }
         let mut oldest = conn
             .prepare_cached("SELECT min(ts_ms) FROM samples WHERE ts_ms >= ?1 AND ts_ms < ?2")
             .map_err(what)?;
@@ -151,15 +138,21 @@ impl DueBlocks {
                  WHERE NOT EXISTS (SELECT 1 FROM commit_log l WHERE l.sample = f.id)",
             )
             .map_err(what)?;
+        // Listed only once a block is due: with nothing due (most passes) it costs a seek.
+        let mut hosts: Option<Vec<i64>> = None;
         let mut from = 0u64;
         while self.0.is_empty() {
             let first: Option<i64> = oldest
                 .query_row(params![bound(from), bound(before_ms)], |r| r.get(0))
                 .map_err(what)?;
             let Some(first) = first else { break };
+            let hosts = match &mut hosts {
+                Some(hosts) => hosts,
+                None => hosts.insert(hosts_with_head_rows(conn)?),
+            };
             let block = block_of(first as u64);
             let end = bound(block + BLOCK_MS);
-            for &host_id in &hosts {
+            for &host_id in hosts.iter() {
                 if probe
                     .exists(params![host_id, block as i64, end])
                     .map_err(what)?
@@ -171,6 +164,24 @@ impl DueBlocks {
         }
         Ok(())
     }
+}
+
+/// The ids of the hosts with head rows, one seek each in the per-host index.
+fn hosts_with_head_rows(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let what = |e| StoreError::sql("finding blocks to compact", e);
+    let mut next_host = conn
+        .prepare_cached("SELECT min(host_id) FROM samples WHERE host_id > ?1")
+        .map_err(what)?;
+    let mut hosts = Vec::new();
+    let mut after = i64::MIN;
+    while let Some(host_id) = next_host
+        .query_row([after], |r| r.get::<_, Option<i64>>(0))
+        .map_err(what)?
+    {
+        hosts.push(host_id);
+        after = host_id;
+    }
+    Ok(hosts)
 }
 
 /// The newest sample time held in any chunk: a sample newer than this cannot be in one.
