@@ -22,10 +22,13 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::codec::Column;
+use crate::codec::{self, Column};
 use crate::point::NetRate;
 
 const RATES: &str = "rates";
+/// Paths of one interface's rates in a chunk row, for their stored precision.
+pub(crate) const RX_RATE: &str = "rates.0.rx_bytes_per_second";
+pub(crate) const TX_RATE: &str = "rates.0.tx_bytes_per_second";
 const TS: &str = "sample.ts_ms";
 const NETWORKS: &str = "sample.networks.";
 const MEM_TOTAL: &str = "sample.memory.total_bytes";
@@ -61,14 +64,14 @@ fn derive(prev: (u64, &[Counters]), cur: (u64, &[Counters])) -> Vec<NetRate> {
         .collect()
 }
 
-/// Whether two rate lists are the same once stored (the codec keeps rates to 1e-2).
+/// Whether two rate lists are the same once stored ([`codec::as_stored`]: 1e-2 bytes/s).
 fn same_stored(a: &[NetRate], b: &[NetRate]) -> bool {
-    let cents = |v: f64| (v * 100.0).round();
+    let same = |path: &str, a: f64, b: f64| codec::as_stored(path, a) == codec::as_stored(path, b);
     a.len() == b.len()
         && a.iter().zip(b).all(|(a, b)| {
             a.device == b.device
-                && cents(a.rx_bytes_per_second) == cents(b.rx_bytes_per_second)
-                && cents(a.tx_bytes_per_second) == cents(b.tx_bytes_per_second)
+                && same(RX_RATE, a.rx_bytes_per_second, b.rx_bytes_per_second)
+                && same(TX_RATE, a.tx_bytes_per_second, b.tx_bytes_per_second)
         })
 }
 

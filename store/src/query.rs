@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::chunks::{self, bound};
 use crate::point::{bucketize, Bucketizer, NetRate, Point, HOUR_MS, MINUTE_MS};
-use crate::{StoreError, StoredHost};
+use crate::{codec, derived, StoreError, StoredHost};
 
 /// Minutes at the end of a rollup query that are read from raw samples instead.
 const FRESH_MINUTES: u64 = 3;
@@ -81,7 +81,7 @@ impl Rollup {
     /// Writes (or replaces) the rollup `r` of `host_id`; `r.ts_ms` is its start.
     ///
     /// A minute rollup keeps its averages of per-core usage and network rates to the
-    /// chunks' precision (1e-4 and 1e-2 bytes/s) and of byte counts to whole bytes: they
+    /// chunks' precision ([`codec::as_stored`]: 1e-4 and 1e-2 bytes/s) and of byte counts to whole bytes: they
     /// are stored as JSON text and doubles, and seventeen digits of an average of sixty
     /// samples were a fifth of the history's bytes per value in the steady state. Hour
     /// rollups, sixty times fewer, are folded from the minutes and kept as folded, so an
@@ -153,9 +153,12 @@ impl Rollup {
 
 /// A minute rollup as stored (see [`Rollup::upsert`]).
 fn rounded_minute(r: &Point) -> Point {
-    let at = |v: f64, scale: f64| (v * scale).round() / scale;
     Point {
-        cores: r.cores.iter().map(|&c| at(c, 1e4)).collect(),
+        cores: r
+            .cores
+            .iter()
+            .map(|&c| codec::as_stored("sample.cpu.cores.0", c))
+            .collect(),
         mem_used_bytes: r.mem_used_bytes.round(),
         mem_total_bytes: r.mem_total_bytes.round(),
         swap_used_bytes: r.swap_used_bytes.round(),
@@ -165,8 +168,8 @@ fn rounded_minute(r: &Point) -> Point {
             .iter()
             .map(|n| NetRate {
                 device: n.device.clone(),
-                rx_bytes_per_second: at(n.rx_bytes_per_second, 1e2),
-                tx_bytes_per_second: at(n.tx_bytes_per_second, 1e2),
+                rx_bytes_per_second: codec::as_stored(derived::RX_RATE, n.rx_bytes_per_second),
+                tx_bytes_per_second: codec::as_stored(derived::TX_RATE, n.tx_bytes_per_second),
             })
             .collect(),
         ..r.clone()

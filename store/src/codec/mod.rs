@@ -170,6 +170,14 @@ pub fn max_decimals(path: &str) -> u32 {
     }
 }
 
+/// `v` as a chunk keeps a float at `path`: rounded to [`max_decimals`] decimals. For the
+/// store's other copies of the same values (rollups), and for telling whether two values
+/// would be stored alike.
+pub fn as_stored(path: &str, v: f64) -> f64 {
+    let scale = 10f64.powi(max_decimals(path) as i32);
+    (v * scale).round() / scale
+}
+
 /// One leaf of a flattened row.
 #[derive(Debug, Clone, PartialEq)]
 enum Leaf {
