@@ -245,32 +245,12 @@ pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
         cpu: server_cpu,
         bytes: ours.bytes,
     };
-    let mut rows = rows(config, &our_figures, &figures, received, caught_up);
-    // Like for like: each engine's CPU is what receiving and storing costs it, so utizmon's
-    // own ingest and store, without the remote writes it runs for them, sits beside it.
-    let alone_per_value = alone_us / values_per_sample.max(1.0);
-    let ratios: Vec<String> = figures
-        .iter()
-        .map(|f| {
-            let theirs = f.cpu / f.window_values.max(1.0) * 1e6;
-            format!(
-                "{:.2}x {}'s",
-                alone_per_value / theirs.max(f64::MIN_POSITIVE),
-                f.name
-            )
-        })
-        .collect();
-    rows.insert(
-        2,
-        row(
-            &rows[0].scenario.clone(),
-            "utizmon: server CPU per value, ingest and store only (no remote write)",
-            format!(
-                "{alone_per_value:.2} µs/value, {alone_us:.1} µs/sample ({})",
-                ratios.join(", ")
-            ),
-            "below VictoriaMetrics'",
-        ),
+    let mut rows = rows(
+        config,
+        &our_figures,
+        &figures,
+        (received, alone_us),
+        caught_up,
     );
     let with_us = server_cpu / received.max(1.0) * 1e6;
     rows.push(row(
@@ -289,11 +269,13 @@ pub async fn side_by_side(config: &Config) -> anyhow::Result<Vec<Row>> {
 }
 
 /// The table rows: bytes and CPU per value for each engine, with ratios to utizmon's.
+/// `alone_us` is utizmon's CPU per sample without the remote writes it runs for the
+/// engines: like for like, since an engine's CPU is what receiving and storing costs it.
 fn rows(
     config: &Config,
     ours: &Figures,
     engines: &[Figures],
-    received: f64,
+    (received, alone_us): (f64, f64),
     caught_up: Duration,
 ) -> Vec<Row> {
     let scenario = format!(
@@ -303,6 +285,15 @@ fn rows(
     );
     let per_value = |f: &Figures| f.bytes as f64 / f.values.max(1.0);
     let cpu_per_value = |f: &Figures| f.cpu / f.window_values.max(1.0) * 1e6;
+    let values_per_sample = ours.window_values / received.max(1.0);
+    let alone_per_value = alone_us / values_per_sample.max(1.0);
+    let ratios: Vec<String> = engines
+        .iter()
+        .map(|f| {
+            let ratio = alone_per_value / cpu_per_value(f).max(f64::MIN_POSITIVE);
+            format!("{ratio:.2}x {}'s", f.name)
+        })
+        .collect();
     let mut rows = vec![
         row(
             &scenario,
@@ -319,6 +310,15 @@ fn rows(
                 ours.cpu / received.max(1.0) * 1e6
             ),
             "",
+        ),
+        row(
+            &scenario,
+            "utizmon: server CPU per value, ingest and store only (no remote write)",
+            format!(
+                "{alone_per_value:.2} µs/value, {alone_us:.1} µs/sample ({})",
+                ratios.join(", ")
+            ),
+            "below VictoriaMetrics'",
         ),
     ];
     for f in engines {
