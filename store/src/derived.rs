@@ -144,22 +144,19 @@ fn column<'a>(
     path: &str,
     n_rows: usize,
 ) -> &'a mut Vec<Option<Value>> {
-    let i = *index.entry(path.to_owned()).or_insert_with(|| {
-        columns.push((path.to_owned(), vec![None; n_rows]));
-        columns.len() - 1
-    });
+    let i = match index.get(path) {
+        Some(&i) => i,
+        None => {
+            columns.push((path.to_owned(), vec![None; n_rows]));
+            index.insert(path.to_owned(), columns.len() - 1);
+            columns.len() - 1
+        }
+    };
     &mut columns[i].1
 }
 
-fn cells(columns: &[Column], index: &HashMap<String, usize>, path: &str) -> Option<usize> {
-    index.get(path).copied().filter(|&i| i < columns.len())
-}
-
 fn fill_available(n_rows: usize, columns: &mut Vec<Column>, index: &mut HashMap<String, usize>) {
-    let (Some(total), Some(used)) = (
-        cells(columns, index, MEM_TOTAL),
-        cells(columns, index, MEM_USED),
-    ) else {
+    let (Some(&total), Some(&used)) = (index.get(MEM_TOTAL), index.get(MEM_USED)) else {
         return;
     };
     let available: Vec<Option<u64>> = (0..n_rows)
