@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use utizmon_edge::simulate::{host_name, SimHost};
+use utizmon_edge::simulate::{host_name, mix, SimHost};
 use utizmon_protocol::{HostInfo, Sample};
 use utizmon_server::rates::Rates;
 use utizmon_store::{Commit, Record, Store, StoreConfig, BLOCK_MS, DB_FILE, GRACE_MS};
@@ -239,10 +239,7 @@ impl Host {
 
 /// 0, 1 or 2 ms, a fixed pseudo-random function of the host and the second.
 fn jitter(host: u64, second: u64) -> u64 {
-    let mut z =
-        host.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ second.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z >> 33) % 3
+    mix(host, second) % 3
 }
 
 /// Waits for every pending commit; a failed one ends the scenario.

@@ -287,7 +287,7 @@ impl SimHost {
 }
 
 /// SplitMix64 of `seed` and `k`: a cheap, deterministic per-host random number.
-fn mix(seed: u64, k: u64) -> u64 {
+pub fn mix(seed: u64, k: u64) -> u64 {
     let mut z = seed
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(k.wrapping_mul(0xBF58_476D_1CE4_E5B9));
