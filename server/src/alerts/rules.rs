@@ -67,7 +67,7 @@ pub enum Condition {
 /// Linear prediction settings (`predict: { over: 6h, ahead: 24h }`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Predict {
-    /// Fit window: the last `over` of values, kept at most 360 points per object.
+    /// Fit window: the last `over` of values, kept at most 181 points per object.
     pub over: Duration,
     /// How far ahead of now the fitted line is read.
     pub ahead: Duration,
