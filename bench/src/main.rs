@@ -16,6 +16,7 @@ mod engines;
 mod fleet;
 mod history;
 mod http;
+mod live_steady;
 mod overload;
 mod plot;
 mod process;
@@ -64,7 +65,7 @@ pub struct Config {
     #[arg(long, default_value = "120s", value_parser = humantime_secs)]
     pub engines_duration: Duration,
     /// Run only these scenarios, in the table's order (comma-separated or repeated); all of
-    /// them when not given.
+    /// them but `live-steady` when not given.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Scenario>,
     /// node_exporter binary (Debian package prometheus-node-exporter).
@@ -138,8 +139,18 @@ pub enum Scenario {
     Engines,
     /// The server at several fleet sizes, drawn as a plot.
     Scaling,
+    /// The live server over one whole block period with its compaction (not in a full
+    /// run: it waits for a block boundary, 16-26 minutes in all).
+    LiveSteady,
     /// Twice the sustainable load: no edge closed, received = sent once it drops.
     Overload,
+}
+
+impl Scenario {
+    /// Whether a run without `--only` includes this scenario.
+    fn in_full_run(self) -> bool {
+        self != Scenario::LiveSteady
+    }
 }
 
 /// Runs one scenario.
@@ -155,6 +166,7 @@ async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
         Scenario::Bytes => bytes::bytes_per_value(config).await,
         Scenario::Engines => engines::side_by_side(config).await,
         Scenario::Scaling => scaling::scaling_curve(config, &config.plot_path()).await,
+        Scenario::LiveSteady => live_steady::live_steady_state(config).await,
         Scenario::Overload => overload::overload_without_storms(config).await,
     }
 }
@@ -184,7 +196,12 @@ fn main() -> anyhow::Result<()> {
     let rows = runtime.block_on(async {
         let mut rows = Vec::new();
         for &scenario in Scenario::value_variants() {
-            if config.only.is_empty() || config.only.contains(&scenario) {
+            let asked = if config.only.is_empty() {
+                scenario.in_full_run()
+            } else {
+                config.only.contains(&scenario)
+            };
+            if asked {
                 rows.extend(run(scenario, &config).await?);
             }
         }
