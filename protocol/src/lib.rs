@@ -9,13 +9,14 @@
 //! token file ([`read_token_file`]).
 
 mod edge_frame;
+mod stat_table;
 mod token;
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::stat_table::{stat_name, StatTable, MAX_SHARED_NAMES};
 pub use crate::token::{read_token_file, TokenFileError};
 
 /// Major protocol version. A peer speaking another major version is refused.
@@ -215,24 +216,40 @@ pub struct Sample {
     pub file_handles: Option<FileHandles>,
     /// Every line of `/proc/meminfo` under node_exporter's name (`Active_anon_bytes` for
     /// `Active(anon)`, in bytes; `HugePages_Total` as a count) (minor 2).
-    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "StatTable::is_empty",
+        serialize_with = "stat_table::serialize",
+        deserialize_with = "stat_table::deserialize"
+    )]
     pub meminfo: StatTable,
     /// node_exporter's default fields of `/proc/vmstat` (`pgfault`, `oom_kill`, ...) (minor 2).
-    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "StatTable::is_empty",
+        serialize_with = "stat_table::serialize",
+        deserialize_with = "stat_table::deserialize"
+    )]
     pub vmstat: StatTable,
     /// node_exporter's default fields of `/proc/net/netstat`, `/proc/net/snmp` and
     /// `/proc/net/snmp6`, named `Proto_Field` (`Tcp_ActiveOpens`) (minor 2).
-    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "StatTable::is_empty",
+        serialize_with = "stat_table::serialize",
+        deserialize_with = "stat_table::deserialize"
+    )]
     pub netstat: StatTable,
     /// `/proc/net/sockstat` and `sockstat6`, named `PROTO_field` (`TCP_inuse`,
     /// `TCP_mem_bytes`) (minor 2).
-    #[serde(default, skip_serializing_if = "StatTable::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "StatTable::is_empty",
+        serialize_with = "stat_table::serialize",
+        deserialize_with = "stat_table::deserialize"
+    )]
     pub sockstat: StatTable,
 }
-
-/// A kernel statistics table (minor 2): field name to value, sorted by name. Names are
-/// node_exporter's metric name suffixes, so they are also valid in a metric name.
-pub type StatTable = BTreeMap<String, u64>;
 
 /// CPU usage over the last interval, plus raw counters so rates can be recomputed after a gap.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -1235,7 +1252,7 @@ mod tests {
         }
         let mut broken = s.clone();
         broken.vmstat = (0..=MAX_STAT_FIELDS)
-            .map(|i| (format!("f{i}"), 1))
+            .map(|i| (format!("f{i}").into(), 1))
             .collect();
         assert!(broken
             .validate()

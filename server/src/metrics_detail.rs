@@ -590,22 +590,22 @@ mod tests {
                 maximum: 100,
             }),
             meminfo: [("Active_anon_bytes", 4096), ("HugePages_Total", 0)]
-                .map(|(k, v)| (k.to_owned(), v))
+                .map(|(k, v)| (k.into(), v))
                 .into(),
-            vmstat: [("pgfault".to_owned(), 12)].into(),
+            vmstat: [("pgfault".into(), 12)].into(),
             netstat: [
                 ("Tcp_RetransSegs", 3),
                 ("Tcp_CurrEstab", 2),
                 ("Ip_Forwarding", 1),
             ]
-            .map(|(k, v)| (k.to_owned(), v))
+            .map(|(k, v)| (k.into(), v))
             .into(),
             sockstat: [
                 ("TCP_inuse", 5),
                 ("sockets_used", 9),
                 ("TCP_mem_bytes", 4096),
             ]
-            .map(|(k, v)| (k.to_owned(), v))
+            .map(|(k, v)| (k.into(), v))
             .into(),
             ..Sample::default()
         };

@@ -518,7 +518,7 @@ pub fn render(hosts: &[HostSnapshot]) -> String {
     for (prefix, kind, table) in tables {
         let fields: BTreeSet<&str> = hosts
             .iter()
-            .flat_map(|h| table(h.sample).keys().map(String::as_str))
+            .flat_map(|h| table(h.sample).keys().map(|k| &**k))
             // Written above from the memory summary, which every edge sends.
             .filter(|field| prefix != "memory" || !MEMORY_SUMMARY.contains(field))
             .collect();
@@ -767,7 +767,7 @@ mod tests {
             ("MemTotal_bytes", 1000),
             ("HugePages_Total", 0),
         ]
-        .map(|(k, v)| (k.to_owned(), v))
+        .map(|(k, v)| (k.into(), v))
         .into();
         a.vmstat.insert("pgfault".into(), 77);
         a.netstat.insert("Tcp_CurrEstab".into(), 3);

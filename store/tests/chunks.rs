@@ -118,13 +118,13 @@ fn rich_sample(seq: u64, ts_ms: u64) -> Sample {
             maximum: 9_223_372_036_854_775_807,
         }),
         meminfo: [
-            ("Active_anon_bytes".to_owned(), (1 << 30) + seq * 4096),
-            ("HugePages_Total".to_owned(), 0),
+            ("Active_anon_bytes".into(), (1 << 30) + seq * 4096),
+            ("HugePages_Total".into(), 0),
         ]
         .into(),
-        vmstat: [("pgfault".to_owned(), 1_000_000 + seq * 300)].into(),
-        netstat: [("Tcp_CurrEstab".to_owned(), 10 + seq % 3)].into(),
-        sockstat: [("TCP_mem_bytes".to_owned(), 4096 * (seq % 5))].into(),
+        vmstat: [("pgfault".into(), 1_000_000 + seq * 300)].into(),
+        netstat: [("Tcp_CurrEstab".into(), 10 + seq % 3)].into(),
+        sockstat: [("TCP_mem_bytes".into(), 4096 * (seq % 5))].into(),
     }
 }
 

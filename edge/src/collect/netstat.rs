@@ -110,7 +110,7 @@ mod tests {
             parse_netstat(NETSTAT, w);
             parse_snmp6(SNMP6, w);
         });
-        let names: Vec<&str> = table.keys().map(String::as_str).collect();
+        let names: Vec<&str> = table.keys().map(|k| &**k).collect();
         assert_eq!(
             names,
             [

@@ -3,7 +3,7 @@
 //! keeps its `String`, only a field that appears for the first time allocates, so a
 //! steady host costs no allocation per sample. Pure.
 
-use utizmon_protocol::{is_stat_name, StatTable, MAX_STAT_FIELDS};
+use utizmon_protocol::{is_stat_name, stat_name, StatTable, MAX_STAT_FIELDS};
 
 /// Writes the fields of one reading into a table (see [`fill`]).
 pub struct TableWriter<'a> {
@@ -54,7 +54,7 @@ impl TableWriter<'_> {
         if let Some(slot) = self.table.get_mut(self.name.as_str()) {
             *slot = value;
         } else if self.table.len() < MAX_STAT_FIELDS {
-            self.table.insert(self.name.clone(), value);
+            self.table.insert(stat_name(self.name), value);
         } else {
             return;
         }

@@ -42,7 +42,7 @@ mod tests {
                     pgfault 9999\npgmajfault 77\noom_kill 1\nthp_fault_alloc 5\npgsteal_kswapd 3\n";
         let mut table = StatTable::new();
         fill(&mut table, &mut String::new(), |w| parse_vmstat(text, w));
-        let names: Vec<&str> = table.keys().map(String::as_str).collect();
+        let names: Vec<&str> = table.keys().map(|k| &**k).collect();
         assert_eq!(
             names,
             [
