@@ -85,15 +85,19 @@ impl<'de> Visitor<'de> for TableVisitor {
         while let Some(entry) = map.next_entry()? {
             entries.push(entry);
         }
-        let mut table = StatTable::new();
+        // Collected, not inserted one by one: an edge writes its fields sorted, and a
+        // BTreeMap built from sorted pairs is built in one pass instead of a search per
+        // field (a repeated name keeps its last value, as `insert` would).
         let Ok(mut shared) = names().lock() else {
-            table.extend(entries.into_iter().map(|(k, v)| (Arc::from(&*k.0), v)));
-            return Ok(table);
+            return Ok(entries
+                .into_iter()
+                .map(|(k, v)| (Arc::from(&*k.0), v))
+                .collect());
         };
-        for (name, value) in entries {
-            table.insert(intern(&mut shared, &name.0), value);
-        }
-        Ok(table)
+        Ok(entries
+            .into_iter()
+            .map(|(name, value)| (intern(&mut shared, &name.0), value))
+            .collect())
     }
 }
 
@@ -166,6 +170,13 @@ mod tests {
         assert_eq!(&*extra, "one_too_many");
         assert_eq!(shared.len(), MAX_SHARED_NAMES);
         assert!(!Arc::ptr_eq(&extra, &intern(&mut shared, "one_too_many")));
+    }
+
+    #[test]
+    fn unsorted_input_is_sorted_and_a_repeated_name_keeps_its_last_value() {
+        let table = read(r#"{"b":1,"a":2,"b":3}"#);
+        let pairs: Vec<(&str, u64)> = table.iter().map(|(k, v)| (&**k, *v)).collect();
+        assert_eq!(pairs, [("a", 2), ("b", 3)]);
     }
 
     #[test]
