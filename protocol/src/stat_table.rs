@@ -7,9 +7,10 @@
 //! holds (12 KiB measured). Names come from a small vocabulary (node_exporter's field
 //! names), so each is kept once and every table points at it.
 //!
-//! The set of shared names is bounded ([`MAX_SHARED_NAMES`]): names come from the network,
-//! and a peer inventing new ones must not grow it without end. Past the bound a name is
-//! still accepted, in an allocation of its own, as before.
+//! The set of shared names is bounded ([`MAX_SHARED_NAMES`] names, each one a valid field
+//! name of at most 64 bytes): names come from the network, and a peer inventing new ones
+//! must not grow it without end. Past the bound, or invalid (the sample is then refused),
+//! a name gets an allocation of its own, as before.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -48,7 +49,9 @@ fn intern(shared: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
         return known.clone();
     }
     let name: Arc<str> = Arc::from(name);
-    if shared.len() < MAX_SHARED_NAMES {
+    // Only names validation will accept: a frame may carry a 60 KB "name" that its sample
+    // is then refused for, and the set must not keep it.
+    if shared.len() < MAX_SHARED_NAMES && crate::is_stat_name(&name) {
         shared.insert(name.clone());
     }
     name
@@ -170,6 +173,16 @@ mod tests {
         assert_eq!(&*extra, "one_too_many");
         assert_eq!(shared.len(), MAX_SHARED_NAMES);
         assert!(!Arc::ptr_eq(&extra, &intern(&mut shared, "one_too_many")));
+    }
+
+    #[test]
+    fn names_validation_refuses_are_never_kept() {
+        let mut shared = HashSet::new();
+        let long = "a".repeat(60_000);
+        for bad in [long.as_str(), "has space", "9starts_with_digit", ""] {
+            assert_eq!(&*intern(&mut shared, bad), bad);
+        }
+        assert!(shared.is_empty());
     }
 
     #[test]
