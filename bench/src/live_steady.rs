@@ -9,8 +9,9 @@
 //! end of such a window. Not in a full `make bench` run: it waits for a block boundary,
 //! 16-26 minutes in all (`utizmon-bench --only live-steady`).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use utizmon_protocol::now_ms;
 use utizmon_store::{BLOCK_MS, GRACE_MS};
 
 use crate::fleet::{mib, row, scrape_value};
@@ -24,17 +25,11 @@ const AFTER_COMPACTION_MS: u64 = 270_000;
 /// How often RSS is read.
 const RSS_EVERY: Duration = Duration::from_secs(2);
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The measured window `(start, end)` in Unix ms for a fleet online at `now_ms`: one block
-/// period that ends `AFTER_COMPACTION_MS` after the compaction of the first whole block
-/// the fleet streamed.
-fn window(now_ms: u64) -> (u64, u64) {
-    let first_whole = now_ms.div_ceil(BLOCK_MS) * BLOCK_MS;
+/// The measured window `(start, end)` in Unix ms for a fleet online at `online_ms`: one
+/// block period that ends `AFTER_COMPACTION_MS` after the compaction of the first whole
+/// block the fleet streamed.
+fn window(online_ms: u64) -> (u64, u64) {
+    let first_whole = online_ms.div_ceil(BLOCK_MS) * BLOCK_MS;
     let compaction = first_whole + BLOCK_MS + GRACE_MS;
     let end = compaction + AFTER_COMPACTION_MS;
     (end - BLOCK_MS, end)
@@ -45,20 +40,20 @@ pub async fn live_steady_state(config: &Config) -> anyhow::Result<Vec<Row>> {
     let data = scratch_dir("live-steady")?;
     let (server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
     let fleet = start_fleet(&config.bin_dir, addr, config.fleet, "1s", "steady").await?;
-    let (start, end) = window(unix_ms());
+    let (start, end) = window(now_ms());
     eprintln!(
         "bench: live-steady: {} edges; measuring from {} s to {} s from now",
         config.fleet,
-        (start - unix_ms()) / 1000,
-        (end - unix_ms()) / 1000
+        (start - now_ms()) / 1000,
+        (end - now_ms()) / 1000
     );
-    tokio::time::sleep(Duration::from_millis(start.saturating_sub(unix_ms()))).await;
+    tokio::time::sleep(Duration::from_millis(start.saturating_sub(now_ms()))).await;
     let taken = "utizmon_server_samples_received_total";
     let received0 = scrape_value(addr, taken).await?;
     let cpu0 = procfs::cpu_time(server.pid)?;
     let (mut max, mut sum, mut reads) = (0u64, 0u64, 0u64);
     // Bounded by the window's own length.
-    while unix_ms() < end {
+    while now_ms() < end {
         let (rss, _) = procfs::rss(server.pid)?;
         max = max.max(rss);
         sum += rss;

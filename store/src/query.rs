@@ -81,11 +81,11 @@ impl Rollup {
     /// Writes (or replaces) the rollup `r` of `host_id`; `r.ts_ms` is its start.
     ///
     /// A minute rollup keeps its averages of per-core usage and network rates to the
-    /// chunks' precision ([`codec::as_stored`]: 1e-4 and 1e-2 bytes/s) and of byte counts to whole bytes: they
-    /// are stored as JSON text and doubles, and seventeen digits of an average of sixty
-    /// samples were a fifth of the history's bytes per value in the steady state. Hour
-    /// rollups, sixty times fewer, are folded from the minutes and kept as folded, so an
-    /// hour answers exactly as its minutes do.
+    /// chunks' precision ([`codec::as_stored`]: 1e-4 and 1e-2 bytes/s) and of byte counts
+    /// to whole bytes: they are stored as JSON text and doubles, and seventeen digits of an
+    /// average of sixty samples were a fifth of the history's bytes per value in the
+    /// steady state. Hour rollups, sixty times fewer, are folded from the minutes and kept
+    /// as folded, so an hour answers exactly as its minutes do.
     pub(crate) fn upsert(
         self,
         conn: &Connection,
