@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::de::{Error, MapAccess, Visitor};
 #[cfg(test)]
@@ -30,18 +30,21 @@ pub type StatTable = BTreeMap<Arc<str>, u64>;
 /// `vmstat`, `netstat` and `sockstat` together hold under 1,000), at most 64 bytes each.
 pub const MAX_SHARED_NAMES: usize = 4096;
 
-fn names() -> &'static Mutex<HashSet<Arc<str>>> {
+/// The shared names, locked. A panic while it was held (an allocation failing in
+/// `intern`) leaves the set consistent, with or without the name, so a poisoned lock is
+/// used as it is.
+fn names() -> MutexGuard<'static, HashSet<Arc<str>>> {
     static NAMES: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
-    NAMES.get_or_init(Default::default)
+    NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `name` as a table key: the shared copy when there is one or room for one, otherwise a
 /// copy of its own.
 pub fn stat_name(name: &str) -> Arc<str> {
-    let Ok(mut shared) = names().lock() else {
-        return Arc::from(name);
-    };
-    intern(&mut shared, name)
+    intern(&mut names(), name)
 }
 
 fn intern(shared: &mut HashSet<Arc<str>>, name: &str) -> Arc<str> {
@@ -91,12 +94,7 @@ impl<'de> Visitor<'de> for TableVisitor {
         // Collected, not inserted one by one: an edge writes its fields sorted, and a
         // BTreeMap built from sorted pairs is built in one pass instead of a search per
         // field (a repeated name keeps its last value, as `insert` would).
-        let Ok(mut shared) = names().lock() else {
-            return Ok(entries
-                .into_iter()
-                .map(|(k, v)| (Arc::from(&*k.0), v))
-                .collect());
-        };
+        let mut shared = names();
         Ok(entries
             .into_iter()
             .map(|(name, value)| (intern(&mut shared, &name.0), value))
