@@ -336,9 +336,9 @@ impl Fleet {
     pub fn take(
         &self,
         session: &EdgeSession,
-        sample: Sample,
+        sample: impl Into<Arc<Sample>>,
     ) -> Result<(Taken, Record), TakeError> {
-        let sample = Arc::new(sample);
+        let sample = sample.into();
         let (taken, record) = {
             let mut state = session.slot.state.lock();
             let state = &mut *state;

@@ -18,6 +18,7 @@ mod query;
 mod schema;
 mod writer;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -230,16 +231,26 @@ impl Store {
     }
 
     /// Queues a sample for the next transaction; waits only when the queue is full.
-    pub async fn append(&self, record: Record) -> Commit {
+    // The commit is meant to be awaited later, not by this future.
+    #[allow(clippy::async_yields_async)]
+    pub fn append(&self, record: Record) -> impl Future<Output = Commit> + '_ {
+        // Boxed before the first await, not inside it: ingest keeps this future in each
+        // edge connection's own, which would otherwise reserve room for a whole record.
         let (done, commit) = oneshot::channel();
-        if let Err(mpsc::error::SendError(writer::Command::Append(_, done))) = self
-            .queue
-            .send(writer::Command::Append(Box::new(record), done))
-            .await
-        {
-            let _ = done.send(Err(Arc::new(StoreError::Closed)));
+        let command = writer::Command::Append(Box::new(record), done);
+        async move {
+            // `reserve` then `send` is what `Sender::send` does, without that future's
+            // second copy of the command.
+            match self.queue.reserve().await {
+                Ok(permit) => permit.send(command),
+                Err(_) => {
+                    if let writer::Command::Append(_, done) = command {
+                        let _ = done.send(Err(Arc::new(StoreError::Closed)));
+                    }
+                }
+            }
+            commit
         }
-        commit
     }
 
     /// Runs one pass of every maintenance job now (tests, tools): rollups brought up to

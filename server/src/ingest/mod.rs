@@ -12,6 +12,7 @@
 //! keeps the sample and replays it.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,8 +20,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::FutureExt;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use utizmon_protocol::{
-    encode, now_ms, Ack, DecodeError, EdgeFrame, ErrorFrame, Hello, RejectReason, ServerFrame,
+    encode, now_ms, Ack, DecodeError, ErrorFrame, Hello, RejectReason, ServerFrame,
 };
 
 use utizmon_store::{Commit, Store};
@@ -78,39 +80,45 @@ struct Refusal {
 
 /// Serves one edge connection until it closes, misbehaves, goes silent or the server stops.
 ///
-/// The hello and the goodbye run in boxed futures of their own: this future lives as long
-/// as the edge stays connected, one per host, and an `async fn` reserves room for its
-/// largest await point for its whole life. Inline, the hello's read and the refusal paths
-/// made it 18 KiB (Rust 1.95); boxed, it is about 4.5 KiB plus the sample loop's 3 KiB.
-#[tracing::instrument(skip_all, fields(%peer))]
-pub async fn serve_edge(
+/// This future lives as long as the edge stays connected, one per host, and a future
+/// reserves room for its largest await point for its whole life. So the hello, the sample
+/// loop and the goodbye each run in a boxed future of their own (inline, the hello's read
+/// and the refusal paths made this one 18 KiB with Rust 1.95), and this is a plain `fn`
+/// returning an `async move` block rather than an `async fn` under `#[instrument]`, which
+/// kept each argument twice (once in the function's future and once in the instrumented
+/// body's).
+pub fn serve_edge(
     mut socket: WebSocket,
     peer: SocketAddr,
     context: IngestContext,
     admission: Admission,
     probe: SocketProbe,
-) {
-    let fleet = &context.fleet;
-    let greeting = Box::pin(greet(&mut socket, &context, &admission));
-    let Some(hello) = greeting.await else {
-        return;
-    };
-    let silence = offline_after(context.offline_after, hello.interval_ms);
-    let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
-    let session = match fleet.connect(hello, std::time::Instant::now(), silence) {
-        Ok(session) => session,
-        Err(conflict) => {
-            let refusal = Refusal::new(conflict.reason(), conflict.to_string());
-            let refusing = Box::pin(refuse(&mut socket, fleet, refusal));
-            return refusing.await;
-        }
-    };
-    tracing::info!(%host, %run_id, "edge connected");
-    let streaming = Box::pin(stream(&mut socket, &context, &session, silence, &probe));
-    let end = streaming.await;
-    fleet.disconnect(&session);
-    let finishing = Box::pin(finish(&mut socket, fleet, &host, silence, end));
-    finishing.await;
+) -> impl Future<Output = ()> + Send {
+    let span = tracing::info_span!("serve_edge", %peer);
+    async move {
+        let fleet = &context.fleet;
+        let greeting = Box::pin(greet(&mut socket, &context, &admission));
+        let Some(hello) = greeting.await else {
+            return;
+        };
+        let silence = offline_after(context.offline_after, hello.interval_ms);
+        let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
+        let session = match fleet.connect(*hello, std::time::Instant::now(), silence) {
+            Ok(session) => session,
+            Err(conflict) => {
+                let refusal = Refusal::new(conflict.reason(), conflict.to_string());
+                let refusing = Box::pin(refuse(&mut socket, fleet, refusal));
+                return refusing.await;
+            }
+        };
+        tracing::info!(%host, %run_id, "edge connected");
+        let streaming = Box::pin(stream(&mut socket, &context, &session, silence, &probe));
+        let end = streaming.await;
+        fleet.disconnect(&session);
+        let finishing = Box::pin(finish(&mut socket, fleet, &host, silence, end));
+        finishing.await;
+    }
+    .instrument(span)
 }
 
 /// Checks the token and waits for the hello; `None` when the connection ended or was
@@ -119,7 +127,7 @@ async fn greet(
     socket: &mut WebSocket,
     context: &IngestContext,
     admission: &Admission,
-) -> Option<Hello> {
+) -> Option<Box<Hello>> {
     let fleet = &context.fleet;
     if let Admission::Unauthorized = admission {
         let refusal = Refusal::new(RejectReason::Unauthorized, "missing or wrong bearer token");
@@ -133,7 +141,7 @@ async fn greet(
         }
         first = timeout(HELLO_TIMEOUT, read_frame(socket)) => match first {
             Err(_) => Refusal::new(RejectReason::Protocol, "no hello within 10 s"),
-            Ok(Incoming::Frame(EdgeFrame::Hello(hello), _)) => {
+            Ok(Incoming::Hello(hello)) => {
                 if admission.allows_host(&hello.host.host_name) {
                     return Some(hello);
                 }
@@ -142,7 +150,7 @@ async fn greet(
                     "the token does not belong to the host this hello names",
                 )
             }
-            Ok(Incoming::Frame(EdgeFrame::Sample(_), _)) => {
+            Ok(Incoming::Sample(..)) => {
                 Refusal::new(RejectReason::Protocol, "first frame must be a hello")
             }
             Ok(Incoming::Closed) => return None,
@@ -285,10 +293,11 @@ async fn stream(
             _ = &mut silent_timer => {
                 // A frame the socket layer already holds is read before any verdict.
                 if let Some(incoming) = read_frame(socket).now_or_never() {
-                    let news = match accept(context, session, silence, incoming) {
-                        Ok(accepted) => queue(context, &mut pending, accepted).await,
+                    let (seq, news, appended) = match accept(context, session, silence, incoming) {
+                        Ok(accepted) => hand_over(context, accepted),
                         Err(end) => return end,
                     };
+                    pending.push_back((seq, appended.await));
                     if news {
                         verdict.news();
                         silent_timer.as_mut().reset(Instant::now() + silence);
@@ -301,10 +310,11 @@ async fn stream(
                 }
             }
             incoming = read_frame(socket) => {
-                let news = match accept(context, session, silence, incoming) {
-                    Ok(accepted) => queue(context, &mut pending, accepted).await,
+                let (seq, news, appended) = match accept(context, session, silence, incoming) {
+                    Ok(accepted) => hand_over(context, accepted),
                     Err(end) => return end,
                 };
+                pending.push_back((seq, appended.await));
                 if news {
                     verdict.news();
                     silent_timer.as_mut().reset(Instant::now() + silence);
@@ -412,13 +422,13 @@ fn accept(
     let (sample, text) = match incoming {
         Incoming::Closed => return Err(End::Closed),
         Incoming::Refused(refusal) => return Err(End::Refused(refusal)),
-        Incoming::Frame(EdgeFrame::Hello(_), _) => {
+        Incoming::Hello(_) => {
             return Err(End::Refused(Refusal::new(
                 RejectReason::Protocol,
                 "hello sent twice",
             )));
         }
-        Incoming::Frame(EdgeFrame::Sample(sample), text) => (sample, text),
+        Incoming::Sample(sample, text) => (sample, text),
     };
     // A clock far ahead would outlive retention; one before 2000 is broken.
     if let Err(e) = sample.check_time(now_ms()) {
@@ -448,16 +458,19 @@ fn accept(
     Ok(Accepted { seq, record, news })
 }
 
-/// Hands an accepted sample to the store and queues its commit; whether it was news. Waits
-/// only when the store's queue is full (back-pressure).
-async fn queue(
+/// Hands an accepted sample to the store: its sequence number, whether it was news, and
+/// the future that queues it (it waits only when the store's queue is full:
+/// back-pressure) and resolves to its commit.
+///
+/// Not an `async fn`, and the caller awaits the returned future itself: an `async fn`
+/// keeps its arguments (the record) for as long as it waits, and a future awaited from
+/// inside another `async` block is kept twice.
+fn hand_over(
     context: &IngestContext,
-    pending: &mut VecDeque<(u64, Commit)>,
     accepted: Accepted,
-) -> bool {
+) -> (u64, bool, impl Future<Output = Commit> + '_) {
     let Accepted { seq, record, news } = accepted;
-    pending.push_back((seq, context.store.append(record).await));
-    news
+    (seq, news, context.store.append(record))
 }
 
 /// Counts and logs the refusal, sends the error frame and the close frame.
