@@ -28,10 +28,12 @@ pub struct HistoryQuery {
 
 /// The last few CPU ratios of a host, oldest first, for the overview's sparklines.
 ///
-/// Bounded: holds at most `capacity` values, dropping the oldest.
+/// Bounded: holds at most `capacity` values, dropping the oldest. Kept in thousandths
+/// (0.1 % steps, all a sparkline can show) as `u16`: every host holds one, and this is
+/// half the memory of `f32`s for the same values.
 #[derive(Debug, Clone)]
 pub struct CpuRing {
-    values: VecDeque<f32>,
+    per_mille: VecDeque<u16>,
     capacity: usize,
 }
 
@@ -39,24 +41,27 @@ impl CpuRing {
     /// An empty ring holding at most `capacity` values.
     pub fn new(capacity: usize) -> CpuRing {
         CpuRing {
-            values: VecDeque::with_capacity(capacity),
+            per_mille: VecDeque::with_capacity(capacity),
             capacity,
         }
     }
 
-    /// Appends one ratio (kept to 0.1 % steps, all a sparkline can show), dropping the
-    /// oldest when full.
+    /// Appends one ratio, dropping the oldest when full. Ratios outside 0..=65.535 (a
+    /// broken reading; validation allows none) are clamped.
     pub fn push(&mut self, ratio: f64) {
-        if self.values.len() == self.capacity {
-            self.values.pop_front();
+        if self.per_mille.len() == self.capacity {
+            self.per_mille.pop_front();
         }
-        self.values
-            .push_back(((ratio * 1000.0).round() / 1000.0) as f32);
+        let per_mille = (ratio * 1000.0).round().clamp(0.0, f64::from(u16::MAX));
+        self.per_mille.push_back(per_mille as u16);
     }
 
     /// Every value, oldest first.
     pub fn to_vec(&self) -> Vec<f32> {
-        self.values.iter().copied().collect()
+        self.per_mille
+            .iter()
+            .map(|&v| f32::from(v) / 1000.0)
+            .collect()
     }
 }
 
@@ -153,6 +158,15 @@ mod tests {
             ring.push(v);
         }
         assert_eq!(ring.to_vec(), vec![0.2f32, 0.3, 0.4]);
+    }
+
+    #[test]
+    fn cpu_ring_keeps_thousandths_and_clamps_what_it_cannot_hold() {
+        let mut ring = CpuRing::new(4);
+        for v in [0.12345, 1.0, -0.5, 1e9] {
+            ring.push(v);
+        }
+        assert_eq!(ring.to_vec(), vec![0.123f32, 1.0, 0.0, 65.535]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! as they were and loses its pending ones: its stale values raise nothing new.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use utizmon_protocol::Sample;
@@ -89,10 +89,13 @@ struct HostAlerts {
     rules: Vec<RuleState>,
 }
 
+/// One rule's state on one host. B-tree maps, not hash maps: every host holds one of these
+/// per rule, almost all of them empty, and an empty `BTreeMap` is half the size (24 bytes
+/// against 48, with nothing allocated either way); they hold a handful of objects at most.
 #[derive(Debug, Default)]
 struct RuleState {
-    objects: HashMap<Arc<str>, Active>,
-    series: HashMap<Arc<str>, Series>,
+    objects: BTreeMap<Arc<str>, Active>,
+    series: BTreeMap<Arc<str>, Series>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,7 +165,7 @@ impl Engine {
             now_ms,
         );
         for context in each {
-            for (object, active) in gone.rules[context.idx].objects.drain() {
+            for (object, active) in std::mem::take(&mut gone.rules[context.idx].objects) {
                 context.resolve(&object, active, changes);
             }
         }
