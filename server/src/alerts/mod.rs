@@ -12,6 +12,7 @@ pub mod eval;
 pub mod metric;
 pub mod metrics;
 pub mod notify;
+mod objects;
 pub mod predict;
 pub mod rules;
 pub mod setup;
