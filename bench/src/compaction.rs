@@ -5,11 +5,11 @@
 //! backlog and afterwards without one, in-process so nothing but the store is timed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::Mutex;
-use utizmon_protocol::{Cpu, CpuSeconds, Disk, Filesystem, Load, Memory, Network, Sample};
+use utizmon_protocol::{now_ms, Cpu, CpuSeconds, Disk, Filesystem, Load, Memory, Network, Sample};
 use utizmon_store::{NetRate, Point, Record, Store, StoreConfig, BLOCK_MS, DB_FILE};
 
 use crate::fleet::{quantile, row};
@@ -28,10 +28,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(10);
 /// Two rows: commit latency while a compaction backlog is worked off, and without one.
 pub async fn commit_latency_during_compaction() -> anyhow::Result<Vec<Row>> {
     let data = scratch_dir("compaction")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("clock")?
-        .as_millis() as u64;
+    let now = now_ms();
     let block = now - now % BLOCK_MS - 2 * BLOCK_MS;
     eprintln!("bench: writing {BACKLOG_HOSTS} hosts' blocks to compact");
     {
@@ -126,9 +123,7 @@ async fn offer_load(store: Store, times: Arc<Mutex<Vec<f64>>>) {
     loop {
         tick.tick().await;
         seq += 1;
-        let ts_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let ts_ms = now_ms();
         for i in 0..per_tick {
             let host = format!("live-{}", (seq * per_tick + i) % LIVE_HOSTS);
             let sent = Instant::now();

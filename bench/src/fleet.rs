@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use serde_json::Value;
+use utizmon_protocol::now_ms;
 
 use crate::process::{free_port, scratch_dir, start_edge, start_fleet, start_server, Proc};
 use crate::{http, procfs, Config, Row};
@@ -288,7 +289,7 @@ pub async fn watch_delay(url: String, delays: Arc<Mutex<Vec<f64>>>) -> anyhow::R
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
     let mut last_ts = 0;
     while let Some(msg) = ws.next().await {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as f64;
+        let now = now_ms() as f64;
         let Ok(text) = msg?.into_text() else { continue };
         let Ok(value) = serde_json::from_str::<Value>(&text) else {
             continue;

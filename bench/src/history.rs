@@ -2,10 +2,10 @@
 //! sample committed before its ack, and how long 24-hour, 7-day and 30-day history
 //! queries take.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use utizmon_protocol::{HostInfo, Sample};
+use utizmon_protocol::{now_ms, HostInfo, Sample};
 use utizmon_store::{NetRate, Point, Record, Store, StoreConfig};
 
 use crate::fleet::{mib, pct, quantile, row, scrape_value};
@@ -67,10 +67,7 @@ pub async fn ingest_capacity(config: &Config) -> anyhow::Result<Vec<Row>> {
 /// history requests of the dashboard through a real server.
 pub async fn history_queries(config: &Config) -> anyhow::Result<Vec<Row>> {
     let data = scratch_dir("history")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("clock")?
-        .as_millis() as u64;
+    let now = now_ms();
     let day_ms = 86_400_000u64;
     let minutes = 30 * 24 * 60u64;
     eprintln!("bench: writing 30 days of history ({minutes} samples)");
