@@ -14,6 +14,25 @@ use tokio_tungstenite::tungstenite::Message;
 enum Frame {
     Text(String),
     Binary(Vec<u8>),
+    /// A text message in WebSocket fragments of this many bytes.
+    Fragmented(String, usize),
+}
+
+/// `text` as a text fragment and continuations of at most `size` bytes each (RFC 6455,
+/// section 5.4), the way an edge sends a large sample.
+fn fragments(text: &str, size: usize) -> Vec<Message> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(size).collect();
+    let last = chunks.len() - 1;
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            Message::Frame(WsFrame::message(chunk.to_vec(), opcode, i == last))
+        })
+        .collect()
 }
 
 /// Runs one misbehaving edge next to a good one and checks the refusal end to end.
@@ -35,11 +54,14 @@ async fn check_refused_on(
 
     let mut bad = connect(&server.edge_url(), token).await;
     for frame in frames {
-        let message = match frame {
-            Frame::Text(text) => Message::Text(text.into()),
-            Frame::Binary(bytes) => Message::Binary(bytes.into()),
+        let messages = match frame {
+            Frame::Text(text) => vec![Message::Text(text.into())],
+            Frame::Binary(bytes) => vec![Message::Binary(bytes.into())],
+            Frame::Fragmented(text, size) => fragments(&text, size),
         };
-        bad.send(message).await.unwrap();
+        for message in messages {
+            bad.send(message).await.unwrap();
+        }
     }
     let ending = read_until_close(&mut bad).await;
     assert_eq!(ending.error_code.as_deref(), Some(reason), "{ending:?}");
@@ -176,6 +198,61 @@ async fn frames_over_64_kib_are_too_large() {
         "x".repeat(70 * 1024)
     );
     check_refused(vec![Frame::Text(big)], "too_large", 1009).await;
+}
+
+#[tokio::test]
+async fn a_sample_in_fragments_is_taken_whole() {
+    let server = TestServer::start(&[]).await;
+    let mut ws = connect(&server.edge_url(), None).await;
+    for message in fragments(&hello_text("frag", "r1"), 100) {
+        ws.send(message).await.unwrap();
+    }
+    for seq in 1..=3 {
+        // Small fragments, so that cuts fall everywhere: inside names, numbers, strings.
+        for message in fragments(&sample_text(seq), 7 + seq as usize) {
+            ws.send(message).await.unwrap();
+        }
+    }
+    expect_ack(&mut ws, 3).await;
+    let host = server.host("frag").await.unwrap();
+    assert_eq!(host["latest"]["seq"], 3);
+    assert_eq!(host["latest"]["cpu"]["usage_ratio"], 0.25);
+    assert_eq!(host["edge"]["received"], 3);
+}
+
+#[tokio::test]
+async fn fragmented_frames_over_64_kib_are_too_large() {
+    let big = format!(
+        "{{\"type\":\"hello\",\"pad\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    check_refused(vec![Frame::Fragmented(big, 1536)], "too_large", 1009).await;
+}
+
+#[tokio::test]
+async fn fragmented_messages_over_1_mib_are_refused_without_panic() {
+    let server = TestServer::start(&[]).await;
+    let mut good = GoodEdge::connect(&server, "good", None).await;
+    good.step().await;
+    let mut bad = connect(&server.edge_url(), None).await;
+    // Each fragment is small; only their sum is over the limit. The server may close
+    // while this is still being written.
+    for message in fragments(&"x".repeat(2 << 20), 64 * 1024) {
+        if bad.send(message).await.is_err() {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(DEADLINE, async {
+        use futures_util::StreamExt;
+        while let Some(Ok(_)) = bad.next().await {}
+    })
+    .await;
+    wait_for("too_large counted", || async {
+        (server.rejected("too_large").await == 1.0).then_some(())
+    })
+    .await;
+    good.step().await;
+    assert_eq!(server.get("/healthz").await.body, "ok");
 }
 
 #[tokio::test]
