@@ -21,6 +21,7 @@ mod overload;
 mod plot;
 mod process;
 mod procfs;
+mod real_hosts;
 mod scaling;
 mod steady;
 mod throttle;
@@ -74,7 +75,12 @@ pub struct Config {
     /// Fleet sizes of the scaling curve (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1000, 5000, 10000, 20000])]
     pub scaling_edges: Vec<usize>,
-    /// How long each size of the scaling curve is measured, after its warm-up.
+    /// Real `utizmon-edge` processes (and as many simulated edges) of the real-hosts
+    /// scenario; each real edge is a process of about 5 MiB sampling this machine.
+    #[arg(long, default_value_t = 300)]
+    pub real_edges: usize,
+    /// How long each size of the scaling curve (and each side of real-hosts) is measured,
+    /// after its warm-up.
     #[arg(long, default_value = "30s", value_parser = humantime_secs)]
     pub scaling_duration: Duration,
     /// Simulated edges of the overload scenario's sustainable load (it then doubles).
@@ -139,6 +145,8 @@ pub enum Scenario {
     Engines,
     /// The server at several fleet sizes, drawn as a plot.
     Scaling,
+    /// Real edges (this machine's samples) beside as many simulated ones.
+    RealHosts,
     /// The live server over one whole block period with its compaction (not in a full
     /// run: it waits for a block boundary, 16-26 minutes in all).
     LiveSteady,
@@ -166,6 +174,7 @@ async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
         Scenario::Bytes => bytes::bytes_per_value(config).await,
         Scenario::Engines => engines::side_by_side(config).await,
         Scenario::Scaling => scaling::scaling_curve(config, &config.plot_path()).await,
+        Scenario::RealHosts => real_hosts::real_vs_simulated(config).await,
         Scenario::LiveSteady => live_steady::live_steady_state(config).await,
         Scenario::Overload => overload::overload_without_storms(config).await,
     }
