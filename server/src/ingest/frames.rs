@@ -93,6 +93,16 @@ mod tests {
     }
 
     #[test]
+    fn what_a_read_gives_stays_small() {
+        // Every connection's future holds one across its awaits; see `Incoming`.
+        let size = std::mem::size_of::<Incoming>();
+        assert!(
+            size <= 64,
+            "Incoming is {size} bytes: box what made it grow"
+        );
+    }
+
+    #[test]
     fn other_socket_errors_end_the_connection_quietly() {
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert_eq!(reason_of(tungstenite::Error::Io(reset)), None);
