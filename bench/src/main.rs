@@ -14,6 +14,7 @@ mod bytes;
 mod compaction;
 mod engines;
 mod fleet;
+mod floor;
 mod history;
 mod http;
 mod live_steady;
@@ -79,8 +80,12 @@ pub struct Config {
     /// scenario; each real edge is a process of about 5 MiB sampling this machine.
     #[arg(long, default_value_t = 300)]
     pub real_edges: usize,
-    /// How long each size of the scaling curve (and each side of real-hosts) is measured,
-    /// after its warm-up.
+    /// Fleet sizes at which the floor scenario runs utizmon-server beside utizmon-ack-floor
+    /// (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 5000])]
+    pub floor_edges: Vec<usize>,
+    /// How long each size of the scaling curve (and each side of real-hosts and floor) is
+    /// measured, after its warm-up.
     #[arg(long, default_value = "30s", value_parser = humantime_secs)]
     pub scaling_duration: Duration,
     /// Simulated edges of the overload scenario's sustainable load (it then doubles).
@@ -147,6 +152,8 @@ pub enum Scenario {
     Scaling,
     /// Real edges (this machine's samples) beside as many simulated ones.
     RealHosts,
+    /// The server beside a server that only acks: what is utizmon's own cost per sample.
+    Floor,
     /// The live server over one whole block period with its compaction (not in a full
     /// run: it waits for a block boundary, 16-26 minutes in all).
     LiveSteady,
@@ -175,6 +182,7 @@ async fn run(scenario: Scenario, config: &Config) -> anyhow::Result<Vec<Row>> {
         Scenario::Engines => engines::side_by_side(config).await,
         Scenario::Scaling => scaling::scaling_curve(config, &config.plot_path()).await,
         Scenario::RealHosts => real_hosts::real_vs_simulated(config).await,
+        Scenario::Floor => floor::server_vs_floor(config).await,
         Scenario::LiveSteady => live_steady::live_steady_state(config).await,
         Scenario::Overload => overload::overload_without_storms(config).await,
     }

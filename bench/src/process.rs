@@ -78,11 +78,21 @@ pub async fn start_server(
     data_dir: &Path,
     extra: &[&str],
 ) -> anyhow::Result<(Proc, SocketAddr)> {
-    let program = bin_dir.join("utizmon-server");
-    let mut child = Command::new(&program)
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
+    let data_dir = data_dir
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", data_dir.display()))?;
+    let mut args = vec!["--data-dir", data_dir];
+    args.extend_from_slice(extra);
+    start_listening(&bin_dir.join("utizmon-server"), &args).await
+}
+
+/// Starts `program --listen 127.0.0.1:0 args...`, a server that prints `listening on ADDR`
+/// as its first stdout line (`utizmon-server`, `utizmon-ack-floor`), and returns it with
+/// that address.
+pub async fn start_listening(program: &Path, args: &[&str]) -> anyhow::Result<(Proc, SocketAddr)> {
+    let mut child = Command::new(program)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -22,7 +22,7 @@ use crate::listen::probe::SocketProbe;
 /// sample is about 1 KiB and a real one a few: a frame larger than the buffer makes it
 /// grow to fit that frame once, and a server behind on reading pays one more `read` per
 /// couple of frames, which is nothing beside what a sample costs to store.
-const READ_BUFFER_BYTES: usize = 2 * 1024;
+pub const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Upgrades an edge connection.
 pub async fn upgrade(

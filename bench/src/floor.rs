@@ -1,0 +1,122 @@
+//! The transport floor: `utizmon-server` beside `utizmon-ack-floor`, a server on the same
+//! axum/tungstenite stack that acks every sample and does nothing else, each under the
+//! same simulated fleet.
+//!
+//! Why: the server's CPU per sample mixes what utizmon does (decoding, validating, the
+//! live model, alerts, committing before the ack) with what any server pays on this
+//! machine to take one WebSocket message over loopback TCP and answer it (system calls,
+//! the kernel's TCP work on both ends, waking a worker thread). Only the first part is
+//! ours to shrink. The floor measures the second, so the table can say how much of the
+//! server's cost is its own, and what a per-sample target below the floor would mean.
+//! Memory the same way: the floor's RSS per host is what a connection costs the kernel's
+//! and the WebSocket layer's buffers before utizmon keeps anything.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use crate::fleet::{row, scrape_value, server_cpu_over, wait_online, WARM_UP};
+use crate::process::{scratch_dir, spawn_fleet, start_listening, start_server, Proc};
+use crate::{procfs, Config, Row};
+
+/// What one server cost under the fleet.
+struct Side {
+    us_per_sample: f64,
+    /// The simulator's CPU per sample meanwhile: its sends, and reading the acks.
+    simulator_us_per_sample: f64,
+    /// RSS growth over the server's empty start, per host.
+    kib_per_host: f64,
+}
+
+/// Both servers at each `--floor-edges` size.
+pub async fn server_vs_floor(config: &Config) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &n in &config.floor_edges {
+        eprintln!("bench: floor: utizmon-server under {n} simulated edges");
+        let server = measure(config, n, false).await?;
+        eprintln!("bench: floor: utizmon-ack-floor under {n} simulated edges");
+        let floor = measure(config, n, true).await?;
+        let scenario = format!(
+            "utizmon-server beside the transport floor (utizmon-ack-floor), {n} simulated edges at 1 Hz"
+        );
+        rows.push(row(
+            &scenario,
+            "server CPU per sample: utizmon-server / floor",
+            format!(
+                "{:.1} µs / {:.1} µs: utizmon's own work {:.1} µs ({:.2}x the floor); \
+                 simulator {:.1} / {:.1} µs",
+                server.us_per_sample,
+                floor.us_per_sample,
+                server.us_per_sample - floor.us_per_sample,
+                server.us_per_sample / floor.us_per_sample.max(f64::MIN_POSITIVE),
+                server.simulator_us_per_sample,
+                floor.simulator_us_per_sample,
+            ),
+            "",
+        ));
+        rows.push(row(
+            &scenario,
+            "server RSS growth over its empty start, per host: utizmon-server / floor",
+            format!(
+                "{:.1} KiB / {:.1} KiB: utizmon's own {:.1} KiB",
+                server.kib_per_host,
+                floor.kib_per_host,
+                server.kib_per_host - floor.kib_per_host
+            ),
+            "",
+        ));
+    }
+    Ok(rows)
+}
+
+/// A fresh `utizmon-server` (store on, default flags) or `utizmon-ack-floor` under `n`
+/// simulated edges: CPU per sample over the scaling window after a warm-up, and RSS growth
+/// per host at its end.
+async fn measure(config: &Config, n: usize, floor: bool) -> anyhow::Result<Side> {
+    let (server, addr) = if floor {
+        start_listening(&config.bin_dir.join("utizmon-ack-floor"), &[]).await?
+    } else {
+        start_server(&config.bin_dir, &scratch_dir("floor")?, &[]).await?
+    };
+    let (base, _) = procfs::rss(server.pid)?;
+    let fleet = spawn_fleet(&config.bin_dir, addr, n, "1s", "floor")?;
+    if floor {
+        wait_connected(addr, n, Duration::from_secs(120)).await?;
+    } else {
+        wait_online(addr, n, Duration::from_secs(120)).await?;
+    }
+    tokio::time::sleep(WARM_UP).await;
+    let simulator0 = procfs::cpu_time(fleet.pid)?;
+    let (cpu, taken) = server_cpu_over(&server, addr, config.scaling_duration).await?;
+    let simulator = (procfs::cpu_time(fleet.pid)? - simulator0).as_secs_f64();
+    let (rss, _) = procfs::rss(server.pid)?;
+    stop(fleet, server).await?;
+    let taken = taken.max(1.0);
+    Ok(Side {
+        us_per_sample: cpu / taken * 1e6,
+        simulator_us_per_sample: simulator / taken * 1e6,
+        kib_per_host: rss.saturating_sub(base) as f64 / 1024.0 / n as f64,
+    })
+}
+
+/// Stops the simulator, then the server, each by its own PID.
+async fn stop(fleet: Proc, server: Proc) -> anyhow::Result<()> {
+    fleet.terminate(Duration::from_secs(20)).await?;
+    server.terminate(Duration::from_secs(20)).await
+}
+
+/// Waits until the floor holds `n` edge connections (it has no host list to ask).
+async fn wait_connected(addr: SocketAddr, n: usize, deadline: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let connected = scrape_value(addr, "utizmon_ack_floor_connections").await? as usize;
+        if connected >= n {
+            return Ok(());
+        }
+        if started.elapsed() > deadline {
+            bail!("only {connected} of {n} edges connected after {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
