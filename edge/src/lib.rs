@@ -190,6 +190,7 @@ pub(crate) async fn sample_loop(
     let mut sample = Sample::default();
     let mut drops = WarnLimiter::default();
     let mut seq = 0u64;
+    let mut last_len = 0;
     while limit.is_none_or(|limit| seq < limit) {
         tokio::select! {
             biased;
@@ -200,7 +201,8 @@ pub(crate) async fn sample_loop(
         source.fill(&mut sample);
         sample.seq = seq;
         sample.ts_ms = now_ms();
-        let frame = encode_sample(&mut sample);
+        let frame = encode_sample_sized(&mut sample, last_len + last_len / 8);
+        last_len = frame.len();
         tracing::debug!(seq, bytes = frame.len(), "sample taken");
         if let Some(dropped) = outbox.push(seq, sample.ts_ms, frame) {
             if let Some(suppressed) = drops.allow(std::time::Instant::now()) {
@@ -233,8 +235,22 @@ pub(crate) async fn sample_loop(
 /// (the largest and least looked-at), then cgroups, processes, temperatures and disks,
 /// then the longer of filesystems and networks, and per-core usage last.
 pub fn encode_sample(sample: &mut Sample) -> String {
+    encode_sample_sized(sample, 0)
+}
+
+/// [`encode_sample`] into a buffer of `capacity` bytes to start with (a little over the
+/// previous frame's length), so the text is not copied through half a dozen doublings every
+/// time. The slack is given back (in place) before the frame waits in the replay buffer.
+fn encode_sample_sized(sample: &mut Sample, capacity: usize) -> String {
     loop {
-        let text = serde_json::to_string(&FrameRef::Sample(sample)).unwrap_or_default();
+        let mut text = Vec::with_capacity(capacity);
+        let written = serde_json::to_writer(&mut text, &FrameRef::Sample(sample));
+        // serde_json writes only UTF-8; an error leaves an empty frame, as before.
+        let mut text = written
+            .ok()
+            .and_then(|()| String::from_utf8(text).ok())
+            .unwrap_or_default();
+        text.shrink_to_fit();
         if text.len() <= MAX_FRAME_BYTES || !halve_a_list(sample) {
             return text;
         }
