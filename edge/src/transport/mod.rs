@@ -562,6 +562,17 @@ async fn session(
         .then(|| Instant::now() + FLUSH_BUDGET);
     let mut ack_deadline: Option<Instant> = None;
     let mut batch = Vec::with_capacity(SEND_BATCH);
+    // Made once and re-armed, not made per turn of the loop (two turns per sample, its send
+    // and its ack): a fresh cancellation future takes its token's lock and a fresh timer
+    // enters and leaves the timer wheel every time, a tenth of what a simulated edge's
+    // sample cost. Timers that are not armed sleep "forever" (a day); their branch is
+    // disabled.
+    let far = || Instant::now() + Duration::from_secs(86_400);
+    let cancelled = shutdown.cancelled();
+    let flush_timer = tokio::time::sleep_until(flush_deadline.unwrap_or_else(far));
+    let ack_timer = tokio::time::sleep_until(far());
+    let woken = outbox.wake.notified();
+    tokio::pin!(cancelled, flush_timer, ack_timer, woken);
     loop {
         batch.clear();
         {
@@ -593,17 +604,23 @@ async fn session(
         if flush_deadline.is_some() && drained {
             return Ending::Shutdown;
         }
-        // Deadlines that are not armed sleep "forever" (a day); their branch is disabled.
-        let far = Instant::now() + Duration::from_secs(86_400);
+        for (timer, deadline) in [
+            (&mut flush_timer, flush_deadline),
+            (&mut ack_timer, ack_deadline),
+        ] {
+            if let Some(at) = deadline.filter(|&at| at != timer.deadline()) {
+                timer.as_mut().reset(at);
+            }
+        }
         tokio::select! {
             biased;
-            _ = shutdown.cancelled(), if flush_deadline.is_none() => {
+            _ = &mut cancelled, if flush_deadline.is_none() => {
                 flush_deadline = Some(Instant::now() + FLUSH_BUDGET);
             }
-            _ = tokio::time::sleep_until(flush_deadline.unwrap_or(far)), if flush_deadline.is_some() => {
+            _ = &mut flush_timer, if flush_deadline.is_some() => {
                 return Ending::Shutdown;
             }
-            _ = tokio::time::sleep_until(ack_deadline.unwrap_or(far)), if ack_deadline.is_some() => {
+            _ = &mut ack_timer, if ack_deadline.is_some() => {
                 return Ending::Failed(anyhow!("no ack from the master for {ack_timeout:?}"));
             }
             message = socket.next() => match message {
@@ -650,7 +667,7 @@ async fn session(
             },
             // More samples are waiting: go round again without blocking.
             _ = std::future::ready(()), if has_unsent => {}
-            _ = outbox.wake.notified() => {}
+            _ = &mut woken => woken.set(outbox.wake.notified()),
         }
     }
 }
