@@ -20,6 +20,9 @@ use crate::fleet::{row, scrape_value, server_cpu_over, wait_online, WARM_UP};
 use crate::process::{scratch_dir, spawn_fleet, start_listening, start_server, Proc};
 use crate::{procfs, Config, Row};
 
+/// The floor's count of open edge connections, in its `/metrics`.
+const CONNECTIONS: &str = "utizmon_ack_floor_connections";
+
 /// What one server cost under the fleet.
 struct Side {
     us_per_sample: f64,
@@ -70,6 +73,45 @@ pub async fn server_vs_floor(config: &Config) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// What this box has left for utizmon's own work at the top of the scaling curve: the
+/// simulator of `n` edges and the floor alone, so the scaling rows for that size can be
+/// read against what the simulator and the transport take before the server does anything.
+pub async fn headroom(config: &Config, n: usize) -> anyhow::Result<Vec<Row>> {
+    eprintln!("bench: scaling: {n} simulated edges against utizmon-ack-floor");
+    let (floor, addr) = start_listening(&config.bin_dir.join("utizmon-ack-floor"), &[]).await?;
+    let fleet = spawn_fleet(&config.bin_dir, addr, n, "1s", "headroom")?;
+    // As in the scaling rows: a size beyond what this box connects in time is measured
+    // with whatever did connect, and the row says how many.
+    let _ = wait_connected(addr, n, Duration::from_secs(180)).await;
+    tokio::time::sleep(WARM_UP).await;
+    let simulator0 = procfs::cpu_time(fleet.pid)?;
+    let started = Instant::now();
+    let (floor_cpu, taken) = server_cpu_over(&floor, addr, config.scaling_duration).await?;
+    let window = started.elapsed().as_secs_f64();
+    let simulator_cpu = (procfs::cpu_time(fleet.pid)? - simulator0).as_secs_f64();
+    let connected = scrape_value(addr, CONNECTIONS).await?;
+    stop(fleet, floor).await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_second = taken / window;
+    let left = (cores - (floor_cpu + simulator_cpu) / window).max(0.0);
+    let us = |cpu: f64| cpu / taken.max(1.0) * 1e6;
+    Ok(vec![row(
+        &format!("scaling, {n} edges against the transport floor (utizmon-ack-floor)"),
+        "connected, samples/s; simulator / floor CPU; left for utizmon's own work",
+        format!(
+            "{connected:.0}, {per_second:.0}/s; simulator {:.0} % of a core ({:.1} µs/sample), \
+             floor {:.0} % ({:.1} µs/sample); {left:.2} of {cores:.0} cores left: \
+             {:.1} µs per sample",
+            simulator_cpu / window * 100.0,
+            us(simulator_cpu),
+            floor_cpu / window * 100.0,
+            us(floor_cpu),
+            left / per_second.max(1.0) * 1e6,
+        ),
+        "",
+    )])
+}
+
 /// A fresh `utizmon-server` (store on, default flags) or `utizmon-ack-floor` under `n`
 /// simulated edges: CPU per sample over the scaling window after a warm-up, and RSS growth
 /// per host at its end.
@@ -110,7 +152,7 @@ async fn stop(fleet: Proc, server: Proc) -> anyhow::Result<()> {
 async fn wait_connected(addr: SocketAddr, n: usize, deadline: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let connected = scrape_value(addr, "utizmon_ack_floor_connections").await? as usize;
+        let connected = scrape_value(addr, CONNECTIONS).await? as usize;
         if connected >= n {
             return Ok(());
         }

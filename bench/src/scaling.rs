@@ -1,6 +1,9 @@
 //! The scaling curve: one fresh server per fleet size (1k, 5k, 10k, 20k simulated edges by
 //! default, one simulator process each), measured the same way at every size, drawn as a
-//! plot so a reader sees how cost grows with the fleet and where this box saturates.
+//! plot so a reader sees how cost grows with the fleet and where this box saturates. The
+//! largest size runs once more against `utizmon-ack-floor` (`floor.rs`), a server that
+//! only acks: what the simulator and the transport take there, and what is left of the box
+//! for the server's own work per sample.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,6 +40,11 @@ pub async fn scaling_curve(config: &Config, plot_path: &Path) -> anyhow::Result<
         }
         points.push(measure(config, edges).await?);
     }
+    // The largest size again with a server that only acks: what the box had left.
+    let headroom = match points.last() {
+        Some(top) => crate::floor::headroom(config, top.edges).await?,
+        None => Vec::new(),
+    };
     let svg = plot::svg(
         "utizmon-server under n simulated edges at 1 Hz (one simulator process, same box)",
         &points.iter().map(|p| p.edges as f64).collect::<Vec<_>>(),
@@ -109,6 +117,7 @@ pub async fn scaling_curve(config: &Config, plot_path: &Path) -> anyhow::Result<
             "/metrics < 1 s",
         ));
     }
+    rows.extend(headroom);
     rows.push(row(
         "scaling",
         "plot",
