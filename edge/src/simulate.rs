@@ -307,8 +307,9 @@ impl SimHost {
 /// The angle `t` seconds into a wave of `period` seconds, reduced to one turn first.
 ///
 /// Unix time in seconds makes the plain angle about 10^8 radians, where `sin` leaves its
-/// fast path for an exact range reduction (glibc's `__branred`): that and `sin` were 4 % of
-/// the simulator's CPU at 10,000 edges. Reduced, the angle stays below a turn plus the phases.
+/// fast path for an exact range reduction (glibc's `__branred`): that and `sin` were
+/// 3.5-4.5 % of the simulator's CPU at 1,000-10,000 edges. Reduced, the angle stays below a
+/// turn plus the phases.
 fn turns(t: f64, period: f64) -> f64 {
     // Not `t % period`: f64 `%` is a software `fmod`, itself 1 % of the CPU.
     let cycles = t / period;
