@@ -21,10 +21,18 @@ struct Point {
     server_us_per_sample: f64,
     server_share: f64,
     simulator_share: f64,
+    /// Edges closed as silent during the window.
+    silent: f64,
+    /// Connections opened during the window: reconnects, once every edge was online.
+    reconnects: f64,
     rss: u64,
     delay_p99_ms: f64,
     metrics_ms: f64,
 }
+
+/// The server's counters of edges closed as silent and of edge connections opened.
+const SILENT: &str = "utizmon_server_edges_silent_total";
+const CONNECTIONS: &str = "utizmon_server_edge_connections_total";
 
 /// Runs every size in `config.scaling_edges`, writes the plot to `plot_path`, and returns
 /// one group of rows per size.
@@ -83,6 +91,12 @@ pub async fn scaling_curve(config: &Config, plot_path: &Path) -> anyhow::Result<
             "online / samples taken per s",
             format!("{} / {:.0}", p.online, p.taken_per_s),
             &format!("{} / {}", p.edges, p.edges),
+        ));
+        rows.push(row(
+            &scenario,
+            "in the window: closed as silent / new connections",
+            format!("{:.0} / {:.0}", p.silent, p.reconnects),
+            "0 / 0",
         ));
         rows.push(row(
             &scenario,
@@ -153,6 +167,15 @@ async fn measure(config: &Config, edges: usize) -> anyhow::Result<Point> {
 
     let taken = "utizmon_server_samples_received_total";
     let received0 = scrape_value(addr, taken).await?;
+    // Churn in the window: a box too small for the fleet shows here first, as edges the
+    // server closed for silence (their samples starved on the sending side) reconnecting.
+    let churn = || async {
+        Ok::<_, anyhow::Error>((
+            scrape_value(addr, SILENT).await?,
+            scrape_value(addr, CONNECTIONS).await?,
+        ))
+    };
+    let (silent0, connections0) = churn().await?;
     let (server0, sim0) = (
         procfs::cpu_time(server.pid)?,
         procfs::cpu_time(simulator.pid)?,
@@ -163,6 +186,7 @@ async fn measure(config: &Config, edges: usize) -> anyhow::Result<Point> {
     let server_cpu = (procfs::cpu_time(server.pid)? - server0).as_secs_f64();
     let simulator_cpu = (procfs::cpu_time(simulator.pid)? - sim0).as_secs_f64();
     let received = scrape_value(addr, taken).await? - received0;
+    let (silent1, connections1) = churn().await?;
     let (rss, _) = procfs::rss(server.pid)?;
     let online_now = online_hosts(addr).await?;
 
@@ -198,6 +222,8 @@ async fn measure(config: &Config, edges: usize) -> anyhow::Result<Point> {
         edges,
         online: online_now,
         taken_per_s: received / window,
+        silent: silent1 - silent0,
+        reconnects: connections1 - connections0,
         server_us_per_sample: server_cpu / received.max(1.0) * 1e6,
         server_share: server_cpu / window,
         simulator_share: simulator_cpu / window,
