@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use futures_util::future::join_all;
 use futures_util::StreamExt;
 use serde_json::Value;
 use utizmon_protocol::now_ms;
@@ -324,6 +325,58 @@ pub async fn server_cpu_over(
     let cpu = (procfs::cpu_time(server.pid)? - cpu0).as_secs_f64();
     let received = scrape_value(addr, taken).await? - received0;
     Ok((cpu, received))
+}
+
+/// What a server cost its host under a fleet, over one measured window.
+pub struct Cost {
+    /// Server CPU per sample taken, µs.
+    pub us_per_sample: f64,
+    /// The clients' (simulator's or edges') CPU per sample taken meanwhile, µs.
+    pub clients_us_per_sample: f64,
+    /// Server RSS growth over its empty start, per host, KiB.
+    pub kib_per_host: f64,
+    /// Server RSS at the end of the window.
+    pub rss: u64,
+}
+
+/// After the warm-up, measures `server` (RSS `base` when it started empty) and its
+/// `clients` over `window` for `hosts` hosts, then stops the clients and the server, each
+/// by its own PID.
+pub async fn cost_then_stop(
+    server: Proc,
+    addr: SocketAddr,
+    clients: Vec<Proc>,
+    hosts: usize,
+    base: u64,
+    window: Duration,
+) -> anyhow::Result<Cost> {
+    tokio::time::sleep(WARM_UP).await;
+    let clients_cpu = || -> anyhow::Result<f64> {
+        clients.iter().try_fold(0.0, |sum, client| {
+            Ok(sum + procfs::cpu_time(client.pid)?.as_secs_f64())
+        })
+    };
+    let clients0 = clients_cpu()?;
+    let (cpu, taken) = server_cpu_over(&server, addr, window).await?;
+    let clients_cpu = clients_cpu()? - clients0;
+    let (rss, _) = procfs::rss(server.pid)?;
+    for result in join_all(
+        clients
+            .into_iter()
+            .map(|c| c.terminate(Duration::from_secs(20))),
+    )
+    .await
+    {
+        result?;
+    }
+    server.terminate(Duration::from_secs(20)).await?;
+    let taken = taken.max(1.0);
+    Ok(Cost {
+        us_per_sample: cpu / taken * 1e6,
+        clients_us_per_sample: clients_cpu / taken * 1e6,
+        kib_per_host: rss.saturating_sub(base) as f64 / 1024.0 / hosts as f64,
+        rss,
+    })
 }
 
 /// Server CPU per sample, in µs, of a fresh server started with `flags` under `edges`

@@ -16,21 +16,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::fleet::{row, scrape_value, server_cpu_over, wait_online, WARM_UP};
-use crate::process::{scratch_dir, spawn_fleet, start_listening, start_server, Proc};
+use crate::fleet::{
+    cost_then_stop, row, scrape_value, server_cpu_over, wait_online, Cost, WARM_UP,
+};
+use crate::process::{scratch_dir, spawn_fleet, start_listening, start_server};
 use crate::{procfs, Config, Row};
 
 /// The floor's count of open edge connections, in its `/metrics`.
 const CONNECTIONS: &str = "utizmon_ack_floor_connections";
-
-/// What one server cost under the fleet.
-struct Side {
-    us_per_sample: f64,
-    /// The simulator's CPU per sample meanwhile: its sends, and reading the acks.
-    simulator_us_per_sample: f64,
-    /// RSS growth over the server's empty start, per host.
-    kib_per_host: f64,
-}
 
 /// Both servers at each `--floor-edges` size.
 pub async fn server_vs_floor(config: &Config) -> anyhow::Result<Vec<Row>> {
@@ -53,8 +46,8 @@ pub async fn server_vs_floor(config: &Config) -> anyhow::Result<Vec<Row>> {
                 floor.us_per_sample,
                 server.us_per_sample - floor.us_per_sample,
                 server.us_per_sample / floor.us_per_sample.max(f64::MIN_POSITIVE),
-                server.simulator_us_per_sample,
-                floor.simulator_us_per_sample,
+                server.clients_us_per_sample,
+                floor.clients_us_per_sample,
             ),
             "",
         ));
@@ -90,7 +83,8 @@ pub async fn headroom(config: &Config, n: usize) -> anyhow::Result<Vec<Row>> {
     let window = started.elapsed().as_secs_f64();
     let simulator_cpu = (procfs::cpu_time(fleet.pid)? - simulator0).as_secs_f64();
     let connected = scrape_value(addr, CONNECTIONS).await?;
-    stop(fleet, floor).await?;
+    fleet.terminate(Duration::from_secs(20)).await?;
+    floor.terminate(Duration::from_secs(20)).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let per_second = taken / window;
     let left = (cores - (floor_cpu + simulator_cpu) / window).max(0.0);
@@ -113,9 +107,9 @@ pub async fn headroom(config: &Config, n: usize) -> anyhow::Result<Vec<Row>> {
 }
 
 /// A fresh `utizmon-server` (store on, default flags) or `utizmon-ack-floor` under `n`
-/// simulated edges: CPU per sample over the scaling window after a warm-up, and RSS growth
-/// per host at its end.
-async fn measure(config: &Config, n: usize, floor: bool) -> anyhow::Result<Side> {
+/// simulated edges: CPU per sample (its own and the simulator's) over the scaling window
+/// after a warm-up, and RSS growth per host at its end.
+async fn measure(config: &Config, n: usize, floor: bool) -> anyhow::Result<Cost> {
     let (server, addr) = if floor {
         start_listening(&config.bin_dir.join("utizmon-ack-floor"), &[]).await?
     } else {
@@ -128,24 +122,7 @@ async fn measure(config: &Config, n: usize, floor: bool) -> anyhow::Result<Side>
     } else {
         wait_online(addr, n, Duration::from_secs(120)).await?;
     }
-    tokio::time::sleep(WARM_UP).await;
-    let simulator0 = procfs::cpu_time(fleet.pid)?;
-    let (cpu, taken) = server_cpu_over(&server, addr, config.scaling_duration).await?;
-    let simulator = (procfs::cpu_time(fleet.pid)? - simulator0).as_secs_f64();
-    let (rss, _) = procfs::rss(server.pid)?;
-    stop(fleet, server).await?;
-    let taken = taken.max(1.0);
-    Ok(Side {
-        us_per_sample: cpu / taken * 1e6,
-        simulator_us_per_sample: simulator / taken * 1e6,
-        kib_per_host: rss.saturating_sub(base) as f64 / 1024.0 / n as f64,
-    })
-}
-
-/// Stops the simulator, then the server, each by its own PID.
-async fn stop(fleet: Proc, server: Proc) -> anyhow::Result<()> {
-    fleet.terminate(Duration::from_secs(20)).await?;
-    server.terminate(Duration::from_secs(20)).await
+    cost_then_stop(server, addr, vec![fleet], n, base, config.scaling_duration).await
 }
 
 /// Waits until the floor holds `n` edge connections (it has no host list to ask).

@@ -10,19 +10,9 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
-
-use crate::fleet::{row, server_cpu_over, wait_online, WARM_UP};
+use crate::fleet::{cost_then_stop, row, wait_online, Cost};
 use crate::process::{scratch_dir, spawn_fleet, start_edge, start_server, Proc};
 use crate::{procfs, Config, Row};
-
-/// What one side cost.
-struct Side {
-    us_per_sample: f64,
-    /// RSS growth over the server's empty start, per host.
-    kib_per_host: f64,
-    rss: u64,
-}
 
 /// One server under real edges and one under simulated edges, side by side.
 pub async fn real_vs_simulated(config: &Config) -> anyhow::Result<Vec<Row>> {
@@ -62,7 +52,7 @@ pub async fn real_vs_simulated(config: &Config) -> anyhow::Result<Vec<Row>> {
 
 /// A fresh server under `n` real or simulated edges: CPU per sample over the scaling
 /// window after a warm-up, and RSS growth per host at its end.
-async fn measure(config: &Config, n: usize, real: bool) -> anyhow::Result<Side> {
+async fn measure(config: &Config, n: usize, real: bool) -> anyhow::Result<Cost> {
     let data = scratch_dir("real-hosts")?;
     let (server, addr) = start_server(&config.bin_dir, &data, &[]).await?;
     let (base, _) = procfs::rss(server.pid)?;
@@ -74,22 +64,5 @@ async fn measure(config: &Config, n: usize, real: bool) -> anyhow::Result<Side> 
         vec![spawn_fleet(&config.bin_dir, addr, n, "1s", "sim")?]
     };
     wait_online(addr, n, Duration::from_secs(120)).await?;
-    tokio::time::sleep(WARM_UP).await;
-    let (cpu, taken) = server_cpu_over(&server, addr, config.scaling_duration).await?;
-    let (rss, _) = procfs::rss(server.pid)?;
-    for result in join_all(
-        edges
-            .into_iter()
-            .map(|e| e.terminate(Duration::from_secs(20))),
-    )
-    .await
-    {
-        result?;
-    }
-    server.terminate(Duration::from_secs(20)).await?;
-    Ok(Side {
-        us_per_sample: cpu / taken.max(1.0) * 1e6,
-        kib_per_host: rss.saturating_sub(base) as f64 / 1024.0 / n as f64,
-        rss,
-    })
+    cost_then_stop(server, addr, edges, n, base, config.scaling_duration).await
 }
