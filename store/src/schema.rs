@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Schema version this build writes; a newer database is refused rather than guessed at.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -228,6 +228,11 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX samples_by_host_time;
     CREATE UNIQUE INDEX samples_by_host_time ON samples (host_id, ts_ms, run, seq);
     "#,
+    // 7 -> 8: new head rows' bodies are LZ4 blocks instead of zstd frames (`body.rs`).
+    // Nothing to change in the file: this version still reads the zstd bodies already
+    // there. The number moves so that an older server, which cannot read LZ4 bodies,
+    // refuses the file instead of finding every new body missing.
+    "",
 ];
 
 /// What a migration does beyond its SQL, in the same transaction: the version it takes

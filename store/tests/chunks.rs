@@ -311,3 +311,58 @@ async fn a_schema_3_database_migrates_and_its_samples_are_compacted() {
     assert_eq!(version, utizmon_store::SCHEMA_VERSION);
     store.close().await;
 }
+
+#[tokio::test]
+async fn zstd_bodies_of_a_schema_7_head_still_read_and_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0));
+    let store = open(dir.path(), &clock);
+    let n = 50u64;
+    for seq in 1..=n {
+        store
+            .append(record(seq, T0 + seq * 1000))
+            .await
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store.close().await;
+
+    // What the schema-7 release left: the same rows with zstd frames for bodies.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(utizmon_store::DB_FILE)).unwrap();
+        let first: Vec<u8> = conn
+            .query_row("SELECT body FROM samples WHERE seq = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(first[0], 0x04, "this version writes LZ4 blocks");
+        for seq in 1..=n {
+            let json = serde_json::to_vec(&rich_sample(seq, T0 + seq * 1000)).unwrap();
+            let body = zstd::bulk::compress(&json, -3).unwrap();
+            conn.execute(
+                "UPDATE samples SET body = ?1 WHERE seq = ?2",
+                rusqlite::params![body, seq as i64],
+            )
+            .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+    }
+
+    let store = open(dir.path(), &clock);
+    let to = T0 + n * 1000;
+    let expected: Vec<Sample> = (1..=n).map(|s| rich_sample(s, T0 + s * 1000)).collect();
+    let read = |store: &Store| -> Vec<Sample> {
+        let stored = store.samples("web-1", T0, to, usize::MAX).unwrap();
+        stored.into_iter().map(|s| s.sample).collect()
+    };
+    assert_eq!(read(&store), expected, "zstd bodies read from the head");
+    clock.store(T0 + BLOCK_MS + GRACE_MS, Ordering::Relaxed);
+    store.maintain().await.unwrap();
+    assert_eq!(count(dir.path(), "samples"), 0, "all moved into a chunk");
+    assert_eq!(read(&store), expected, "and from their chunk");
+    store.close().await;
+    let version: i64 = rusqlite::Connection::open(dir.path().join(utizmon_store::DB_FILE))
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, utizmon_store::SCHEMA_VERSION);
+}
