@@ -418,6 +418,7 @@ mod tests {
                 },
                 std::time::Instant::now(),
                 std::time::Duration::from_secs(3),
+                &tokio_util::sync::CancellationToken::new(),
             )
             .unwrap();
         let fs = Filesystem {
@@ -547,6 +548,7 @@ mod tests {
                     },
                     std::time::Instant::now(),
                     std::time::Duration::from_secs(3),
+                    &tokio_util::sync::CancellationToken::new(),
                 )
                 .unwrap();
             let sample = Sample {

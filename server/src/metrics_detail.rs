@@ -524,6 +524,7 @@ mod tests {
                 },
                 std::time::Instant::now(),
                 std::time::Duration::from_secs(3),
+                &tokio_util::sync::CancellationToken::new(),
             )
             .unwrap();
         fleet.take(&session, sample).unwrap();

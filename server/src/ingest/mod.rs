@@ -103,7 +103,12 @@ pub fn serve_edge(
         };
         let silence = offline_after(context.offline_after, hello.interval_ms);
         let (host, run_id) = (hello.host.host_name.clone(), hello.run_id.clone());
-        let session = match fleet.connect(*hello, std::time::Instant::now(), silence) {
+        let session = match fleet.connect(
+            *hello,
+            std::time::Instant::now(),
+            silence,
+            &context.shutdown,
+        ) {
             Ok(session) => session,
             Err(conflict) => {
                 let refusal = Refusal::new(conflict.reason(), conflict.to_string());
@@ -244,10 +249,10 @@ async fn stream(
     let silent_timer = sleep(silence);
     let ack_timer = sleep(Duration::ZERO);
     // Made once, not per turn of the loop: creating and dropping a cancellation future
-    // takes its token's lock, twice per sample otherwise.
-    let shutdown = context.shutdown.cancelled();
-    let superseded = session.superseded.cancelled();
-    tokio::pin!(silent_timer, ack_timer, shutdown, superseded);
+    // takes its token's lock, twice per sample otherwise. One token for shutdown and
+    // supersession: the session's is a child of the shutdown token (`Fleet::connect`).
+    let stopped = session.superseded.cancelled();
+    tokio::pin!(silent_timer, ack_timer, stopped);
 
     loop {
         let ack_due = pacer.due();
@@ -258,7 +263,10 @@ async fn stream(
         }
         tokio::select! {
             biased;
-            _ = &mut shutdown => {
+            _ = &mut stopped => {
+                if !context.shutdown.is_cancelled() {
+                    return if session.forgotten() { End::Forgotten } else { End::Superseded };
+                }
                 // Say what is committed before going away, so the edge replays nothing twice.
                 let deadline = Instant::now() + SHUTDOWN_COMMIT_WAIT;
                 while let Some((seq, commit)) = pending.pop_front() {
@@ -271,9 +279,6 @@ async fn stream(
                     let _ = send_ack(socket, seq).await;
                 }
                 return End::Shutdown;
-            }
-            _ = &mut superseded => {
-                return if session.forgotten() { End::Forgotten } else { End::Superseded };
             }
             committed = async { (&mut pending.front_mut().expect("guarded by the if").1).await },
                 if !pending.is_empty() => {
