@@ -20,7 +20,10 @@ use crate::StoreError;
 /// The rollups being built, and the minutes waiting to be rebuilt.
 pub struct Rollups {
     /// Rollups being accumulated in memory as samples are written, by (host id, minute).
-    open: HashMap<(i64, u64), OpenMinute>,
+    /// Boxed: a minute inline is about 250 bytes, and the table has room for twice the
+    /// hosts (every host has two open minutes around a minute's end) rounded up to a power
+    /// of two, so most of its slots stay empty; boxed, an empty slot costs 24 bytes.
+    open: HashMap<(i64, u64), Box<OpenMinute>>,
     /// Per host: the newest minute written, and the newest minute whose rollup was flushed.
     minutes: HashMap<i64, HostMinutes>,
     /// (host id, minute start) whose rollup must be rebuilt from raw rows.
@@ -94,9 +97,11 @@ impl Rollups {
             let start_minute = self.start_minute;
             self.open
                 .entry((host_id, minute))
-                .or_insert_with(|| OpenMinute {
-                    bucket: Bucket::new(minute),
-                    rebuild: minute <= start_minute,
+                .or_insert_with(|| {
+                    Box::new(OpenMinute {
+                        bucket: Bucket::new(minute),
+                        rebuild: minute <= start_minute,
+                    })
                 })
                 .bucket
                 .add(point);
@@ -136,8 +141,9 @@ impl Rollups {
             };
             let minutes = self.minutes.entry(key.0).or_default();
             minutes.flushed_through = Some(minutes.flushed_through.map_or(key.1, |f| f.max(key.1)));
-            match open.bucket.finish() {
-                Some(rollup) if !open.rebuild => rollups.push((key.0, rollup)),
+            let OpenMinute { bucket, rebuild } = *open;
+            match bucket.finish() {
+                Some(rollup) if !rebuild => rollups.push((key.0, rollup)),
                 _ => {
                     self.dirty.insert(*key);
                 }
