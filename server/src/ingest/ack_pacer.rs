@@ -61,6 +61,11 @@ impl AckPacer {
         self.due = None;
     }
 
+    /// When the last ack went out.
+    pub fn last_sent(&self) -> Option<Instant> {
+        self.last_sent
+    }
+
     /// The last ack before the connection closes: owed when anything committed since the
     /// last one, whatever the gap.
     pub fn final_ack(&self) -> Option<u64> {

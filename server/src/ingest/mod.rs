@@ -309,7 +309,12 @@ async fn stream(
                         continue;
                     }
                 }
-                match verdict.overdue(probe.unread_bytes(), !pending.is_empty()) {
+                if let Some(at) = verdict.after_ack(pacer.last_sent(), Instant::now()) {
+                    silent_timer.as_mut().reset(at);
+                    continue;
+                }
+                let owes = !pending.is_empty() || pacer.due().is_some();
+                match verdict.overdue(probe.unread_bytes(), owes) {
                     Some(recheck) => silent_timer.as_mut().reset(Instant::now() + recheck),
                     None => return End::Silent,
                 }
@@ -354,6 +359,11 @@ async fn stream(
 /// waiting on those acks. This is bounded as well, because replayed duplicates create
 /// commits too: at most [`MAX_OWED_DEFERRALS`] rechecks (`10 * silence`) and one such
 /// grace without a new sample in between.
+///
+/// And an edge that sends its next sample only once the last one is acked (the tests'
+/// scripted edges, an edge replaying or flushing before it stops) waits on a slow commit:
+/// when the last ack went out late, the edge gets a full `silence` from that ack instead
+/// of from its last sample, once per new sample.
 #[derive(Debug)]
 struct Silence {
     silence: Duration,
@@ -364,6 +374,8 @@ struct Silence {
     owed_deferrals: u32,
     /// Whether the full period after a paid debt was granted since the last new sample.
     graced: bool,
+    /// Whether the period was counted again from a late ack since the last new sample.
+    from_ack: bool,
 }
 
 impl Silence {
@@ -374,6 +386,7 @@ impl Silence {
             deferrals: 0,
             owed_deferrals: 0,
             graced: false,
+            from_ack: false,
         }
     }
 
@@ -382,6 +395,19 @@ impl Silence {
         self.deferrals = 0;
         self.owed_deferrals = 0;
         self.graced = false;
+        self.from_ack = false;
+    }
+
+    /// The timer fired: `Some(deadline)` when the last ack (sent at `acked_at`) went out
+    /// less than `silence` before `now`, so the period counts from it instead; once per
+    /// new sample.
+    fn after_ack(&mut self, acked_at: Option<Instant>, now: Instant) -> Option<Instant> {
+        let deadline = acked_at? + self.silence;
+        if self.from_ack || deadline <= now {
+            return None;
+        }
+        self.from_ack = true;
+        Some(deadline)
     }
 
     /// The timer fired with nothing new read: `Some(wait)` to look again after `wait`
@@ -577,6 +603,25 @@ mod tests {
         let cut = truncate(&long, 123);
         assert_eq!(cut.len(), 122);
         assert!(long.starts_with(cut));
+    }
+
+    #[test]
+    fn a_late_ack_restarts_the_period_once_per_new_sample() {
+        let silence = Duration::from_millis(600);
+        let mut verdict = Silence::new(silence);
+        let now = Instant::now();
+        assert_eq!(verdict.after_ack(None, now), None, "nothing acked");
+        let acked = now - Duration::from_millis(500);
+        assert_eq!(verdict.after_ack(Some(acked), now), Some(acked + silence));
+        assert_eq!(verdict.after_ack(Some(acked), now), None, "only once");
+        verdict.news();
+        let long_ago = now - silence;
+        assert_eq!(
+            verdict.after_ack(Some(long_ago), now),
+            None,
+            "acked in time"
+        );
+        assert_eq!(verdict.after_ack(Some(now), now), Some(now + silence));
     }
 
     #[test]
