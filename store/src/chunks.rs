@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use utizmon_protocol::{Cpu, Load, Memory, Sample};
 
 use crate::point::{NetRate, Point};
-use crate::writer::WriteGate;
-use crate::{codec, derived, StoreError};
+use crate::writer::{WriteGate, HOST_ROW_EVERY};
+use crate::{codec, derived, head, StoreError};
 
 /// Width of one chunk, ms: 600 samples at 1 Hz, enough for the codec to find the
 /// regularities (steady counters, constant totals) that make values cost under a byte.
@@ -132,11 +132,11 @@ impl DueBlocks {
             .prepare_cached("SELECT min(ts_ms) FROM samples WHERE ts_ms >= ?1 AND ts_ms < ?2")
             .map_err(what)?;
         let mut probe = conn
-            .prepare_cached(
-                "SELECT 1 FROM (SELECT id FROM samples WHERE host_id = ?1 AND ts_ms >= ?2
-                 AND ts_ms < ?3 ORDER BY ts_ms LIMIT 1) f
+            .prepare_cached(&format!(
+                "SELECT 1 FROM ({} LIMIT 1) f
                  WHERE NOT EXISTS (SELECT 1 FROM commit_log l WHERE l.sample = f.id)",
-            )
+                head::rows_of_host("s.id", "")
+            ))
             .map_err(what)?;
         // Listed only once a block is due: with nothing due (most passes) it costs a seek.
         let mut hosts: Option<Vec<i64>> = None;
@@ -146,12 +146,12 @@ impl DueBlocks {
                 .query_row(params![bound(from), bound(before_ms)], |r| r.get(0))
                 .map_err(what)?;
             let Some(first) = first else { break };
+            let block = block_of(first as u64);
             let hosts = match &mut hosts {
                 Some(hosts) => hosts,
-                None => hosts.insert(hosts_with_head_rows(conn)?),
+                None => hosts.insert(hosts_seen_since(conn, block)?),
             };
-            let block = block_of(first as u64);
-            let end = bound(block + BLOCK_MS);
+            let end = bound(block + BLOCK_MS - 1);
             for &host_id in hosts.iter() {
                 if probe
                     .exists(params![host_id, block as i64, end])
@@ -166,22 +166,21 @@ impl DueBlocks {
     }
 }
 
-/// The ids of the hosts with head rows, one seek each in the per-host index.
-fn hosts_with_head_rows(conn: &Connection) -> Result<Vec<i64>, StoreError> {
-    let what = |e| StoreError::sql("finding blocks to compact", e);
-    let mut next_host = conn
-        .prepare_cached("SELECT min(host_id) FROM samples WHERE host_id > ?1")
-        .map_err(what)?;
-    let mut hosts = Vec::new();
-    let mut after = i64::MIN;
-    while let Some(host_id) = next_host
-        .query_row([after], |r| r.get::<_, Option<i64>>(0))
-        .map_err(what)?
-    {
-        hosts.push(host_id);
-        after = host_id;
-    }
-    Ok(hosts)
+/// The ids of the hosts that may have head rows at `since_ms` or later: those whose last
+/// sample (`hosts.last_seen_ms`) is that recent, or not recorded yet. The row is rewritten
+/// at most every [`HOST_ROW_EVERY`], so a crash can leave it that much behind the newest
+/// committed sample: the margin of twice that keeps this a superset. A host not listed has
+/// nothing to compact; a listed one without rows costs a seek per second of the block.
+fn hosts_seen_since(conn: &Connection, since_ms: u64) -> Result<Vec<i64>, StoreError> {
+    let margin = 2 * HOST_ROW_EVERY.as_millis() as u64;
+    conn.prepare_cached(
+        "SELECT id FROM hosts WHERE last_seen_ms IS NULL OR last_seen_ms >= ?1 ORDER BY id",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map([bound(since_ms.saturating_sub(margin))], |r| r.get(0))?
+            .collect()
+    })
+    .map_err(|e| StoreError::sql("finding blocks to compact", e))
 }
 
 /// The newest sample time held in any chunk: a sample newer than this cannot be in one.
@@ -253,15 +252,14 @@ pub fn prepare(
     let snapshot = conn.unchecked_transaction().map_err(what)?;
     let head: Vec<(i64, ChunkRow)> = {
         let mut stmt = snapshot
-            .prepare_cached(&format!(
-                "SELECT {HEAD_COLUMNS}, s.id FROM samples s
-                 WHERE host_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND NOT EXISTS
-                 (SELECT 1 FROM commit_log l WHERE l.sample = s.id)"
+            .prepare_cached(&head::rows_of_host(
+                &format!("{HEAD_COLUMNS}, s.id"),
+                "AND NOT EXISTS (SELECT 1 FROM commit_log l WHERE l.sample = s.id)",
             ))
             .map_err(what)?;
         let rows = stmt
             .query_map(
-                params![host_id, block as i64, (block + BLOCK_MS) as i64],
+                params![host_id, block as i64, (block + BLOCK_MS - 1) as i64],
                 |r| Ok((r.get(14)?, ChunkRow::of_value(head_value(r)?))),
             )
             .map_err(what)?;
@@ -539,11 +537,8 @@ pub fn chunk_points(body: &[u8]) -> Result<Vec<Point>, StoreError> {
 /// The head rows (columns in [`HEAD_COLUMNS`] order) of host `?1` from `?2` to `?3` ms,
 /// oldest first.
 fn head_rows(conn: &Connection) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {HEAD_COLUMNS} FROM samples s
-         WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms"
-    ))
-    .map_err(|e| StoreError::sql("reading stored samples", e))
+    conn.prepare_cached(&head::rows_of_host(HEAD_COLUMNS, ""))
+        .map_err(|e| StoreError::sql("reading stored samples", e))
 }
 
 /// Calls `each` with the stored samples of one host between two instants, oldest first:
@@ -741,6 +736,12 @@ mod tests {
     const T0: u64 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000;
 
     fn insert(conn: &Connection, seq: i64, ts_ms: u64) {
+        // compaction looks for head rows of the hosts listed, as the writer lists them
+        conn.execute(
+            "INSERT OR IGNORE INTO hosts (id, name) VALUES (1, 'h1')",
+            [],
+        )
+        .unwrap();
         let sample = Sample {
             seq: seq as u64,
             ts_ms,

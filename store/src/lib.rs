@@ -13,6 +13,7 @@ mod chunks;
 mod codec;
 mod delivery;
 mod derived;
+pub(crate) mod head;
 mod point;
 mod query;
 mod schema;

@@ -352,9 +352,14 @@ fn minutes(
     Ok(())
 }
 
-const RAW_SQL: &str = "SELECT ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used,
-     swap_total, load1, load5, load15, networks, 1
-     FROM samples WHERE host_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 ORDER BY ts_ms";
+/// The head rows of host `?1` from `?2` to `?3` ms as point columns, oldest first.
+fn raw_sql() -> String {
+    crate::head::rows_of_host(
+        "ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used,
+         swap_total, load1, load5, load15, networks, 1",
+        "",
+    )
+}
 
 /// Raw samples of one host between two instants, oldest first.
 pub fn raw_points(
@@ -378,7 +383,7 @@ fn each_raw_point(
     mut each: impl FnMut(Point),
 ) -> Result<(), StoreError> {
     let mut stmt = conn
-        .prepare_cached(RAW_SQL)
+        .prepare_cached(&raw_sql())
         .map_err(|e| StoreError::sql("preparing the samples query", e))?;
     let head = stmt
         .query_map(

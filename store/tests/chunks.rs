@@ -344,6 +344,12 @@ async fn zstd_bodies_of_a_schema_7_head_still_read_and_compact() {
             )
             .unwrap();
         }
+        // and the schema-7 head's per-host index, which schema 9 replaced
+        conn.execute_batch(
+            "DROP INDEX samples_by_second;
+             CREATE UNIQUE INDEX samples_by_host_time ON samples (host_id, ts_ms, run, seq);",
+        )
+        .unwrap();
         conn.pragma_update(None, "user_version", 7).unwrap();
     }
 

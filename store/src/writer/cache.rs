@@ -1,21 +1,25 @@
 //! How much of the database the writer keeps in SQLite's page cache: enough for the pages
 //! every commit touches again, grown with the fleet.
 //!
-//! Each host's samples go into the head's per-host index (`(host_id, ts_ms, run, seq)`),
-//! each insert landing on that host's newest leaf page: a 4 KiB page per host that a
-//! commit touches again a second later. SQLite's default cache is 2 MiB, the hot pages of
-//! ~500 hosts; past that every insert re-reads its leaf from the
-//! file (a system call and a copy), and at 10,000 hosts the writer spent its time
-//! re-reading pages while a core sat idle. SQLite allocates cache pages only as they are
-//! used, so a large limit costs memory only once that many pages are hot.
+//! Up to schema 8 each host's samples went into a per-host index (`(host_id, ts_ms, run,
+//! seq)`), each insert landing on that host's newest leaf page: a 4 KiB page per host that
+//! a commit touched again a second later, and at 10,000 hosts a writer that re-read those
+//! pages from the file while a core sat idle once they did not fit. The head's index is
+//! by the second now (`head.rs`): a second's inserts share a region of about 40 bytes a
+//! host, so what commits touch again is small. What stays per host is what maintenance
+//! touches every minute or so (the minute rollups' leaves, the host rows): kept hot, they
+//! spare a read from the file. SQLite allocates cache pages only as they are used, so a
+//! large limit costs memory only once that many pages are hot: a limit this size keeps
+//! compaction's reads (which pass over the whole head) from growing the cache past it.
 
 use rusqlite::Connection;
 
 use crate::StoreError;
 
-/// Cache allowed per host seen, in KiB: its hot leaf. (Schema 6 had two per-host
-/// indexes, and 8 KiB here.)
-const KIB_PER_HOST: u64 = 4;
+/// Cache allowed per host seen, in KiB: its share of the second's index region and of the
+/// minute rollups' leaves. (Schema 6 had two per-host indexes and 8 KiB here; schema 7
+/// one and 4 KiB.)
+const KIB_PER_HOST: u64 = 1;
 
 /// Cache allowed whatever the fleet: SQLite's default of 2 MiB, plus room for the pages of
 /// maintenance passes (rollups, retention).
@@ -65,14 +69,14 @@ mod tests {
         cache.fit(&conn, 10).unwrap();
         assert_eq!(cache_kib(&conn), 8 * 1024, "small fleets get the floor");
         cache.fit(&conn, 10_000).unwrap();
-        assert_eq!(cache_kib(&conn), 40_000);
+        assert_eq!(cache_kib(&conn), 10_000);
         cache.fit(&conn, 12_000).unwrap();
         assert_eq!(
             cache_kib(&conn),
-            40_000,
+            10_000,
             "less than a quarter more: unchanged"
         );
         cache.fit(&conn, 12_600).unwrap();
-        assert_eq!(cache_kib(&conn), 50_400);
+        assert_eq!(cache_kib(&conn), 12_600);
     }
 }

@@ -183,6 +183,13 @@ mod tests {
         let mut conn = crate::open_connection(&path, false).unwrap();
         crate::schema::migrate(&mut conn, 0).unwrap();
         let t0 = 1_700_000_000_000 - 1_700_000_000_000 % chunks::BLOCK_MS;
+        for host in 1..=4 {
+            conn.execute(
+                "INSERT INTO hosts (id, name) VALUES (?1, 'h' || ?1)",
+                [host],
+            )
+            .unwrap();
+        }
         for seq in 0..1_000i64 {
             conn.execute(
                 "INSERT INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used, mem_total,

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{query, Forgotten, StoreError};
+use crate::{head, query, Forgotten, StoreError};
 
 /// Unlists `host` (clears its row and sets the [`query::FORGOTTEN`] mark, which
 /// [`query::hosts`] skips until the host's next sample rewrites the row) or, with `purge`,
@@ -45,7 +45,14 @@ pub fn forget(
                 |r| r.get(0),
             )
             .map_err(|e| StoreError::sql("counting a host's chunks", e))?;
-        forgotten.samples = delete("DELETE FROM samples WHERE host_id = ?1")? + chunked as u64;
+        // the head by its per-second index, over the seconds the head spans
+        let head = tx
+            .execute(
+                &format!("DELETE FROM samples WHERE id IN ({})", head::ids_of_host()),
+                params![host_id, 0, i64::MAX],
+            )
+            .map_err(|e| StoreError::sql("deleting a host's history", e))?;
+        forgotten.samples = head as u64 + chunked as u64;
         delete("DELETE FROM chunks WHERE host_id = ?1")?;
         delete("DELETE FROM chunk_runs WHERE host_id = ?1")?;
         forgotten.rollups = delete("DELETE FROM rollups WHERE host_id = ?1")?;

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{CursorChange, Forgotten, Record, StoreConfig, StoreError};
 use cache::CacheSize;
 use host_rows::HostRows;
+pub(crate) use host_rows::HOST_ROW_EVERY;
 use ids::Ids;
 use retention::{Cutoffs, PRUNE_CHUNK};
 use rollups::Rollups;
