@@ -1325,6 +1325,27 @@ mod tests {
         assert_eq!(decode_edge(&text), Ok(EdgeFrame::Sample(sample())));
     }
 
+    /// Found by the fuzz target: without serde_json's `float_roundtrip` this value (in the
+    /// shortest form its encoder prints) parsed back one ulp away from itself.
+    #[test]
+    fn every_float_comes_back_as_it_was_sent() {
+        let mut sent = sample();
+        for v in [
+            0.118_446_744_073_709_55,
+            0.1 + 0.2,
+            1e-300,
+            5e-324,
+            123_456.789_012_345_67,
+        ] {
+            sent.cpu.seconds.iowait = v;
+            let text = encode(&EdgeFrame::Sample(sent.clone()));
+            let Ok(EdgeFrame::Sample(got)) = decode_edge(&text) else {
+                panic!("{text}");
+            };
+            assert_eq!(got.cpu.seconds.iowait.to_bits(), v.to_bits(), "{text}");
+        }
+    }
+
     #[test]
     fn hostile_host_names_are_data() {
         for name in [
