@@ -53,7 +53,7 @@ declare -A OCTET=([utizmon-master]=10 [utizmon-edge-1]=11 [utizmon-edge-2]=12)
 EDGES=(utizmon-edge-1 utizmon-edge-2)
 MASTER_IP=192.168.56.10
 SSH_OPTS=(-i "$KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
-  -o LogLevel=ERROR -o ConnectTimeout=3 -o BatchMode=yes)
+  -o LogLevel=ERROR -o ConnectTimeout=3 -o BatchMode=yes -o ServerAliveInterval=5 -o ServerAliveCountMax=3)
 
 # QEMU acceleration: nested hosts like CI's expose a /dev/kvm (kvm_pvm) under which stock
 # Debian kernels hang, so software emulation (TCG) is the default there.
@@ -69,7 +69,18 @@ now() { date +%s; }
 # record a timing line (shown again at the end of `test`)
 timing() { mkdir -p "$RUN"; printf '%-34s %5d s\n' "$1" "$2" | tee -a "$RUN/timings.txt"; }
 nsx() { ip netns exec "$NS" "$@"; }
-vm_ssh() { local name=$1; shift; nsx ssh "${SSH_OPTS[@]}" "vagrant@192.168.56.${OCTET[$name]}" "$@"; }
+# VM_SSH_LIMIT (seconds), when set, bounds the whole command (scripts/lib/deployed.sh, vm_probe)
+vm_ssh() {
+  local name=$1 limit=()
+  shift
+  [ -z "${VM_SSH_LIMIT:-}" ] || limit=(timeout -k 5 "$VM_SSH_LIMIT")
+  nsx "${limit[@]}" ssh "${SSH_OPTS[@]}" "vagrant@192.168.56.${OCTET[$name]}" "$@"
+}
+# what check_reboot shows of a VM that does not come back (scripts/lib/deployed.sh)
+vm_diagnose() {
+  echo "--- $1: last lines of its serial console ($RUN/$1.console)"
+  tail -40 "$RUN/$1.console" 2>/dev/null || true
+}
 ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$NS"; }
 
 need_root() { [ "$(id -u)" -eq 0 ] || die "needs root (network namespace, taps, debootstrap); run it with sudo"; }

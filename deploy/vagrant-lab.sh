@@ -64,8 +64,16 @@ nsx() {
 
 host_curl() { nsx curl "$@"; }
 # ssh with the configuration `vagrant ssh-config` printed (vm_ssh_config): one plain ssh per
-# command instead of a Vagrant start-up each
-vm_ssh() { local vm=$1; shift; nsx ssh -F "$RUN/ssh-config" -o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes "$vm" "$@"; }
+# command instead of a Vagrant start-up each. A session whose VM stops answering ends after
+# 15 s of silence (ServerAlive*); VM_SSH_LIMIT (seconds) bounds the whole command, also a
+# login that hangs before any session (scripts/lib/deployed.sh, vm_probe).
+vm_ssh() {
+  local vm=$1 limit=()
+  shift
+  [ -z "${VM_SSH_LIMIT:-}" ] || limit=(timeout -k 5 "$VM_SSH_LIMIT")
+  nsx "${limit[@]}" ssh -F "$RUN/ssh-config" -o LogLevel=ERROR -o ConnectTimeout=5 -o BatchMode=yes \
+    -o ServerAliveInterval=5 -o ServerAliveCountMax=3 "$vm" "$@"
+}
 vm_ssh_config() { nsx vagrant ssh-config >"$RUN/ssh-config" || die "vagrant ssh-config failed"; }
 
 # ---------------------------------------------------------------------------- box
@@ -198,6 +206,47 @@ up() {
   timing "namespaces + libvirtd" $(($(now) - t0))
 }
 
+# ---------------------------------------------------------------------------- diagnosis
+virshx() { nsx virsh -q -c qemu:///system "$@"; }
+# the libvirt domain of VM (vagrant-libvirt names it <folder>_<vm>)
+vm_domain() { virshx list --all --name | grep -- "_$1\$" | head -1; }
+
+# Keeps the serial console of each VM (the pty libvirt gives it; the box boots with
+# console=ttyS0) in $RUN/console-<vm>.log from now on: one `cat` per VM inside the namespaces,
+# its PID in $RUN/console-<vm>.pid (down() stops it); it ends by itself with its VM.
+console_logs() {
+  local vm dom pty pidf
+  for vm in "$@"; do
+    pidf=$RUN/console-$vm.pid
+    if [ -f "$pidf" ] && [ "$(cat "/proc/$(cat "$pidf")/comm" 2>/dev/null)" = cat ]; then continue; fi
+    dom=$(vm_domain "$vm")
+    pty=""
+    [ -z "$dom" ] || pty=$(virshx ttyconsole "$dom" 2>/dev/null) || true
+    if [ -z "$pty" ]; then
+      log "console of $vm: no libvirt domain or pty, not kept"
+      continue
+    fi
+    echo "=== $(date -u +%T) console of $vm ($dom, $pty) from here on" >>"$RUN/console-$vm.log"
+    # shellcheck disable=SC2016 # $$ and $1 are the inner bash's
+    nsx bash -c 'echo $$ >"$1"; exec cat "$2"' console "$pidf" "$pty" >>"$RUN/console-$vm.log" 2>&1 &
+  done
+}
+
+# What check_reboot (scripts/lib/deployed.sh) shows of a VM that does not come back: its
+# domain's state, the address ssh uses against its DHCP lease now, and its console.
+vm_diagnose() {
+  local vm=$1 dom
+  dom=$(vm_domain "$vm")
+  echo "--- $vm: libvirt domain ${dom:-(none)}: $(virshx domstate --reason "$dom" 2>&1)"
+  echo "--- $vm: address in $RUN/ssh-config: $(awk -v h="$vm" '$1 == "Host" { c = ($2 == h) } c && $1 == "HostName" { print $2 }' "$RUN/ssh-config")"
+  echo "--- $vm: its lease now:"
+  virshx domifaddr "$dom" --source lease 2>&1 || true
+  echo "--- leases of the management network:"
+  virshx net-dhcp-leases vagrant-libvirt 2>&1 || true
+  echo "--- $vm: last lines of its serial console ($RUN/console-$vm.log):"
+  tail -40 "$RUN/console-$vm.log" 2>/dev/null | tr -d '\r' || true
+}
+
 # ---------------------------------------------------------------------------- the flow
 # runs one user command inside the namespaces, keeps its output in $RUN/<name>.log
 user_cmd() {
@@ -278,6 +327,7 @@ flow() {
   esac
   log "flow $FLOW: the user's commands, unchanged"
   user_cmd "$FLOW-create-all" env "${env[@]}" make create-all
+  console_logs utizmon-master "${EDGES[@]}"
   if [ "$FLOW" = ansible_local ]; then
     # started now: it binds the management network's host address, which `vagrant up`
     # creates (and `make destroy-all` of an earlier flow removed)
@@ -353,15 +403,16 @@ flow() {
 
 # ---------------------------------------------------------------------------- teardown
 # Stops what this script started, by PID: QEMU and dnsmasq (libvirt's pid files in the
-# private run dir), libvirtd, the HTTP server, the holder; then deletes the namespace.
+# private run dir), libvirtd, the HTTP server, the console readers, the holder; then deletes
+# the namespace.
 down() {
   local f pid comm
-  for f in "$RUN/http.pid" "$VD"/libvirt/run/qemu/*.pid "$VD"/libvirt/run/network/*.pid "$VD"/libvirt/lib/dnsmasq/*.pid "$VD/libvirt/run/libvirtd.pid"; do
+  for f in "$RUN/http.pid" "$RUN"/console-*.pid "$VD"/libvirt/run/qemu/*.pid "$VD"/libvirt/run/network/*.pid "$VD"/libvirt/lib/dnsmasq/*.pid "$VD/libvirt/run/libvirtd.pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
     case "$comm" in
-      qemu-system-x86 | dnsmasq | libvirtd | python3) kill "$pid" 2>/dev/null || true ;;
+      qemu-system-x86 | dnsmasq | libvirtd | python3 | cat) kill "$pid" 2>/dev/null || true ;;
     esac
   done
   # then vagrant's own helpers (ssh port forwards) a failed run left, and the holder

@@ -7,7 +7,10 @@
 # The sourcing script provides:
 #   log, die, now, timing     its logging helpers
 #   nsx CMD...                runs CMD inside the test's network namespace
-#   vm_ssh VM CMD...          runs CMD on a VM (as the login user, which has sudo)
+#   vm_ssh VM CMD...          runs CMD on a VM (as the login user, which has sudo); with
+#                             VM_SSH_LIMIT set, the ssh is killed after that many seconds
+#   vm_diagnose VM            (optional) prints what the test knows of a VM that does not
+#                             answer: console, domain state, addresses
 #   host_curl CURL-ARGS...    curl as the operator's host reaches the dashboard (through
 #                             the test's forward of 127.0.0.1), with HOST_URL its base URL
 # and sets RUN (scratch directory), SECRETS (the controller's secrets directory, which
@@ -127,27 +130,68 @@ check_deployed() {
   log "edges stream: $(echo "$second" | tr '\n' ' ')"
 }
 
+# vm_probe: vm_ssh killed after VM_PROBE_LIMIT seconds, for a VM that may be going down. A
+# probe that reaches the VM as it shuts down can be accepted by a per-connection sshd that
+# outlives ssh.service; networkd then drops the DHCP address, and when that sshd exits
+# (pam_nologin refuses the login) neither its FIN nor a RST can leave: the client waits for
+# an answer that never comes, until TCP keepalive gives up after two hours. Seen in the
+# Vagrant lab: one such probe hung while the VM was back in 2 minutes.
+VM_PROBE_LIMIT=${VM_PROBE_LIMIT:-30}
+vm_probe() { VM_SSH_LIMIT=$VM_PROBE_LIMIT vm_ssh "$@"; }
+
 # Reboots edge $1 and checks that it comes back, its agent starts by itself, reconnects as a
-# new run, and every edge streams again.
+# new run, and every edge streams again. Every probe is bounded (vm_probe). A reboot request
+# that never ran (its ssh failed before the command, e.g. a login slower than ConnectTimeout
+# under emulation) shows as the old boot id with the system still `running` rather than
+# `stopping`: it is sent again (at most 3 requests). The wait says what the probes saw and,
+# on a timeout, why, with the sourcing script's vm_diagnose when it has one.
 check_reboot() {
-  local e=$1 t0 boot_before boot_after run_before run_after s1
-  boot_before=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id)
+  local e=$1 t0 boot_before boot_after run_before run_after s1 rc=0 out state=""
+  local old=0 failed=0 killed=0 last="" report requests=0 requested
+  boot_before=$(vm_probe "$e" cat /proc/sys/kernel/random/boot_id) || die "$e: no boot id before the reboot"
   run_before=$(run_id_of "$e")
   # logged in, the API shows run ids: the check below compares real ones
   [ -n "$run_before" ] && [ "$run_before" != - ] || die "the API shows no run id for $e to the admin"
   t0=$(now)
-  vm_ssh "$e" sudo systemctl reboot || true
-  log "$e: reboot requested"
-  # wait until it is back with a new boot id (bounded)
+  report=$((t0 + 60))
   while :; do
-    boot_after=$(vm_ssh "$e" cat /proc/sys/kernel/random/boot_id 2>/dev/null || true)
-    [ -n "$boot_after" ] && [ "$boot_after" != "$boot_before" ] && break
-    [ $(($(now) - t0)) -lt "$BOOT_TIMEOUT" ] || die "$e did not come back within $BOOT_TIMEOUT s"
+    if [ "$requests" -eq 0 ] || { [ "$rc" -eq 0 ] && [ "$state" != stopping ] &&
+      [ $(($(now) - requested)) -ge 30 ] && [ "$requests" -lt 3 ]; }; then
+      [ "$requests" -eq 0 ] || log "$e: still up and '$state' $(($(now) - requested)) s after the reboot request: sending it again"
+      # 255 is expected (the VM closes the connection as it goes down), 124 is a killed probe
+      rc=0
+      out=$(vm_probe "$e" sudo systemctl reboot 2>&1) || rc=$?
+      requests=$((requests + 1))
+      requested=$(now)
+      log "$e: reboot requested (ssh exit $rc${out:+: $(echo "$out" | tail -1 | tr -d '\r')})"
+    fi
+    # wait until it is back with a new boot id (bounded)
+    rc=0
+    out=$(vm_probe "$e" 'cat /proc/sys/kernel/random/boot_id; systemctl is-system-running || true' 2>"$RUN/reboot-probe.err") || rc=$?
+    boot_after=$(echo "$out" | sed -n 1p)
+    state=$(echo "$out" | sed -n 2p)
+    if [ "$rc" -eq 0 ] && [ -n "$boot_after" ] && [ "$boot_after" != "$boot_before" ]; then break; fi
+    case "$rc" in
+      0) old=$((old + 1)) last="answered with the old boot id, system '$state'" ;;
+      124 | 137) killed=$((killed + 1)) last="probe killed after $VM_PROBE_LIMIT s" ;;
+      *) failed=$((failed + 1)) last="ssh exit $rc: $(tail -1 "$RUN/reboot-probe.err" | tr -d '\r')" ;;
+    esac
+    if [ "$(now)" -ge "$report" ]; then
+      log "$e: not back after $(($(now) - t0)) s (probes: $old old boot id, $failed failed, $killed killed; last: $last)"
+      report=$((report + 60))
+    fi
+    if [ $(($(now) - t0)) -ge "$BOOT_TIMEOUT" ]; then
+      if declare -F vm_diagnose >/dev/null; then vm_diagnose "$e" >&2 || true; fi
+      if [ "$rc" -eq 0 ]; then
+        die "$e did not reboot within $BOOT_TIMEOUT s after $requests request(s): it still answers with its old boot id, system '$state'"
+      fi
+      die "$e did not come back within $BOOT_TIMEOUT s (probes: $old old boot id, $failed failed, $killed killed; last: $last)"
+    fi
     sleep 3
   done
-  log "$e: booted again after $(($(now) - t0)) s"
+  log "$e: booted again after $(($(now) - t0)) s (probes before: $old old boot id, $failed failed, $killed killed)"
   # sshd is up before network-online.target; the agent starts a little later, by itself
-  while ! vm_ssh "$e" systemctl is-active --quiet utizmon-edge 2>/dev/null; do
+  while ! vm_probe "$e" systemctl is-active --quiet utizmon-edge 2>/dev/null; do
     [ $(($(now) - t0)) -lt "$BOOT_TIMEOUT" ] || die "utizmon-edge did not start on $e after the reboot"
     sleep 2
   done
