@@ -57,21 +57,12 @@ impl StoredSample {
     }
 }
 
-/// Most blocks moved in one swap transaction. Deleting a block's head rows touches one
-/// entry per second of it in the head's per-second index (`head.rs`), spread over the
-/// block's whole region of that index; hosts next to each other by id share those pages, so
-/// moving sixteen of them in one transaction writes each page once instead of sixteen
-/// times. Sixteen keeps the gate held for tens of milliseconds at most.
-pub const SWAP_BATCH: usize = 16;
-
 /// Compacts due blocks (ended at least [`GRACE_MS`] before `now_ms`) while `allowed(done)`
-/// says so (`done`: blocks moved or ready to move so far in this call); returns how many
-/// blocks it moved and whether more are due. Each block is read and encoded outside any
-/// write transaction ([`prepare`]); up to [`SWAP_BATCH`] of them are then moved in one
-/// short transaction ([`swap_all`]) while `gate` is held, so commits wait for a swap at
-/// most, never for the encoding. `due` carries the blocks found due, and those encoded but
-/// not moved yet, from one call to the next (a swap checks that what a block was encoded
-/// from is unchanged, so one that waited is moved or refused, never wrong).
+/// says so (`done`: blocks moved so far in this call); returns how many blocks it moved
+/// and whether more are due. Each block is read and encoded outside any write
+/// transaction ([`prepare`]) and then moved in a short one ([`swap`]) while `gate` is held,
+/// so commits wait for the swap at most, never for the encoding. `due` carries the blocks
+/// found due from one call to the next.
 pub fn compact(
     conn: &mut Connection,
     now_ms: u64,
@@ -86,36 +77,33 @@ pub fn compact(
     // refill would only find them again (rows that vanished meanwhile are not found).
     let mut fruitless = false;
     loop {
-        if due.found.is_empty() {
-            // Every host of the block is encoded: move them before looking further.
-            let (moved, refused) = due.move_ready(conn, gate)?;
-            done += moved;
+        if due.0.is_empty() {
             // A block that changed under its encoding is found again, at the next pass.
-            changed |= refused;
             if changed || fruitless {
                 return Ok((done, changed));
             }
             due.refill(conn, before)?;
-            if due.found.is_empty() {
+            if due.0.is_empty() {
                 return Ok((done, false));
             }
             fruitless = true;
         }
-        if !allowed(done + due.ready.len()) {
+        if !allowed(done) {
             return Ok((done, true));
         }
-        let Some((host_id, block)) = due.found.pop_front() else {
+        let Some((host_id, block)) = due.0.pop_front() else {
             continue;
         };
         let Some(prepared) = prepare(conn, host_id, block)? else {
             continue;
         };
         fruitless = false;
-        due.ready.push(prepared);
-        if due.ready.len() >= SWAP_BATCH {
-            let (moved, refused) = due.move_ready(conn, gate)?;
-            done += moved;
-            changed |= refused;
+        let _writing = gate.lock();
+        if swap(conn, &prepared)? {
+            done += 1;
+        } else {
+            // Changed under the encoding (a late sample, retention, a purge): next pass.
+            changed = true;
         }
     }
 }
@@ -130,31 +118,10 @@ pub fn compact(
 /// replaced) cost every head row at every pass (a third of compaction's CPU at 200
 /// hosts, and growing with the head). While remote write holds whole blocks back (a
 /// receiver down for longer than a block), each refill probes those blocks again.
-#[derive(Default)]
-pub struct DueBlocks {
-    found: VecDeque<(i64, u64)>,
-    /// Encoded and waiting for their swap, at most [`SWAP_BATCH`].
-    ready: Vec<Prepared>,
-}
+#[derive(Debug, Default)]
+pub struct DueBlocks(VecDeque<(i64, u64)>);
 
 impl DueBlocks {
-    /// Moves the blocks encoded so far in one swap; how many moved and whether any was
-    /// refused (changed under its encoding).
-    fn move_ready(
-        &mut self,
-        conn: &mut Connection,
-        gate: &WriteGate,
-    ) -> Result<(usize, bool), StoreError> {
-        if self.ready.is_empty() {
-            return Ok((0, false));
-        }
-        let batch = std::mem::take(&mut self.ready);
-        let _writing = gate.lock();
-        let moved = swap_all(conn, &batch)?;
-        let n = moved.iter().filter(|&&m| m).count();
-        Ok((n, n < moved.len()))
-    }
-
     /// Finds the oldest block before `before_ms` with a head row that may move: its first
     /// row is not waiting in remote write's commit log (rows are logged in about the
     /// order of their times, so a block whose first row still waits is left until it has
@@ -174,7 +141,7 @@ impl DueBlocks {
         // Listed only once a block is due: with nothing due (most passes) it costs a seek.
         let mut hosts: Option<Vec<i64>> = None;
         let mut from = 0u64;
-        while self.found.is_empty() {
+        while self.0.is_empty() {
             let first: Option<i64> = oldest
                 .query_row(params![bound(from), bound(before_ms)], |r| r.get(0))
                 .map_err(what)?;
@@ -190,7 +157,7 @@ impl DueBlocks {
                     .exists(params![host_id, block as i64, end])
                     .map_err(what)?
                 {
-                    self.found.push_back((host_id, block));
+                    self.0.push_back((host_id, block));
                 }
             }
             from = block + BLOCK_MS;
@@ -355,49 +322,25 @@ pub fn prepare(
     }))
 }
 
-/// Moves one prepared block in its own transaction ([`swap_all`] of one).
-#[cfg(test)]
-fn swap(conn: &mut Connection, p: &Prepared) -> Result<bool, StoreError> {
-    Ok(swap_all(conn, std::slice::from_ref(p))?[0])
-}
-
-/// Moves prepared blocks in one IMMEDIATE transaction, each on a savepoint of its own:
-/// writes its chunk and `chunk_runs` and deletes the head rows it holds, if nothing it was
-/// built from changed meanwhile (the chunk is the one read, every head row taken is still
-/// there); otherwise that block changes nothing. Returns which blocks moved. A crash at
-/// any point leaves each block's rows or its chunk, never both.
-pub fn swap_all(conn: &mut Connection, batch: &[Prepared]) -> Result<Vec<bool>, StoreError> {
+/// Moves a prepared block in one IMMEDIATE transaction: writes its chunk and `chunk_runs`
+/// and deletes the head rows it holds, if nothing it was built from changed meanwhile (the
+/// chunk is the one read, every head row taken is still there); otherwise changes nothing
+/// and returns `false`. A crash at any point leaves the rows or the chunk, never both.
+pub fn swap(conn: &mut Connection, p: &Prepared) -> Result<bool, StoreError> {
     let what = |e| StoreError::sql("compacting history", e);
-    let mut tx = conn
+    let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(what)?;
-    let mut moved = Vec::with_capacity(batch.len());
-    for p in batch {
-        let block = tx.savepoint().map_err(what)?;
-        let ok = swap_in(&block, p)?;
-        if ok {
-            block.commit().map_err(what)?;
-        } // Dropping `block` otherwise rolls it back.
-        moved.push(ok);
-    }
-    tx.commit().map_err(what)?;
-    Ok(moved)
-}
-
-/// One block's part of [`swap_all`], inside its savepoint; `false` when it must not move.
-fn swap_in(tx: &Connection, p: &Prepared) -> Result<bool, StoreError> {
-    let what = |e| StoreError::sql("compacting history", e);
     let chunk_now: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT id, n FROM chunks WHERE host_id = ?1 AND start_ms = ?2")
-        .and_then(|mut stmt| {
-            stmt.query_row(params![p.host_id, p.block as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-        })
+        .query_row(
+            "SELECT id, n FROM chunks WHERE host_id = ?1 AND start_ms = ?2",
+            params![p.host_id, p.block as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
         .map_err(what)?;
     if chunk_now != p.chunk_before {
-        return Ok(false);
+        return Ok(false); // Dropping `tx` rolls back.
     }
     let mut deleted = 0;
     {
@@ -411,40 +354,32 @@ fn swap_in(tx: &Connection, p: &Prepared) -> Result<bool, StoreError> {
     if deleted != p.taken.len() {
         return Ok(false);
     }
-    tx.prepare_cached(
+    tx.execute(
         "INSERT OR REPLACE INTO chunks (host_id, start_ms, end_ms, n, body)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
+        params![
             p.host_id,
             p.block as i64,
             p.end_ms as i64,
             p.n as i64,
             p.body
-        ])
-    })
+        ],
+    )
     .map_err(what)?;
-    tx.prepare_cached("DELETE FROM chunk_runs WHERE host_id = ?1 AND start_ms = ?2")
-        .and_then(|mut stmt| stmt.execute(params![p.host_id, p.block as i64]))
-        .map_err(what)?;
-    let mut insert = tx
-        .prepare_cached(
+    tx.execute(
+        "DELETE FROM chunk_runs WHERE host_id = ?1 AND start_ms = ?2",
+        params![p.host_id, p.block as i64],
+    )
+    .map_err(what)?;
+    for &(run, min, max) in &p.runs {
+        tx.execute(
             "INSERT INTO chunk_runs (run, min_seq, max_seq, host_id, start_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run, min as i64, max as i64, p.host_id, p.block as i64],
         )
         .map_err(what)?;
-    for &(run, min, max) in &p.runs {
-        insert
-            .execute(params![
-                run,
-                min as i64,
-                max as i64,
-                p.host_id,
-                p.block as i64
-            ])
-            .map_err(what)?;
     }
+    tx.commit().map_err(what)?;
     Ok(true)
 }
 
@@ -953,87 +888,6 @@ mod tests {
         assert_eq!(all(&conn), [1, 2], "read once each, from chunk and head");
         compact_all(&mut conn, T0 + 10 * BLOCK_MS);
         assert_eq!((count(&conn, "samples"), all(&conn)), (0, vec![1, 2]));
-    }
-
-    #[test]
-    fn a_batch_moves_every_block_but_one_that_changed_under_its_encoding() {
-        let mut conn = db();
-        for host in 1..=20i64 {
-            conn.execute(
-                "INSERT INTO hosts (id, name) VALUES (?1, 'h' || ?1)",
-                [host],
-            )
-            .unwrap();
-            for seq in 1..=3i64 {
-                conn.execute(
-                    "INSERT INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used,
-                     mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
-                     VALUES (?1, ?2, ?1, ?3, 0.5, '[]', 0, 0, 0, 0, 0, 0, 0, '[]', NULL)",
-                    params![host, seq, (T0 + seq as u64 * 1_000) as i64],
-                )
-                .unwrap();
-            }
-        }
-        let batch: Vec<Prepared> = (1..=20)
-            .map(|host| prepare(&conn, host, T0).unwrap().unwrap())
-            .collect();
-        conn.execute("DELETE FROM samples WHERE host_id = 7 AND seq = 2", [])
-            .unwrap();
-        let moved = swap_all(&mut conn, &batch).unwrap();
-        assert_eq!(moved.iter().filter(|&&m| m).count(), 19);
-        assert!(!moved[6], "host 7 changed under its encoding");
-        assert_eq!((count(&conn, "chunks"), count(&conn, "samples")), (19, 2));
-        // The next pass moves host 7's two rows; the others' blocks are done.
-        let (done, _) = compact_all(&mut conn, T0 + 10 * BLOCK_MS);
-        assert_eq!(done, 1);
-        assert_eq!((count(&conn, "chunks"), count(&conn, "samples")), (20, 0));
-    }
-
-    #[test]
-    fn blocks_wait_across_passes_until_a_batch_is_ready() {
-        let mut conn = db();
-        let hosts = SWAP_BATCH as i64 + 4;
-        for host in 1..=hosts {
-            conn.execute(
-                "INSERT INTO hosts (id, name) VALUES (?1, 'h' || ?1)",
-                [host],
-            )
-            .unwrap();
-            conn.execute(
-                "INSERT INTO samples (run, seq, host_id, ts_ms, cpu, cores, mem_used,
-                 mem_total, swap_used, swap_total, load1, load5, load15, networks, body)
-                 VALUES (?1, 1, ?1, ?2, 0.5, '[]', 0, 0, 0, 0, 0, 0, 0, '[]', NULL)",
-                params![host, (T0 + 1_000) as i64],
-            )
-            .unwrap();
-        }
-        let gate = WriteGate::default();
-        let now = T0 + 10 * BLOCK_MS;
-        let mut due = DueBlocks::default();
-        // Three blocks a pass: nothing moves until a batch is encoded.
-        let pass = |conn: &mut Connection, due: &mut DueBlocks| {
-            let mut left = 3;
-            compact(conn, now, &gate, due, |_| {
-                left -= 1;
-                left >= 0
-            })
-            .unwrap()
-        };
-        assert_eq!(pass(&mut conn, &mut due), (0, true));
-        assert_eq!(count(&conn, "chunks"), 0);
-        let mut moved = 0;
-        for _ in 0..10 {
-            let (done, more) = pass(&mut conn, &mut due);
-            moved += done;
-            if !more {
-                break;
-            }
-        }
-        assert_eq!(moved, hosts as usize);
-        assert_eq!(
-            (count(&conn, "chunks"), count(&conn, "samples")),
-            (hosts, 0)
-        );
     }
 
     #[test]

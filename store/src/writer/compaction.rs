@@ -2,8 +2,7 @@
 //! connection of its own, so commits (and the acks waiting on them) never queue behind it.
 //!
 //! Each block is read and encoded without any write lock ([`chunks::prepare`]); only the
-//! swap of rows for chunk ([`chunks::swap_all`], up to [`chunks::SWAP_BATCH`] blocks at
-//! once, carried across passes until that many are encoded) is a write transaction, taken
+//! swap of rows for chunk ([`chunks::swap`]) is a write transaction, a short one, taken
 //! under the [`WriteGate`] the writer holds while it commits, so the two never wait on
 //! SQLite's busy handler. The thread paces itself ([`Pacing`]): it works at most
 //! [`WORK`] per pass, then rests [`REST`] while blocks are still due (at most about half a
