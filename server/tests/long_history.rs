@@ -65,9 +65,11 @@ fn count(dir: &std::path::Path, table: &str) -> i64 {
     conn.query_row(&sql, [], |r| r.get(0)).unwrap()
 }
 
-/// Compaction moves each block in one transaction: a server killed (-9) while it moves
-/// hours of head rows into chunks loses nothing and stores nothing twice, and the next
-/// run carries on from where the killed one stopped.
+/// Compaction writes each chunk in one transaction and sweeps the head rows it holds
+/// later: a server killed (-9) while it moves hours of head rows into chunks loses nothing
+/// and stores nothing twice (a head row its chunk also holds, not swept yet, is the same
+/// sample and counts once, as every read takes it), and the next run carries on from where
+/// the killed one stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_compaction_loses_nothing_and_stores_nothing_twice() {
     let data_dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ pub(crate) mod head;
 mod point;
 mod query;
 mod schema;
+mod sweep;
 mod writer;
 
 use std::future::Future;
@@ -255,8 +256,8 @@ impl Store {
     }
 
     /// Runs one pass of every maintenance job now (tests, tools): rollups brought up to
-    /// date, one bounded retention pass, one paced compaction pass (at least one block,
-    /// when any is due).
+    /// date, one bounded retention pass, and compaction until every due block is moved
+    /// and swept (passes without rests between them, at most 10,000).
     pub async fn maintain(&self) -> Result<(), Arc<StoreError>> {
         let (done, rx) = oneshot::channel();
         self.queue

@@ -352,11 +352,12 @@ fn minutes(
     Ok(())
 }
 
-/// The head rows of host `?1` from `?2` to `?3` ms as point columns, oldest first.
+/// The head rows of host `?1` from `?2` to `?3` ms as point columns, then run and seq (the
+/// rest of a [`chunks::Key`]), oldest first.
 fn raw_sql() -> String {
     crate::head::rows_of_host(
         "ts_ms, cpu, cpu, cpu, cores, mem_used, mem_total, swap_used,
-         swap_total, load1, load5, load15, networks, 1",
+         swap_total, load1, load5, load15, networks, 1, run, seq",
         "",
     )
 }
@@ -386,10 +387,10 @@ fn each_raw_point(
         .prepare_cached(&raw_sql())
         .map_err(|e| StoreError::sql("preparing the samples query", e))?;
     let head = stmt
-        .query_map(
-            params![host_id, bound(from_ms), bound(to_ms)],
-            point_from_row,
-        )
+        .query_map(params![host_id, bound(from_ms), bound(to_ms)], |r| {
+            let p = point_from_row(r)?;
+            Ok(((p.ts_ms, r.get(14)?, r.get::<_, i64>(15)? as u64), p))
+        })
         .map_err(|e| StoreError::sql("querying samples", e))?
         .map(|r| r.map_err(|e| StoreError::sql("reading samples", e)));
     chunks::merge(
@@ -397,9 +398,9 @@ fn each_raw_point(
         host_id,
         (from_ms, to_ms),
         head,
-        |p: &Point| p.ts_ms,
+        |(key, _): &(chunks::Key, Point)| *key,
         chunks::chunk_points,
-        &mut each,
+        &mut |(_, p)| each(p),
     )
 }
 

@@ -1,6 +1,8 @@
 //! What a server stored, read straight from its SQLite file (head rows and compacted
 //! chunks): every sequence number of every (host, run), to prove nothing is missing or
-//! stored twice.
+//! stored twice. A head row whose sample a chunk of its host also holds counts once: the
+//! chunk was written and the sweep that deletes such rows had not run yet (a kill -9 can
+//! leave them so until the next pass); every read takes them once too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,14 +16,15 @@ pub fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, String), Vec<i64>> {
              JOIN hosts h ON h.id = s.host_id ORDER BY h.name, r.run_id, s.seq",
         )
         .unwrap();
-    let mut out: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    let mut head: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap();
     for row in rows {
         let (host, run, seq): (String, String, i64) = row.unwrap();
-        out.entry((host, run)).or_default().push(seq);
+        head.entry((host, run)).or_default().push(seq);
     }
+    let mut out: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     let mut stmt = conn
         .prepare("SELECT h.name, c.body FROM chunks c JOIN hosts h ON h.id = c.host_id")
         .unwrap();
@@ -42,6 +45,13 @@ pub fn stored_seqs(data_dir: &Path) -> BTreeMap<(String, String), Vec<i64>> {
                 .or_default()
                 .push(row.sample.seq as i64);
         }
+    }
+    for (key, seqs) in head {
+        let chunked: std::collections::HashSet<i64> =
+            out.get(&key).into_iter().flatten().copied().collect();
+        out.entry(key)
+            .or_default()
+            .extend(seqs.into_iter().filter(|seq| !chunked.contains(seq)));
     }
     out.values_mut().for_each(|seqs| seqs.sort_unstable());
     out

@@ -27,9 +27,13 @@ pub const WORK: Duration = Duration::from_millis(25);
 /// Rest between passes while blocks are still due.
 pub const REST: Duration = Duration::from_millis(25);
 
+/// Most passes one request runs (each moves at least one block or sweep step): a bound for
+/// a pass that keeps finding its work changed under it.
+pub const ASKED_PASSES: usize = 10_000;
+
 /// Work for the compaction thread.
 pub enum Request {
-    /// Run one pass now and answer when it is done (`Store::maintain`).
+    /// Run passes now until nothing due is left, and answer when done (`Store::maintain`).
     Pass(Done),
     /// Finish the block in hand and stop.
     Stop,
@@ -118,7 +122,10 @@ impl Compactor {
                 Ok(Request::Pass(done)) => Some(done),
                 Err(RecvTimeoutError::Timeout) => None,
             };
-            let result = self.pass();
+            let result = match asked {
+                Some(_) => self.until_done(),
+                None => self.pass(),
+            };
             wait = self.pacing.wait(*result.as_ref().unwrap_or(&false));
             let result = result.map(drop).map_err(|e| {
                 self.failed(&e);
@@ -139,6 +146,18 @@ impl Compactor {
         let allowed = |done| pacing.allows(started, Instant::now(), done);
         let (_, more) = chunks::compact(&mut self.conn, now, &self.gate, &mut self.due, allowed)?;
         Ok(more)
+    }
+
+    /// Passes one after another, without the rests, until nothing due is left (or
+    /// [`ASKED_PASSES`] have run): what `Store::maintain` asks for, so that a tool or test
+    /// finds every due block moved and swept when it returns.
+    fn until_done(&mut self) -> Result<bool, StoreError> {
+        for _ in 0..ASKED_PASSES {
+            if !self.pass()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn failed(&self, e: &StoreError) {

@@ -3,7 +3,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::{head, query, Forgotten, StoreError};
+use crate::chunks::BLOCK_MS;
+use crate::{head, query, sweep, Forgotten, StoreError};
 
 /// Unlists `host` (clears its row and sets the [`query::FORGOTTEN`] mark, which
 /// [`query::hosts`] skips until the host's next sample rewrites the row) or, with `purge`,
@@ -45,14 +46,30 @@ pub fn forget(
                 |r| r.get(0),
             )
             .map_err(|e| StoreError::sql("counting a host's chunks", e))?;
-        // the head by its per-second index, over the seconds the head spans
-        let head = tx
-            .execute(
-                &format!("DELETE FROM samples WHERE id IN ({})", head::ids_of_host()),
+        // Head rows a chunk holds too (swapped, not swept yet) are counted once.
+        let unheld: i64 = tx
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM ({})",
+                    head::rows_of_host(
+                        "s.id",
+                        &format!(
+                            "AND NOT ({})",
+                            sweep::held(&format!("s.ts_ms - s.ts_ms % {BLOCK_MS}"))
+                        )
+                    )
+                ),
                 params![host_id, 0, i64::MAX],
+                |r| r.get(0),
             )
-            .map_err(|e| StoreError::sql("deleting a host's history", e))?;
-        forgotten.samples = head as u64 + chunked as u64;
+            .map_err(|e| StoreError::sql("counting a host's head", e))?;
+        // the head by its per-second index, over the seconds the head spans
+        tx.execute(
+            &format!("DELETE FROM samples WHERE id IN ({})", head::ids_of_host()),
+            params![host_id, 0, i64::MAX],
+        )
+        .map_err(|e| StoreError::sql("deleting a host's history", e))?;
+        forgotten.samples = unheld as u64 + chunked as u64;
         delete("DELETE FROM chunks WHERE host_id = ?1")?;
         delete("DELETE FROM chunk_runs WHERE host_id = ?1")?;
         forgotten.rollups = delete("DELETE FROM rollups WHERE host_id = ?1")?;
@@ -122,5 +139,25 @@ mod tests {
         assert_eq!(purged.samples, 1);
         let (unknown, id) = forget(&mut conn, "h", true).unwrap();
         assert_eq!((unknown.known, id), (false, None));
+    }
+
+    /// A purge between a block's swap and its sweep counts each of its samples once: the
+    /// head rows its chunk holds are not counted again.
+    #[test]
+    fn a_purge_counts_a_sample_in_both_forms_once() {
+        let mut conn = db();
+        conn.execute("INSERT INTO hosts (id, name) VALUES (1, 'h')", [])
+            .unwrap();
+        for seq in 1..=3 {
+            insert_point(&conn, seq, &point(seq as u64 * 1_000, 0.5));
+        }
+        let prepared = crate::chunks::prepare(&conn, 1, 0).unwrap().unwrap();
+        insert_point(&conn, 4, &point(4_000, 0.5));
+        assert!(crate::chunks::swap(&mut conn, &prepared).unwrap());
+        let (purged, _) = forget(&mut conn, "h", true).unwrap();
+        assert_eq!(
+            purged.samples, 4,
+            "three in the chunk and the head, one in the head"
+        );
     }
 }
