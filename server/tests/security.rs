@@ -640,10 +640,16 @@ async fn tls_serves_edges_refuses_wrong_cas_and_reloads_on_sighup() {
     // A good edge over wss:// with the CA pinned.
     let mut good = start_tls_edge(addr, &ca, "tls-1");
     stderr_line(&mut good, "connected to the master").await;
-    let (stream, leaf) = tls_connect(addr, &pki.ca_pem).await;
+    // The edge says "connected" once its WebSocket is open; its hello may still be on the
+    // way, so the host is looked up until it is known.
+    let ca_pem = &pki.ca_pem;
+    let leaf = wait_for("tls-1 served over https", || async move {
+        let (stream, leaf) = tls_connect(addr, ca_pem).await;
+        let reply = request(stream, "GET", "/api/v1/hosts/tls-1", &[], "").await;
+        (reply.status == 200).then_some(leaf)
+    })
+    .await;
     assert_eq!(leaf, first_leaf);
-    let reply = request(stream, "GET", "/api/v1/hosts/tls-1", &[], "").await;
-    assert_eq!(reply.status, 200);
 
     // An edge trusting another CA refuses the server, and says why.
     let other = Pki::new("someone else's CA");
