@@ -47,7 +47,7 @@ case "$want" in
   # `make test-vagrant`: Vagrant + vagrant-libvirt against a libvirt daemon (its services are
   # not started by the install: the test starts its own in a namespace), QEMU for the VMs,
   # debootstrap for the box, Chromium + Node for the dashboard check
-  vagrant) cmds=(vagrant vagrant-libvirt libvirtd virsh dnsmasq iptables qemu-system-x86_64 debootstrap ansible-playbook ssh openssl curl chromium node npm) ;;
+  vagrant) cmds=(vagrant vagrant-libvirt libvirtd virsh dnsmasq iptables qemu-system-x86_64 debootstrap ansible-playbook ssh socat openssl curl chromium node npm) ;;
   *) echo "deps.sh: unknown set '$want' (test|bench|deploy|vagrant)" >&2; exit 2 ;;
 esac
 pkg_of[prometheus-node-exporter]=prometheus-node-exporter
