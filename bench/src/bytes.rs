@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use serde_json::Value;
 use utizmon_store::{Store, StoreConfig, DB_FILE};
 
@@ -78,27 +78,35 @@ pub async fn bytes_per_value(config: &Config) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Counts the values in the head and in the chunks the server already wrote, compacts
-/// everything and measures the history's bytes.
+/// Compacts everything, counts the values the chunks hold and measures the history's bytes.
 pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
     let db = data.join(DB_FILE);
     let conn =
         rusqlite::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
-    let (mut samples, mut values) = (0u64, 0u64);
-    {
-        let mut stmt = conn.prepare("SELECT body FROM samples WHERE body IS NOT NULL")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let body: Vec<u8> = r.get(0)?;
-            // stored compressed (store/src/body.rs): read it the way the store does
-            let sample: Value =
-                utizmon_store::decode_body(&body).context("a head row's body does not decode")?;
-            samples += 1;
-            values += numeric_leaves(&sample);
+    // Every block is due a day later; retention must keep everything.
+    let mut store_config = StoreConfig::new(data);
+    let later = utizmon_protocol::now_ms() + 24 * 3_600_000;
+    store_config.clock = Arc::new(move || later);
+    store_config.raw_retention = Duration::from_secs(365 * 86_400);
+    store_config.rollup_retention = Duration::from_secs(365 * 86_400);
+    let store = Store::open(store_config)?;
+    let mut head = i64::MAX;
+    for _ in 0..10_000 {
+        store.maintain().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        head = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+        if head == 0 {
+            break;
         }
     }
-    // Blocks are aligned to the wall clock, so a window that crosses a block's end (every
-    // 10-minute run does) finds part of its samples already compacted by the server.
+    if head != 0 {
+        bail!("{head} head rows were still not compacted after 10,000 maintenance calls");
+    }
+    store.close().await;
+    drop(store);
+    // Counted once everything is in chunks: until the sweep deletes a block's head rows, a
+    // sample the server already compacted is in both forms, and counting the head beside
+    // the chunks would take it twice (and flatter the bytes per value).
+    let (mut samples, mut values) = (0u64, 0u64);
     {
         let mut stmt = conn.prepare("SELECT body FROM chunks")?;
         let mut rows = stmt.query([])?;
@@ -110,22 +118,6 @@ pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
             }
         }
     }
-    // Every block is due a day later; retention must keep everything.
-    let mut store_config = StoreConfig::new(data);
-    let later = utizmon_protocol::now_ms() + 24 * 3_600_000;
-    store_config.clock = Arc::new(move || later);
-    store_config.raw_retention = Duration::from_secs(365 * 86_400);
-    store_config.rollup_retention = Duration::from_secs(365 * 86_400);
-    let store = Store::open(store_config)?;
-    for _ in 0..10_000 {
-        store.maintain().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let head: i64 = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
-        if head == 0 {
-            break;
-        }
-    }
-    store.close().await;
-    drop(store);
     let chunk_bytes: i64 = conn.query_row(
         "SELECT coalesce(sum(length(body)), 0) FROM chunks",
         [],
