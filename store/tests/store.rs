@@ -458,3 +458,60 @@ async fn a_query_returns_at_most_max_points_whatever_the_step() {
     );
     store.close().await;
 }
+
+/// 600 minutes of one host from before the store opened: every one is rebuilt from the
+/// raw rows (the writer cannot trust memory for them), more than one periodic pass takes.
+fn old_minutes() -> Vec<Record> {
+    (0..600u64)
+        .map(|i| record("h", "r", i + 1, T0 + i * 60_000 + 1_000, 0.5))
+        .collect()
+}
+
+fn rollup_count(dir: &Path) -> i64 {
+    rusqlite_conn(dir)
+        .query_row("SELECT count(*) FROM rollups", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn periodic_passes_rebuild_a_backlog_of_minutes_in_bounded_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 + 700 * 60_000));
+    let mut cfg = config(dir.path(), clock);
+    cfg.maintenance_interval = Duration::from_millis(20);
+    let store = Store::open(cfg).unwrap();
+    append_all(&store, old_minutes()).await;
+    // No one asks for maintenance: the writer's own passes get through all 600, a
+    // bounded number per pass (its unit test checks the bound).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rollup_count(dir.path()) < 600 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of 600 minutes rebuilt",
+            rollup_count(dir.path())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.close().await;
+    assert_eq!(rollup_count(dir.path()), 600);
+}
+
+#[tokio::test]
+async fn a_stop_rebuilds_every_minute_still_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 + 700 * 60_000));
+    let mut cfg = config(dir.path(), clock);
+    cfg.maintenance_interval = Duration::from_secs(3_600);
+    let store = Store::open(cfg).unwrap();
+    append_all(&store, old_minutes()).await;
+    store.close().await;
+    assert_eq!(rollup_count(dir.path()), 600, "none lost at the stop");
+    let minute: (i64, f64) = rusqlite_conn(dir.path())
+        .query_row(
+            "SELECT n, cpu FROM rollups WHERE minute_ms = ?1",
+            [(T0 + 599 * 60_000) as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(minute, (1, 0.5));
+}

@@ -173,7 +173,7 @@ mod tests {
             first.account(1, &p);
         }
         first.flush(&mut conn, T0 + 30 * MINUTE_MS, false).unwrap();
-        first.rebuild(&mut conn).unwrap();
+        first.rebuild(&mut conn, usize::MAX).unwrap();
         drop(first); // Killed: minute 29 was still open in memory.
                      // The next writer starts mid-hour and takes the second half.
         let start = T0 + 30 * MINUTE_MS + 5_000;
@@ -186,7 +186,7 @@ mod tests {
         }
         let now = T0 + CLOSE_MS;
         second.flush(&mut conn, now, false).unwrap();
-        second.rebuild(&mut conn).unwrap();
+        second.rebuild(&mut conn, usize::MAX).unwrap();
         pass(&mut conn, now, 0).unwrap();
         let (hour, n, cpu, min, max) = hours(&conn)[0];
         assert_eq!((hour, n, min, max), (T0, 60, 0.2, 0.8));

@@ -45,6 +45,11 @@ const MAX_BATCH: usize = 5_000;
 /// Pause before the next maintenance pass when one left work behind.
 const MAINTENANCE_AGAIN: Duration = Duration::from_millis(200);
 
+/// Most dirty minute rollups a periodic maintenance pass rebuilds: about 70 ms of the
+/// writer's thread at 130-140 µs each, measured, so commits never wait long behind it.
+/// A pass someone asked for (`Store::maintain`) rebuilds them all, as it always did.
+const REBUILD_CHUNK: usize = 512;
+
 /// Answers one append or maintenance request.
 pub type Done = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
@@ -211,7 +216,12 @@ impl Writer {
                 let _ = done.send(result);
             }
             if !maintain.is_empty() || Instant::now() >= self.next_maintenance {
-                let result = self.maintain();
+                let rebuild = if maintain.is_empty() {
+                    REBUILD_CHUNK
+                } else {
+                    usize::MAX
+                };
+                let result = self.maintain(rebuild);
                 // More left (a full retention chunk, hours still due): come back soon,
                 // not a whole interval later, but leave most of the time to ingest.
                 self.next_maintenance = match result {
@@ -227,12 +237,14 @@ impl Writer {
                 }
             }
             if let Some(done) = stop {
-                // Persist what only lives in memory: open rollups and unwritten host rows.
+                // Persist what only lives in memory: open rollups, the minutes still to be
+                // rebuilt, and unwritten host rows.
                 let now = (self.config.clock)();
                 let saved = self
                     .rollups
                     .flush(&mut self.conn, now, true)
-                    .and_then(|()| self.host_rows.write(&mut self.conn, Instant::now(), true));
+                    .and_then(|()| self.rollups.rebuild(&mut self.conn, usize::MAX))
+                    .and_then(|_| self.host_rows.write(&mut self.conn, Instant::now(), true));
                 if let Err(e) = saved {
                     self.failed("saving history at shutdown", &e);
                 }
@@ -301,18 +313,18 @@ impl Writer {
         Ok(forgotten)
     }
 
-    /// Writes finished rollups, rebuilds dirty ones, builds closed hours, then deletes
-    /// expired rows; returns whether work is left for another pass.
-    fn maintain(&mut self) -> Result<bool, StoreError> {
+    /// Writes finished rollups, rebuilds up to `rebuild` dirty ones, builds closed hours,
+    /// then deletes expired rows; returns whether work is left for another pass.
+    fn maintain(&mut self, rebuild: usize) -> Result<bool, StoreError> {
         let now = (self.config.clock)();
         self.rollups.flush(&mut self.conn, now, false)?;
-        self.rollups.rebuild(&mut self.conn)?;
+        let more_minutes = self.rollups.rebuild(&mut self.conn, rebuild)?;
         let cutoffs = Cutoffs::at(now, &self.config);
         let more_hours = hours::pass(&mut self.conn, now, cutoffs.rollup_ms)?;
         self.host_rows
             .write(&mut self.conn, Instant::now(), false)?;
         let more = retention::prune(&self.conn, cutoffs, PRUNE_CHUNK)?;
-        Ok(more || more_hours)
+        Ok(more || more_hours || more_minutes)
     }
 }
 
