@@ -459,12 +459,20 @@ async fn a_query_returns_at_most_max_points_whatever_the_step() {
     store.close().await;
 }
 
-/// 600 minutes of one host from before the store opened: every one is rebuilt from the
-/// raw rows (the writer cannot trust memory for them), more than one periodic pass takes.
-fn old_minutes() -> Vec<Record> {
-    (0..600u64)
+/// A store that took 600 minutes of one host from before it opened: every one is rebuilt
+/// from the raw rows (the writer cannot trust memory for them), more than one periodic
+/// pass takes. `every` is its maintenance interval.
+async fn store_with_old_minutes(every: Duration) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 + 700 * 60_000));
+    let mut cfg = config(dir.path(), clock);
+    cfg.maintenance_interval = every;
+    let store = Store::open(cfg).unwrap();
+    let minutes = (0..600u64)
         .map(|i| record("h", "r", i + 1, T0 + i * 60_000 + 1_000, 0.5))
-        .collect()
+        .collect();
+    append_all(&store, minutes).await;
+    (dir, store)
 }
 
 fn rollup_count(dir: &Path) -> i64 {
@@ -475,12 +483,7 @@ fn rollup_count(dir: &Path) -> i64 {
 
 #[tokio::test]
 async fn periodic_passes_rebuild_a_backlog_of_minutes_in_bounded_steps() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicU64::new(T0 + 700 * 60_000));
-    let mut cfg = config(dir.path(), clock);
-    cfg.maintenance_interval = Duration::from_millis(20);
-    let store = Store::open(cfg).unwrap();
-    append_all(&store, old_minutes()).await;
+    let (dir, store) = store_with_old_minutes(Duration::from_millis(20)).await;
     // No one asks for maintenance: the writer's own passes get through all 600, a
     // bounded number per pass (its unit test checks the bound).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -498,12 +501,7 @@ async fn periodic_passes_rebuild_a_backlog_of_minutes_in_bounded_steps() {
 
 #[tokio::test]
 async fn a_stop_rebuilds_every_minute_still_waiting() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(AtomicU64::new(T0 + 700 * 60_000));
-    let mut cfg = config(dir.path(), clock);
-    cfg.maintenance_interval = Duration::from_secs(3_600);
-    let store = Store::open(cfg).unwrap();
-    append_all(&store, old_minutes()).await;
+    let (dir, store) = store_with_old_minutes(Duration::from_secs(3_600)).await;
     store.close().await;
     assert_eq!(rollup_count(dir.path()), 600, "none lost at the stop");
     let minute: (i64, f64) = rusqlite_conn(dir.path())
