@@ -179,10 +179,9 @@ impl Rollups {
         if self.dirty.is_empty() {
             return Ok(false);
         }
-        let dirty: Vec<(i64, u64)> = self.dirty.iter().take(limit).copied().collect();
-        for key in &dirty {
-            self.dirty.remove(key);
-        }
+        let dirty: Vec<(i64, u64)> = std::iter::from_fn(|| self.dirty.pop_first())
+            .take(limit)
+            .collect();
         let result = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
