@@ -32,7 +32,6 @@ use tokio::sync::{mpsc, oneshot};
 use writer::compaction;
 
 pub use alerts::{AlertStore, Silence, StoredAlert, HISTORY_LIMIT};
-pub use body::decode as decode_body;
 pub use chunks::{decode_rows as decode_chunk, StoredSample, BLOCK_MS, GRACE_MS};
 pub use delivery::{CursorChange, LogReader, LoggedSample};
 pub use point::{bucketize, Bucketizer, NetRate, Point};
