@@ -106,23 +106,19 @@ pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
     // Counted once everything is in chunks: until the sweep deletes a block's head rows, a
     // sample the server already compacted is in both forms, and counting the head beside
     // the chunks would take it twice (and flatter the bytes per value).
-    let (mut samples, mut values) = (0u64, 0u64);
+    let (mut samples, mut values, mut chunk_bytes) = (0u64, 0u64, 0u64);
     {
         let mut stmt = conn.prepare("SELECT body FROM chunks")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let body: Vec<u8> = r.get(0)?;
+            chunk_bytes += body.len() as u64;
             for stored in utizmon_store::decode_chunk(&body).context("a chunk does not decode")? {
                 samples += 1;
                 values += numeric_leaves(&serde_json::to_value(&stored.sample)?);
             }
         }
     }
-    let chunk_bytes: i64 = conn.query_row(
-        "SELECT coalesce(sum(length(body)), 0) FROM chunks",
-        [],
-        |r| r.get(0),
-    )?;
     let size = |conn: &rusqlite::Connection| -> anyhow::Result<u64> {
         // VACUUM writes the rebuilt file through the WAL: checkpoint after it.
         conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
@@ -137,7 +133,7 @@ pub(crate) async fn measure(data: &Path) -> anyhow::Result<Measured> {
         samples,
         values,
         bytes: full.saturating_sub(empty),
-        chunk_bytes: chunk_bytes as u64,
+        chunk_bytes,
     })
 }
 
