@@ -476,7 +476,7 @@ async fn shutdown_closes_edges_with_going_away() {
     server.stop().await.unwrap();
 }
 
-/// The store commits a batch within ~50 ms, so an edge at 1 Hz has its sample acked long
+/// The store commits a batch within ~100 ms, so an edge at 1 Hz has its sample acked long
 /// before the next one is due: it never holds more than one unacknowledged sample. Latency
 /// figures themselves are `make bench`'s job; this asserts the contract, with room for a busy
 /// machine.
